@@ -1,0 +1,164 @@
+"""Service configuration: environment variables prefixed ``CAMERA_`` and an optional ``.env`` file.
+
+Every key is documented in ``.env.example`` and the README. :func:`load_settings` turns a validation
+failure into :class:`ConfigError`, whose message is one line naming the variable, the value given and
+what is allowed, so start-up stops with something a person can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CAMERA_"
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ConfigError(ValueError):
+    """Raised by :func:`load_settings` when a ``CAMERA_*`` value is invalid; ``str()`` is one line."""
+
+
+class Settings(BaseSettings):
+    """All settings of the edge service (environment prefix ``CAMERA_``, optional ``.env``).
+
+    Sizes are in px, rates in frames per second, bitrates in bit/s, durations in seconds unless the
+    name says otherwise.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- camera source and capture -------------------------------------------------------------
+    source: str = Field(
+        "auto",
+        description="auto | picamera2[:N] | v4l2:N | /dev/videoN | a video file path | rtsp:// or http(s):// URL",
+    )
+    width: int = Field(1280, ge=64, le=4608, description="main stream width, px (even)")
+    height: int = Field(720, ge=64, le=2592, description="main stream height, px (even)")
+    framerate: float = Field(30.0, gt=0, le=120, description="capture and encode rate, frames/s")
+    bitrate: int = Field(2_000_000, ge=100_000, le=50_000_000, description="H.264 target bitrate, bit/s")
+    keyframe_interval: float = Field(
+        1.0, gt=0, le=2.0, description="seconds between H.264 keyframes (IDR); at most 2 s"
+    )
+
+    # --- streaming ------------------------------------------------------------------------------
+    rtsp_url: str = Field("rtsp://127.0.0.1:8554/cam", description="RTSP publish URL (MediaMTX path)")
+    stream_on_start: bool = Field(True, description="start publishing when the service starts")
+    rtsp_reconnect_max_delay: float = Field(
+        10.0, ge=0.5, le=300, description="longest wait between RTSP reconnect attempts, s"
+    )
+
+    # --- HTTP API -------------------------------------------------------------------------------
+    host: str = Field("0.0.0.0", description="address the HTTP API binds to")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP API port")
+
+    # --- authentication -------------------------------------------------------------------------
+    api_key: str | None = Field(None, description="X-API-Key value accepted on /v1 routes")
+    username: str = Field("admin", min_length=1, max_length=64, description="user for /v1/auth/*")
+    password_hash: str | None = Field(
+        None, description="argon2 hash of the user's password (pi-camera-service hash-password)"
+    )
+    jwt_secret: str | None = Field(None, description="HS256 signing secret; generated when absent")
+    token_ttl: int = Field(86_400, ge=60, le=30 * 86_400, description="JWT lifetime, s (24 h default)")
+
+    # --- detection ------------------------------------------------------------------------------
+    detection_enabled: bool = Field(True, description="run the background face detection task")
+    detection_fps: float = Field(5.0, gt=0, le=30, description="analysed frames per second (target)")
+    detection_width: int = Field(
+        320, ge=96, le=1280, description="analysis (lores) stream width, px; height keeps the aspect ratio"
+    )
+
+    # --- files and logs -------------------------------------------------------------------------
+    state_dir: Path = Field(Path("state"), description="directory for generated secrets and state")
+    log_level: LogLevel = Field("INFO", description="DEBUG | INFO | WARNING | ERROR | CRITICAL")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be an even number of pixels (H.264 4:2:0 needs even sizes)")
+        return value
+
+    @field_validator("rtsp_url")
+    @classmethod
+    def _rtsp_scheme(cls, value: str) -> str:
+        if not value.startswith(("rtsp://", "rtsps://")):
+            raise ValueError("must be an rtsp:// or rtsps:// URL such as rtsp://127.0.0.1:8554/cam")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source_syntax(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty; use auto, picamera2, v4l2:N, /dev/videoN, a file or a URL")
+        if value.startswith("picamera2:") and not value.split(":", 1)[1].isdigit():
+            raise ValueError("picamera2:N needs a camera number, such as picamera2:0")
+        if value.startswith("v4l2:") and not value.split(":", 1)[1].isdigit():
+            raise ValueError("v4l2:N needs a device number, such as v4l2:0")
+        return value
+
+    @model_validator(mode="after")
+    def _detection_fits(self) -> "Settings":
+        if self.detection_width > self.width:
+            raise ValueError(
+                f"CAMERA_DETECTION_WIDTH={self.detection_width} exceeds CAMERA_WIDTH={self.width}; "
+                "the analysis stream cannot be larger than the main stream"
+            )
+        return self
+
+    @property
+    def detection_size(self) -> tuple[int, int]:
+        """(width, height) of the analysis (lores) stream, px: even, same aspect ratio as main."""
+        w = self.detection_width - self.detection_width % 2
+        h = round(w * self.height / self.width)
+        return w, h - h % 2
+
+
+def _describe(error: dict) -> str:
+    """Turn one pydantic error into ``CAMERA_X='value' is invalid: reason``."""
+    loc = [str(part) for part in error.get("loc", ()) if part != "__root__"]
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not loc:
+        return f"invalid configuration: {message}"
+    name = ENV_PREFIX + loc[0].upper()
+    return f"{name}={error.get('input')!r} is invalid: {message}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and ``.env``.
+
+    Keyword ``overrides`` (field names, e.g. ``port=9000``) win over the environment; tests use them.
+
+    Raises:
+        ConfigError: a value is invalid; the message is one line naming the first bad variable, its
+            value and what is allowed.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0])) from None
+
+
+def configure_logging(level: str) -> None:
+    """Set up root logging in a journald-friendly format (no timestamps: journald adds them)."""
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
