@@ -36,6 +36,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
+        env_ignore_empty=True,
     )
 
     # --- camera source and capture -------------------------------------------------------------
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     height: int = Field(720, ge=64, le=2592, description="main stream height, px (even)")
     framerate: float = Field(30.0, gt=0, le=120, description="capture and encode rate, frames/s")
     bitrate: int = Field(2_000_000, ge=100_000, le=50_000_000, description="H.264 target bitrate, bit/s")
+    x264_preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
+    ] = Field("superfast", description="libx264 preset for sources encoded in software")
     keyframe_interval: float = Field(
         1.0, gt=0, le=2.0, description="seconds between H.264 keyframes (IDR); at most 2 s"
     )

@@ -1,0 +1,104 @@
+"""The FastAPI application: wires the camera, the RTSP publisher and the detection task into one lifespan."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from pi_camera_service import __version__
+from pi_camera_service.api.auth_routes import router as auth_router
+from pi_camera_service.api.routes import health_router, v1
+from pi_camera_service.auth import load_auth_config
+from pi_camera_service.config import Settings
+from pi_camera_service.sources import create_camera
+from pi_camera_service.sources.base import Camera, CameraUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """One readable line per invalid field: ``query.width: Input should be ... (got '99999')``."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
+        got = f" (got {err['input']!r})" if "input" in err and err["input"] is not None else ""
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}{got}")
+    return "; ".join(parts)
+
+
+def _default_detection(camera: Camera, settings: Settings) -> Any:
+    from pi_camera_service.detection.detector import FaceDetector
+    from pi_camera_service.detection.service import DetectionService
+
+    return DetectionService(camera, FaceDetector, settings.detection_fps)
+
+
+def create_app(
+    settings: Settings,
+    camera: Camera | None = None,
+    detection_factory: Callable[[Camera, Settings], Any] | None = None,
+) -> FastAPI:
+    """Build the service's FastAPI app.
+
+    Args:
+        settings: validated settings.
+        camera: a camera to use instead of the one ``settings.source`` names (tests).
+        detection_factory: ``(camera, settings) -> DetectionService`` replacement (tests).
+
+    Raises:
+        ConfigError: a secret setting is unusable (from :func:`~pi_camera_service.auth.load_auth_config`).
+        SourceOpenError: ``settings.source`` names a missing file or an unavailable backend.
+    """
+    auth = load_auth_config(settings)
+    cam = camera if camera is not None else create_camera(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(cam.open)
+        app.state.camera = cam
+        detection = None
+        if settings.detection_enabled:
+            detection = (detection_factory or _default_detection)(cam, settings)
+            detection.start()
+        app.state.detection = detection
+        if settings.stream_on_start:
+            cam.start_streaming()
+        log.info(
+            "serving %s on http://%s:%d (API docs at /docs); publishing to %s",
+            cam.source, settings.host, settings.port, cam.streaming_status().url,
+        )
+        try:
+            yield
+        finally:
+            if detection is not None:
+                await run_in_threadpool(detection.stop)
+            await run_in_threadpool(cam.close)
+
+    app = FastAPI(
+        title="Pi Camera Service",
+        version=__version__,
+        description="Raspberry Pi camera: H.264 over RTSP, face detection, snapshots. "
+        "Every /v1 route needs `X-API-Key` or `Authorization: Bearer <JWT>` (see /v1/auth/token).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.auth = auth
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(CameraUnavailable)
+    async def _unavailable(_: Request, exc: CameraUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    app.include_router(v1)
+    return app

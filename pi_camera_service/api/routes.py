@@ -1,0 +1,149 @@
+"""HTTP routes: health (open), streaming, detection, snapshot and status (all behind authentication)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from pi_camera_service import __version__
+from pi_camera_service.api.schemas import CameraStatus, DetectionOut, Health, Problem, StreamingStatusOut
+from pi_camera_service.auth import require_auth
+from pi_camera_service.sources.base import Camera, CameraUnavailable
+
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "missing or invalid credentials"}}
+
+
+def get_camera(request: Request) -> Camera:
+    """The service's camera (``app.state.camera``)."""
+    return request.app.state.camera
+
+
+def get_detection(request: Request) -> Any:
+    """The detection service (``app.state.detection``), or None when detection is disabled."""
+    return request.app.state.detection
+
+
+CameraDep = Annotated[Camera, Depends(get_camera)]
+DetectionDep = Annotated[Any, Depends(get_detection)]
+
+health_router = APIRouter(tags=["health"])
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNAUTHORIZED)
+
+
+@health_router.get("/health", response_model=Health)
+def health(camera: CameraDep, detection: DetectionDep) -> Health:
+    """Liveness without authentication: ``{status, camera_configured, streaming_active, detection_active, version}``."""
+    configured = camera.is_open and camera.frames_captured > 0
+    return Health(
+        status="healthy" if configured else "degraded",
+        camera_configured=configured,
+        streaming_active=camera.streaming_status().state == "streaming",
+        detection_active=bool(detection is not None and detection.stats()["active"]),
+        version=__version__,
+    )
+
+
+# ----------------------------------------------------------------------------------- streaming
+@v1.post("/streaming/start", response_model=StreamingStatusOut, tags=["streaming"])
+def streaming_start(camera: CameraDep) -> dict[str, Any]:
+    """Start publishing H.264 over RTSP (idempotent). Connection happens in the background: poll status."""
+    return asdict(camera.start_streaming())
+
+
+@v1.post("/streaming/stop", response_model=StreamingStatusOut, tags=["streaming"])
+def streaming_stop(camera: CameraDep) -> dict[str, Any]:
+    """Stop publishing (idempotent); capture, detection and snapshots go on."""
+    return asdict(camera.stop_streaming())
+
+
+@v1.get("/streaming/status", response_model=StreamingStatusOut, tags=["streaming"])
+def streaming_status(camera: CameraDep) -> dict[str, Any]:
+    """State (stopped/connecting/streaming/reconnecting), URL, measured fps and bitrate, counters, last error."""
+    return asdict(camera.streaming_status())
+
+
+# ----------------------------------------------------------------------------------- detection
+def _need_detection(detection: Any) -> Any:
+    if detection is None:
+        raise HTTPException(409, "face detection is disabled (CAMERA_DETECTION_ENABLED=false)")
+    return detection
+
+
+@v1.get(
+    "/detection/latest",
+    response_model=DetectionOut,
+    tags=["detection"],
+    responses={503: {"model": Problem, "description": "no frame analysed yet"}},
+)
+def detection_latest(detection: DetectionDep, response: Response) -> dict[str, Any]:
+    """The cached result of the newest analysed frame; answers at once, never analyses."""
+    result = _need_detection(detection).latest()
+    if result is None:
+        raise HTTPException(503, "no frame has been analysed yet; retry in a second", headers={"Retry-After": "1"})
+    response.headers["Cache-Control"] = "no-store"
+    return result.to_dict()
+
+
+@v1.post(
+    "/detection/run",
+    response_model=DetectionOut,
+    tags=["detection"],
+    responses={503: {"model": Problem, "description": "no frame captured yet"}},
+)
+async def detection_run(detection: DetectionDep) -> dict[str, Any]:
+    """Analyse the newest frame now (Haar frontal + profile, dlib HOG + 128-d encodings) and return the result."""
+    service = _need_detection(detection)
+    try:
+        result = await run_in_threadpool(service.run_now)
+    except (CameraUnavailable, LookupError) as exc:
+        raise HTTPException(503, f"no frame to analyse yet: {exc}", headers={"Retry-After": "1"}) from exc
+    return result.to_dict()
+
+
+@v1.get("/detection/status", tags=["detection"])
+def detection_status(detection: DetectionDep) -> dict[str, Any]:
+    """Detection task counters: active, analysed_fps, frames_analysed, samples_skipped, last_analysis_ms, errors."""
+    return _need_detection(detection).stats()
+
+
+# ----------------------------------------------------------------------------------- camera
+@v1.get(
+    "/camera/snapshot",
+    tags=["camera"],
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 503: {"model": Problem}},
+)
+async def snapshot(
+    camera: CameraDep,
+    width: Annotated[int | None, Query(ge=16, le=4608, description="scaled copy this many px wide")] = None,
+    quality: Annotated[int, Query(ge=1, le=100, description="JPEG quality")] = 90,
+) -> Response:
+    """JPEG of the newest full-resolution frame while streaming continues (``?width=`` for a scaled copy)."""
+    if width is not None and width > camera.width:
+        raise HTTPException(422, f"width={width} is larger than the main stream ({camera.width} px); allowed 16..{camera.width}")
+    try:
+        jpeg = await run_in_threadpool(camera.snapshot_jpeg, width, quality)
+    except CameraUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@v1.get("/camera/status", response_model=CameraStatus, tags=["camera"])
+def camera_status(camera: CameraDep) -> CameraStatus:
+    """Source, size, frame rate, sensor metadata (null where the source cannot measure it), streaming flag."""
+    meta = camera.metadata()
+    return CameraStatus(
+        source=camera.source,
+        width=camera.width,
+        height=camera.height,
+        framerate=round(camera.framerate, 3),
+        lux=meta.get("lux"),
+        exposure_us=meta.get("exposure_us"),
+        analogue_gain=meta.get("analogue_gain"),
+        colour_temperature=meta.get("colour_temperature"),
+        auto_exposure=meta.get("auto_exposure"),
+        streaming=camera.streaming_status().state == "streaming",
+    )

@@ -1,0 +1,181 @@
+"""Shared test helpers: free ports, an ffmpeg RTSP receiver, and the real service run as a process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SAMPLE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"
+FACE_FREE = DATA / "bikes.mp4"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate()`` until it returns a truthy value (returned) or ``timeout`` s pass (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
+
+
+@dataclass
+class Decoded:
+    """What an RTSP receiver recorded: decodable frames, their size and codec."""
+
+    frames: int
+    width: int
+    height: int
+    codec: str
+
+
+class RtspReceiver:
+    """A real RTSP server for one publishing session: ``ffmpeg -rtsp_flags listen`` recording to a file.
+
+    It accepts the ANNOUNCE/SETUP/RECORD that MediaMTX would accept (REFERENCE.md) and exits when the
+    publisher disconnects.
+    """
+
+    def __init__(self, port: int, out: Path) -> None:
+        self.port = port
+        self.out = out
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RtspReceiver":
+        if self.out.exists():
+            self.out.unlink()
+        self.proc = subprocess.Popen(
+            [
+                "ffmpeg", "-nostdin", "-v", "error", "-y",
+                "-rtsp_flags", "listen", "-i", f"rtsp://127.0.0.1:{self.port}/cam",
+                "-c", "copy", "-f", "matroska", str(self.out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        # wait until it listens, so a publisher's next retry connects
+        wait_until(lambda: _port_open(self.port), 10, message=f"ffmpeg listening on {self.port}")
+        return self
+
+    def stop(self) -> Decoded:
+        """Stop gracefully (SIGINT lets ffmpeg finish the file) and decode what it recorded."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return decode(self.out)
+
+    def kill(self) -> None:
+        """SIGKILL: the RTSP server dies mid-stream, as a crashed MediaMTX would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def decode(path: Path) -> Decoded:
+    """Decode every video frame of ``path`` with PyAV (frames that fail to decode are not counted)."""
+    import av
+
+    if not path.exists() or path.stat().st_size == 0:
+        return Decoded(0, 0, 0, "")
+    frames = 0
+    width = height = 0
+    codec = ""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            codec = stream.codec_context.name
+            for frame in container.decode(stream):
+                frames += 1
+                width, height = frame.width, frame.height
+    except Exception:  # noqa: BLE001 - a truncated tail after SIGKILL; keep what decoded
+        pass
+    return Decoded(frames, width, height, codec)
+
+
+class ServiceProcess:
+    """The real service (``python -m pi_camera_service``) on a real socket, configured by CAMERA_* env."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.port = int(env["CAMERA_PORT"])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait: bool = True) -> "ServiceProcess":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAMERA_")}
+        env.update(self.env)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pi_camera_service"], env=env, cwd=str(self.log_path.parent),
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        if wait:
+            wait_until(self._healthy, 60, 0.2, f"service on {self.base} (log: {self.log_path})")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.proc and self.proc.poll() is not None:
+            raise AssertionError(f"service exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            return httpx.get(self.base + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode if self.proc else 0
+
+
+@pytest.fixture(scope="session")
+def ffmpeg_available() -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is required for the RTSP tests (apt-get install ffmpeg; .ci/run installs it)")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
