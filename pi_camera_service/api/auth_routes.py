@@ -1,0 +1,202 @@
+"""Routes under ``/v1/auth`` that exchange the user's password for a JWT.
+
+* ``POST /v1/auth/token``: OAuth 2.0 resource owner password grant (RFC 6749 §4.3), form fields
+  ``username`` and ``password`` → ``{"access_token", "token_type": "bearer", "expires_in"}``
+  (RFC 6749 §5.1). Missing fields are answered with 401 (not 422) and a message naming the field.
+* ``GET /v1/auth/login``: HTTP Basic (RFC 7617) → the same fields plus ``"token"``, the flow of the
+  original camera servers (``curl -u user:password .../v1/auth/login``).
+
+Both answer 401 with a JSON ``detail`` and a ``WWW-Authenticate`` challenge (``Bearer`` for the
+token endpoint, ``Basic realm="pi-camera-service", charset="UTF-8"`` for the login endpoint).
+Wrong username, wrong password or both give the same message, so usernames cannot be probed.
+Responses carrying a token have ``Cache-Control: no-store`` (RFC 6749 §5.1). The handlers are plain
+functions so FastAPI runs the argon2 verification in its thread pool, off the event loop.
+"""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBasic, HTTPBasicCredentials, OAuth2PasswordRequestForm
+from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import BaseModel, Field
+
+from pi_camera_service.auth import (
+    HASH_PASSWORD_HINT,
+    REALM,
+    AuthConfig,
+    authenticate,
+    get_auth_config,
+    issue_token,
+    unauthorized,
+)
+
+INVALID_CREDENTIALS = "invalid username or password"
+PASSWORD_LOGIN_DISABLED = (
+    "password login is not configured on this camera: set CAMERA_PASSWORD_HASH to the output of "
+    f"`{HASH_PASSWORD_HINT}` and restart the service (or use the X-API-Key header)"
+)
+BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
+
+
+class TokenResponse(BaseModel):
+    """Successful token response (RFC 6749 §5.1); ``expires_in`` is in seconds."""
+
+    access_token: str = Field(description="HS256 JWT to send as Authorization: Bearer <token>")
+    token_type: str = Field("bearer", description='always "bearer" (RFC 6750)')
+    expires_in: int = Field(description="token lifetime, seconds")
+
+
+class LoginResponse(TokenResponse):
+    """:class:`TokenResponse` plus ``token`` (same value as ``access_token``) for older clients."""
+
+    token: str = Field(description="same value as access_token")
+
+
+class _FormErrorsAs401Route(APIRoute):
+    """Route class that answers request-validation errors with 401 instead of FastAPI's 422.
+
+    A token request missing ``username`` or ``password`` is a failed authentication for the
+    client, so it gets a Bearer challenge and a ``detail`` naming the missing field.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handler_with_401(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                raise unauthorized(_describe_form_errors(exc), error="invalid_request") from None
+
+        return handler_with_401
+
+
+def _describe_form_errors(exc: RequestValidationError) -> str:
+    missing: list[str] = []
+    other: list[str] = []
+    for error in exc.errors():
+        name = str(error.get("loc", ("", "?"))[-1])
+        (missing if error.get("type") == "missing" else other).append(name)
+    if missing:
+        return (
+            f"{' and '.join(missing)} missing: send username and password as "
+            "application/x-www-form-urlencoded form fields"
+        )
+    if "grant_type" in other:
+        return 'grant_type must be "password" (or left out)'
+    return f"invalid form field(s): {', '.join(other)}"
+
+
+class _BasicCredentials(HTTPBasic):
+    """``HTTPBasic`` (documents the scheme in OpenAPI) with precise 401 messages.
+
+    Credentials are decoded as UTF-8 (RFC 7617 §2.1, ``charset="UTF-8"``) rather than ASCII only.
+    """
+
+    def make_authenticate_headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": BASIC_CHALLENGE}
+
+    def _fail(self, detail: str) -> HTTPException:
+        return HTTPException(
+            status_code=status.HTTP_401_UNAUTHORIZED,
+            detail=detail,
+            headers=self.make_authenticate_headers(),
+        )
+
+    async def __call__(self, request: Request) -> HTTPBasicCredentials:  # type: ignore[override]
+        authorization = request.headers.get("Authorization")
+        scheme, param = get_authorization_scheme_param(authorization)
+        if not authorization:
+            raise self._fail("not authenticated: send HTTP Basic credentials (curl -u user:password)")
+        if scheme.lower() != "basic":
+            raise self._fail(f"Authorization scheme {scheme[:20]!r} is not accepted here: use Basic")
+        try:
+            decoded = b64decode(param.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            raise self._fail(
+                "Basic credentials are not valid base64 of UTF-8 username:password"
+            ) from None
+        username, separator, password = decoded.partition(":")
+        if not separator:
+            raise self._fail("Basic credentials lack the ':' between username and password")
+        return HTTPBasicCredentials(username=username, password=password)
+
+
+basic_scheme = _BasicCredentials(
+    scheme_name="HTTPBasic",
+    realm=REALM,
+    description="CAMERA_USERNAME and the password whose hash is CAMERA_PASSWORD_HASH",
+)
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=_FormErrorsAs401Route)
+
+_UNAUTHORIZED_DOC: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Credentials missing or wrong, or password login not configured"}
+}
+
+
+def _check_login(cfg: AuthConfig, username: str, password: str, challenge: dict[str, str]) -> None:
+    """Raise a 401 with ``challenge`` unless ``username``/``password`` are right."""
+
+    def fail(detail: str) -> HTTPException:
+        return HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail=detail, headers=challenge)
+
+    if not cfg.password_login_enabled:
+        raise fail(PASSWORD_LOGIN_DISABLED)
+    if not username:
+        raise fail("username missing")
+    if not password:
+        raise fail("password missing")
+    if not authenticate(cfg, username, password):
+        raise fail(INVALID_CREDENTIALS)
+
+
+def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+@router.post("/token", response_model=TokenResponse, responses=_UNAUTHORIZED_DOC)
+def token(
+    request: Request,
+    response: Response,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+) -> TokenResponse:
+    """Exchange ``username`` and ``password`` form fields for a bearer JWT (RFC 6749 §4.3).
+
+    Returns ``access_token``, ``token_type`` ("bearer") and ``expires_in`` (seconds). 401 with
+    ``WWW-Authenticate: Bearer`` when a field is missing, the credentials are wrong or password
+    login is not configured (``CAMERA_PASSWORD_HASH`` unset).
+    """
+    cfg = get_auth_config(request)
+    challenge = {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+    _check_login(cfg, form.username, form.password, challenge)
+    access_token, expires_in = issue_token(cfg, cfg.username)
+    _no_store(response)
+    return TokenResponse(access_token=access_token, expires_in=expires_in)
+
+
+@router.get("/login", response_model=LoginResponse, responses=_UNAUTHORIZED_DOC)
+def login(
+    request: Request,
+    response: Response,
+    credentials: Annotated[HTTPBasicCredentials, Depends(basic_scheme)],
+) -> LoginResponse:
+    """Exchange HTTP Basic credentials (RFC 7617) for a bearer JWT.
+
+    Returns ``token`` and, with the same value, ``access_token``, plus ``token_type`` ("bearer")
+    and ``expires_in`` (seconds). 401 with ``WWW-Authenticate: Basic realm="pi-camera-service"``
+    when credentials are missing, malformed or wrong, or password login is not configured.
+    """
+    cfg = get_auth_config(request)
+    _check_login(cfg, credentials.username, credentials.password, basic_scheme.make_authenticate_headers())
+    access_token, expires_in = issue_token(cfg, cfg.username)
+    _no_store(response)
+    return LoginResponse(access_token=access_token, token=access_token, expires_in=expires_in)

@@ -1,0 +1,592 @@
+"""Authentication of the edge service: API key, password login and HS256 JSON Web Tokens.
+
+Every ``/v1`` route except ``/v1/auth/*`` depends on :func:`require_auth` (or the :data:`AuthDep`
+alias), which accepts either of:
+
+* ``X-API-Key: <CAMERA_API_KEY>``;
+* ``Authorization: Bearer <JWT>`` (RFC 6750 §2.1), the JWT being issued by ``POST /v1/auth/token``
+  (OAuth 2.0 password grant, RFC 6749 §4.3) or ``GET /v1/auth/login`` (HTTP Basic, RFC 7617).
+
+Failures are answered with 401, a ``WWW-Authenticate: Bearer realm="pi-camera-service"`` challenge
+(with ``error="invalid_token"`` / ``error="invalid_request"`` and an ``error_description`` as in
+RFC 6750 §3) and a JSON ``detail`` saying what is wrong.
+
+Choices worth knowing:
+
+* Tokens in the URL (``?token=`` / ``?access_token=``, RFC 6750 §2.3) are always refused, even when
+  a valid header is sent as well: the URL has already been written to access logs, proxies and
+  browser history, so the client must be fixed rather than silently served. RFC 6750 §2 also
+  forbids sending a token by more than one method in a request.
+* Every credential presented must be valid: a wrong ``X-API-Key`` is not ignored because a valid
+  bearer token is also present, and the reverse.
+* ``/v1`` is never served without authentication. :func:`load_auth_config` resolves the secrets at
+  start-up: with neither ``CAMERA_API_KEY`` nor ``CAMERA_PASSWORD_HASH`` an API key is generated,
+  stored in ``<CAMERA_STATE_DIR>/api_key`` (mode 0600) and printed once; without
+  ``CAMERA_JWT_SECRET`` a signing secret is generated and stored in ``<CAMERA_STATE_DIR>/jwt_secret``.
+  A short or well-known ``CAMERA_JWT_SECRET`` stops the start with :class:`ConfigError`.
+* A login with a wrong username costs the same argon2 verification as a wrong password, so response
+  times do not reveal whether the username exists (see :func:`authenticate`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import argon2
+import jwt
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from pi_camera_service.config import ConfigError, Settings
+
+logger = logging.getLogger(__name__)
+
+REALM = "pi-camera-service"
+"""Realm sent in ``WWW-Authenticate`` challenges (RFC 7235 §2.2)."""
+
+JWT_ALGORITHM = "HS256"
+"""The only signing algorithm issued and accepted (``alg: none`` and all others are refused)."""
+
+MIN_JWT_SECRET_LENGTH = 32
+"""Shortest accepted ``CAMERA_JWT_SECRET``, in characters (RFC 7518 §3.2 wants >= 256 bits for HS256)."""
+
+API_KEY_PRINCIPAL = "api-key"
+"""Principal returned by :func:`require_auth` for a request authenticated with ``X-API-Key``."""
+
+API_KEY_HEADER = "X-API-Key"
+TOKEN_URL = "/v1/auth/token"
+LOGIN_URL = "/v1/auth/login"
+API_KEY_FILE = "api_key"
+JWT_SECRET_FILE = "jwt_secret"
+QUERY_TOKEN_PARAMS = ("token", "access_token")
+
+GENERATE_SECRET_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+HASH_PASSWORD_HINT = "pi-camera-service hash-password"
+
+_password_hasher = PasswordHash((Argon2Hasher(),))
+
+# Values copied from tutorials, docs and .env templates; compared after lower-casing and dropping
+# everything that is not a letter or digit ("Change-Me" == "changeme").
+_WELL_KNOWN_SECRETS = frozenset(
+    {
+        "secret", "secrets", "secretkey", "mysecret", "mysecretkey", "supersecret", "supersecretkey",
+        "topsecret", "changeme", "changeit", "changethis", "yoursecret", "yoursecretkey",
+        "yourjwtsecret", "your256bitsecret", "password", "passw0rd", "jwtsecret", "jwtsecretkey",
+        "jwtkey", "key", "token", "default", "test", "testing", "admin", "qwerty", "letmein",
+        "123456", "12345678", "1234567890", "thisisthesecretkey", "thisismysecretkey",
+        # JWT secret printed in the seed project's build journal (public).
+        "dmbgbntdxk82se3bn2xgcmftqmdlzwn9",
+        # SECRET_KEY of the FastAPI "OAuth2 with Password, Bearer with JWT tokens" tutorial.
+        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+    }
+)
+# Phrases that mark a template value even inside a long string ("your-super-secret-change-me-…").
+_PLACEHOLDER_PHRASES = (
+    "changeme", "changethis", "changeit", "replaceme", "replacethis", "yoursecret", "yoursuper",
+    "secretkey", "jwtsecret", "supersecret", "placeholder", "example",
+)
+_MIN_DISTINCT_CHARACTERS = 8
+
+
+# ------------------------------------------------------------------------------------------------
+# Passwords
+# ------------------------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """Hash ``password`` with argon2id (pwdlib, argon2-cffi default cost) for ``CAMERA_PASSWORD_HASH``.
+
+    Returns the PHC-encoded string (``$argon2id$v=19$m=...,t=...,p=...$salt$digest``); a new random
+    salt is used on every call.
+
+    Raises:
+        ValueError: ``password`` is empty.
+    """
+    if not password:
+        raise ValueError("the password must not be empty")
+    return _password_hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """Check ``password`` against an argon2 ``password_hash`` (constant time inside argon2).
+
+    Returns ``False`` on a mismatch and also for a hash that is not a valid argon2 hash, so a bad
+    configured value fails closed (:func:`load_auth_config` refuses such a hash at start-up anyway).
+    """
+    try:
+        return _password_hasher.verify(password, password_hash)
+    except Exception:  # pwdlib UnknownHashError, or anything argon2 raises on a corrupt hash
+        return False
+
+
+def _is_argon2_hash(value: str) -> bool:
+    try:
+        argon2.extract_parameters(value)
+    except Exception:
+        return False
+    return Argon2Hasher.identify(value)
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time string comparison (hmac.compare_digest on UTF-8 bytes, so any text works)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Configuration and secret bootstrap
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Resolved authentication settings, built once at start-up by :func:`load_auth_config`.
+
+    Attributes:
+        api_key: value accepted in ``X-API-Key``; ``None`` disables API-key authentication (only
+            when a password is configured, so ``/v1`` always has a way in).
+        username: the only user that can log in (``CAMERA_USERNAME``).
+        password_hash: argon2 hash of that user's password; ``None`` disables password login
+            (the token endpoints then answer 401 explaining how to configure it).
+        jwt_secret: HS256 signing secret, at least 32 characters.
+        token_ttl: lifetime of issued tokens, in seconds.
+
+    Secrets are left out of ``repr()`` so the object can be logged.
+    """
+
+    api_key: str | None = field(repr=False)
+    username: str
+    password_hash: str | None = field(repr=False)
+    jwt_secret: str = field(repr=False)
+    token_ttl: int
+
+    @property
+    def password_login_enabled(self) -> bool:
+        """``True`` when ``CAMERA_PASSWORD_HASH`` is set, i.e. the token endpoints can issue tokens."""
+        return self.password_hash is not None
+
+
+def jwt_secret_problem(secret: str) -> str | None:
+    """Say why ``secret`` is unfit to sign HS256 tokens, or return ``None`` when it is acceptable.
+
+    Refused: well-known or template values ("secret", "changeme", "your-secret-key", the secret of
+    the FastAPI tutorial, ...), anything shorter than :data:`MIN_JWT_SECRET_LENGTH` characters
+    (RFC 7518 §3.2 asks for a key of at least the hash size, 256 bits, for HS256), repeated
+    patterns ("aaaa...", "abcabc...") and strings with fewer than 8 distinct characters.
+    """
+    normalized = re.sub(r"[^a-z0-9]", "", secret.lower())
+    if normalized in _WELL_KNOWN_SECRETS or any(p in normalized for p in _PLACEHOLDER_PHRASES):
+        return "is a well-known or placeholder value"
+    if len(secret) < MIN_JWT_SECRET_LENGTH:
+        return f"is too short ({len(secret)} characters, at least {MIN_JWT_SECRET_LENGTH} needed)"
+    if len(set(secret)) < _MIN_DISTINCT_CHARACTERS or _is_repetition(secret):
+        return "is a repeated pattern, not a random value"
+    return None
+
+
+def _is_repetition(value: str) -> bool:
+    """True when ``value`` is a shorter unit repeated (possibly with a partial last copy)."""
+    n = len(value)
+    return any(value == (value[:p] * (n // p + 1))[:n] for p in range(1, n // 2 + 1))
+
+
+def load_auth_config(settings: Settings) -> AuthConfig:
+    """Resolve the authentication settings, generating and storing missing secrets.
+
+    * ``CAMERA_JWT_SECRET`` set: it is checked with :func:`jwt_secret_problem`. Unset (or empty):
+      ``<state_dir>/jwt_secret`` is read, or created with ``secrets.token_urlsafe(48)``.
+    * ``CAMERA_API_KEY`` set: it is used. Unset and no ``CAMERA_PASSWORD_HASH`` either:
+      ``<state_dir>/api_key`` is read, or created with ``secrets.token_urlsafe(32)`` and shown
+      once in a WARNING log line (later starts only log, at INFO, where it is stored). With a
+      password hash and no API key, API-key authentication is off.
+    * ``CAMERA_PASSWORD_HASH`` must be an argon2 hash (``pi-camera-service hash-password``).
+
+    The state directory is created with mode 0700 when missing; secret files are written
+    atomically (temporary file created with mode 0600, then ``os.replace``). Stored files readable
+    by group or others are tightened to 0600 with a warning.
+
+    Raises:
+        ConfigError: unfit ``CAMERA_JWT_SECRET`` or stored secret, invalid ``CAMERA_PASSWORD_HASH``,
+            or the state directory / a secret file cannot be created or read. The message is one
+            line naming the variable or file and saying how to fix it.
+    """
+    state_dir = Path(settings.state_dir)
+
+    password_hash = (settings.password_hash or "").strip() or None
+    if password_hash is not None and not _is_argon2_hash(password_hash):
+        raise ConfigError(
+            "CAMERA_PASSWORD_HASH is not an argon2 hash (expected $argon2id$v=19$m=...); "
+            f"create one with `{HASH_PASSWORD_HINT}` or leave it unset"
+        )
+
+    jwt_secret = settings.jwt_secret or None
+    if jwt_secret is not None:
+        problem = jwt_secret_problem(jwt_secret)
+        if problem:
+            raise ConfigError(
+                f"CAMERA_JWT_SECRET {problem}; generate a random one with `{GENERATE_SECRET_HINT}` "
+                f"or leave CAMERA_JWT_SECRET unset to have one generated and stored in "
+                f"{state_dir / JWT_SECRET_FILE}"
+            )
+    else:
+        path = state_dir / JWT_SECRET_FILE
+        jwt_secret, created = _load_or_create_secret(path, lambda: secrets.token_urlsafe(48))
+        problem = jwt_secret_problem(jwt_secret)
+        if problem:
+            raise ConfigError(
+                f"the JWT secret stored in {path} {problem}; delete the file to have a new one "
+                f"generated (every issued token becomes invalid) or set CAMERA_JWT_SECRET"
+            )
+        if created:
+            logger.info("Generated a JWT signing secret and stored it in %s (mode 0600)", path)
+        else:
+            logger.info("Using the JWT signing secret stored in %s", path)
+
+    api_key = settings.api_key or None
+    if api_key is not None and len(api_key) < 16:
+        logger.warning("CAMERA_API_KEY is short (%d characters); use 32 random characters", len(api_key))
+    if api_key is None and password_hash is None:
+        path = state_dir / API_KEY_FILE
+        api_key, created = _load_or_create_secret(path, lambda: secrets.token_urlsafe(32))
+        if created:
+            _announce_api_key(api_key, path)
+        else:
+            logger.info(
+                "Neither CAMERA_API_KEY nor CAMERA_PASSWORD_HASH is set: /v1 accepts the API key "
+                "stored in %s (X-API-Key header)",
+                path,
+            )
+
+    return AuthConfig(
+        api_key=api_key,
+        username=settings.username,
+        password_hash=password_hash,
+        jwt_secret=jwt_secret,
+        token_ttl=int(settings.token_ttl),
+    )
+
+
+def _announce_api_key(api_key: str, path: Path) -> None:
+    """Show a freshly generated API key once: a WARNING log line (journald keeps it with the start).
+
+    When WARNING records of this logger are filtered out (``CAMERA_LOG_LEVEL=ERROR``), the same
+    line is printed on stderr instead, so the key is always shown exactly once.
+    """
+    message = (
+        f"generated an API key for /v1 (neither CAMERA_API_KEY nor CAMERA_PASSWORD_HASH is set), "
+        f"stored in {path} (mode 0600) and shown only this once: {API_KEY_HEADER}: {api_key}"
+    )
+    if logger.isEnabledFor(logging.WARNING):
+        logger.warning("%s", message)
+    else:
+        print(f"WARNING {logger.name}: {message}", file=sys.stderr, flush=True)
+
+
+def _ensure_state_dir(state_dir: Path) -> None:
+    if state_dir.is_dir():
+        return
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(state_dir, 0o700)  # mkdir's mode is reduced by the umask; make it exact
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create CAMERA_STATE_DIR={str(state_dir)!r}: {exc.strerror or exc}; "
+            "create it (mode 0700) or point CAMERA_STATE_DIR at a writable directory"
+        ) from None
+
+
+def _load_or_create_secret(path: Path, generate: Callable[[], str]) -> tuple[str, bool]:
+    """Return ``(secret, created)``: the stripped content of ``path``, or a new value written there."""
+    _ensure_state_dir(path.parent)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}; fix its permissions") from None
+
+    if info is not None:
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            logger.warning("%s was readable by other users; setting its mode to 0600", path)
+            try:
+                os.chmod(path, 0o600)
+            except OSError as exc:
+                raise ConfigError(f"cannot chmod 0600 {path}: {exc.strerror or exc}") from None
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}; fix it or delete it to regenerate") from None
+        if value:
+            return value, False
+        logger.warning("%s is empty; generating a new value", path)
+
+    value = generate()
+    _write_secret_file(path, value)
+    return value, True
+
+
+def _write_secret_file(path: Path, value: str) -> None:
+    """Write ``value`` to ``path`` atomically; the file has mode 0600 from its creation on."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            os.write(fd, (value + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        try:  # make the rename durable (power cuts are common on a Pi)
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError:
+            pass
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror or exc}; make CAMERA_STATE_DIR writable"
+        ) from None
+
+
+# ------------------------------------------------------------------------------------------------
+# Tokens
+# ------------------------------------------------------------------------------------------------
+
+
+class TokenError(Exception):
+    """A bearer token was refused; ``str()`` is a short reason such as ``"token expired"``.
+
+    Raised by :func:`decode_token`, which is the single place where PyJWT exceptions are mapped;
+    :func:`require_auth` turns it into a 401 with ``error="invalid_token"`` (RFC 6750 §3.1).
+    """
+
+
+def issue_token(cfg: AuthConfig, subject: str) -> tuple[str, int]:
+    """Sign an HS256 JWT for ``subject``; return ``(token, expires_in)``, ``expires_in`` in seconds.
+
+    Claims (RFC 7519 §4.1): ``sub`` = ``subject``, ``iat`` = now, ``exp`` = now + ``cfg.token_ttl``
+    (NumericDate, seconds since the epoch) and a random ``jti``.
+    """
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "iat": now,
+        "exp": now + cfg.token_ttl,
+        "jti": secrets.token_urlsafe(16),
+    }
+    token = jwt.encode(claims, cfg.jwt_secret, algorithm=JWT_ALGORITHM)
+    return token, cfg.token_ttl
+
+
+def decode_token(cfg: AuthConfig, token: str) -> dict[str, Any]:
+    """Verify ``token`` and return its claims.
+
+    Only HS256 is accepted (``algorithms=["HS256"]``, so ``alg: none`` and algorithm confusion are
+    refused); ``exp``, ``iat`` and ``sub`` are required, ``exp`` is checked against the current
+    time (no leeway) and ``sub`` must be the configured username.
+
+    Raises:
+        TokenError: with a message saying what is wrong ("token expired", "token signature
+            invalid", "token is malformed ...", ...).
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            cfg.jwt_secret,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "iat", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token expired; get a new one from POST /v1/auth/token") from None
+    except jwt.InvalidSignatureError:
+        raise TokenError(
+            "token signature invalid (the token was altered or signed with another secret)"
+        ) from None
+    except jwt.InvalidAlgorithmError:
+        raise TokenError(f"token algorithm not allowed (only {JWT_ALGORITHM} is accepted)") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise TokenError(f"token lacks the required {exc.claim} claim") from None
+    except jwt.ImmatureSignatureError:
+        raise TokenError("token is not valid yet (issued in the future)") from None
+    except jwt.DecodeError:
+        raise TokenError("token is malformed (not a JWS compact serialization)") from None
+    except jwt.InvalidTokenError as exc:  # e.g. exp or iat that is not a number
+        raise TokenError(f"token is invalid ({_header_safe(str(exc))})") from None
+    if not isinstance(claims.get("sub"), str) or not _same(claims["sub"], cfg.username):
+        raise TokenError("token subject is not a known user")
+    return claims
+
+
+# ------------------------------------------------------------------------------------------------
+# Login and request authentication (FastAPI)
+# ------------------------------------------------------------------------------------------------
+
+
+def authenticate(cfg: AuthConfig, username: str, password: str) -> bool:
+    """Check a username and password against ``cfg``; ``True`` when both are right.
+
+    The username is compared in constant time and the password is *always* verified with argon2
+    against the configured hash, also when the username is wrong: that dummy verification uses the
+    very same hash (so the same cost parameters) and makes a wrong username take as long as a
+    wrong password, so timing does not reveal which usernames exist. Returns ``False`` when no
+    password hash is configured.
+    """
+    if cfg.password_hash is None:
+        return False
+    user_ok = _same(username, cfg.username)
+    password_ok = verify_password(password, cfg.password_hash)
+    return user_ok and password_ok
+
+
+def _header_safe(text: str) -> str:
+    """Keep only characters allowed in an RFC 6750 ``error_description`` (no quote, no backslash)."""
+    return "".join(c for c in text if 0x20 <= ord(c) <= 0x7E and c not in '"\\')
+
+
+def bearer_challenge(error: str | None = None, description: str | None = None) -> str:
+    """Build a ``WWW-Authenticate`` value for the Bearer scheme (RFC 6750 §3).
+
+    Without ``error`` (request carried no credentials) only the realm is sent, as RFC 6750 §3.1
+    recommends; otherwise ``error`` (``invalid_token`` or ``invalid_request``) and an
+    ``error_description`` are added.
+    """
+    value = f'Bearer realm="{REALM}"'
+    if error:
+        value += f', error="{error}"'
+        if description:
+            value += f', error_description="{_header_safe(description)}"'
+    return value
+
+
+def unauthorized(detail: str, *, error: str | None = None) -> HTTPException:
+    """A 401 ``HTTPException`` with JSON ``detail`` and a Bearer challenge (RFC 6750 §3)."""
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": bearer_challenge(error, detail)},
+    )
+
+
+api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER,
+    scheme_name="APIKey",
+    description="CAMERA_API_KEY, or the key generated at first start (see the start-up log).",
+    auto_error=False,
+)
+"""OpenAPI security scheme for ``X-API-Key`` (read by :func:`require_auth`)."""
+
+bearer_scheme = OAuth2PasswordBearer(
+    tokenUrl=TOKEN_URL,
+    scheme_name="OAuth2Password",
+    description=f"JWT from POST {TOKEN_URL} (password form) or GET {LOGIN_URL} (HTTP Basic).",
+    auto_error=False,
+)
+"""OpenAPI security scheme for ``Authorization: Bearer <JWT>`` (read by :func:`require_auth`)."""
+
+_CREDENTIALS_HINT = (
+    f"send {API_KEY_HEADER}: <key> or Authorization: Bearer <token> "
+    f"(get a token from POST {TOKEN_URL} or GET {LOGIN_URL})"
+)
+
+
+def get_auth_config(request: Request) -> AuthConfig:
+    """Return ``request.app.state.auth``, set by the app factory from :func:`load_auth_config`.
+
+    Raises:
+        RuntimeError: the app has no ``state.auth`` (a wiring bug; the request fails with 500, so
+            nothing is ever served unauthenticated).
+    """
+    cfg = getattr(request.app.state, "auth", None)
+    if not isinstance(cfg, AuthConfig):
+        raise RuntimeError(
+            "app.state.auth is not set; the app factory must set it to load_auth_config(settings)"
+        )
+    return cfg
+
+
+async def require_auth(
+    request: Request,
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+    bearer_token: Annotated[str | None, Security(bearer_scheme)],
+) -> str:
+    """FastAPI dependency guarding ``/v1`` routes; returns the principal.
+
+    The principal is the username for a valid bearer token (RFC 6750 §2.1), else
+    :data:`API_KEY_PRINCIPAL` for a valid ``X-API-Key``; it is also stored in
+    ``request.state.principal``. Every credential presented must be valid.
+
+    Raises:
+        HTTPException: 401 with ``WWW-Authenticate: Bearer realm=...`` (RFC 6750 §3) and a
+            ``detail`` message when: a token is passed in the query string (``error=
+            "invalid_request"``, refused even with a valid header); no credentials are sent; the
+            Authorization scheme is not Bearer; the API key is wrong or API keys are disabled; the
+            token is empty, malformed, expired, wrongly signed, altered, ``alg: none`` or for an
+            unknown subject (``error="invalid_token"``).
+        RuntimeError: ``app.state.auth`` is missing (see :func:`get_auth_config`).
+    """
+    cfg = get_auth_config(request)
+
+    in_query = [name for name in QUERY_TOKEN_PARAMS if name in request.query_params]
+    if in_query:
+        raise unauthorized(
+            f"token in the query string (?{in_query[0]}=) is refused: URLs end up in logs and "
+            "browser history; send it in the Authorization header as Authorization: Bearer <token>",
+            error="invalid_request",
+        )
+
+    authorization = request.headers.get("Authorization")
+    if api_key is None and not authorization:
+        raise unauthorized(f"not authenticated: {_CREDENTIALS_HINT}")
+
+    principal: str | None = None
+    if authorization:
+        if bearer_token is None:
+            scheme = authorization.split(" ", 1)[0][:20]
+            raise unauthorized(
+                f"Authorization scheme {_header_safe(scheme)!r} is not accepted here: "
+                f"use Authorization: Bearer <token> or {API_KEY_HEADER}: <key>",
+                error="invalid_request",
+            )
+        if not bearer_token.strip():
+            raise unauthorized("bearer token is empty", error="invalid_token")
+        try:
+            claims = decode_token(cfg, bearer_token.strip())
+        except TokenError as exc:
+            raise unauthorized(str(exc), error="invalid_token") from None
+        principal = claims["sub"]
+
+    if api_key is not None:
+        if cfg.api_key is None:
+            raise unauthorized(
+                f"{API_KEY_HEADER} is not accepted: no API key is configured on this camera "
+                f"(CAMERA_API_KEY is unset); use Authorization: Bearer <token> from POST {TOKEN_URL}"
+            )
+        if not _same(api_key, cfg.api_key):
+            raise unauthorized(f"API key invalid (check the {API_KEY_HEADER} header)")
+        principal = principal or API_KEY_PRINCIPAL
+
+    assert principal is not None
+    request.state.principal = principal
+    return principal
+
+
+AuthDep = Annotated[str, Depends(require_auth)]
+"""Parameter type for protected routes: ``def route(principal: AuthDep)`` (value: the principal)."""
