@@ -67,7 +67,7 @@ class EncoderSettings:
             "g": gop,
             "keyint_min": gop,
             "sc_threshold": "0",
-            "repeat-headers": "1",
+            "x264-params": "repeat-headers=1",  # SPS/PPS before every IDR for late joiners
         }
 
 
