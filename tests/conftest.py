@@ -75,8 +75,8 @@ class RtspReceiver:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        # wait until it listens, so a publisher's next retry connects
-        wait_until(lambda: _port_open(self.port), 10, message=f"ffmpeg listening on {self.port}")
+        # wait until it listens (without connecting: a probe connection would be taken as the session)
+        wait_until(lambda: port_listening(self.port), 10, message=f"ffmpeg listening on {self.port}")
         return self
 
     def stop(self) -> Decoded:
@@ -97,10 +97,18 @@ class RtspReceiver:
             self.proc.wait()
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def port_listening(port: int) -> bool:
+    """True if a TCP socket is in LISTEN state on ``port`` (read from /proc/net/tcp{,6}, no connection made)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                return True
+    return False
 
 
 def decode(path: Path) -> Decoded:
