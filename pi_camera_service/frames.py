@@ -1,8 +1,8 @@
 """Frame types shared by every camera source, the streamer, the snapshotter and the detector.
 
 Frames are planar YUV 4:2:0 (I420) numpy arrays of shape ``(H * 3 // 2, W)`` uint8, the layout
-Picamera2 returns for a ``"YUV420"`` stream and PyAV's ``VideoFrame.to_ndarray()`` returns for
-``yuv420p``: the first ``H`` rows are the Y (luma) plane, then the U and V planes, each
+PyAV's ``VideoFrame.to_ndarray()`` returns for ``yuv420p`` and Picamera2's ``make_array`` returns for a
+``"YUV420"`` stream once its row padding (stride > W) is stripped: the first ``H`` rows are the Y (luma) plane, then the U and V planes, each
 ``(H/2, W/2)`` stored row-major in ``H/4`` rows of ``W``. The first rows being luma means the Haar
 detector needs no colour conversion (REFERENCE.md, Picamera2).
 
