@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pi_camera_service import __version__
 from pi_camera_service.api.schemas import CameraStatus, DetectionOut, Health, Problem, StreamingStatusOut
 from pi_camera_service.auth import require_auth
+from pi_camera_service.detection.service import DetectionBusy, NoFrameAvailable
 from pi_camera_service.sources.base import Camera, CameraUnavailable
 
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "missing or invalid credentials"}}
@@ -98,8 +99,10 @@ async def detection_run(detection: DetectionDep) -> dict[str, Any]:
     service = _need_detection(detection)
     try:
         result = await run_in_threadpool(service.run_now)
-    except (CameraUnavailable, LookupError) as exc:
+    except (CameraUnavailable, NoFrameAvailable) as exc:
         raise HTTPException(503, f"no frame to analyse yet: {exc}", headers={"Retry-After": "1"}) from exc
+    except DetectionBusy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
     return result.to_dict()
 
 
