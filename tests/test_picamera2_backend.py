@@ -30,20 +30,15 @@ from pi_camera_service.sources.picamera2_backend import (
     yuv420_to_i420,
 )
 
+from tests.conftest import wait_until  # noqa: E402
+
 FAKES = Path(__file__).resolve().parent / "fakes"
 RTSP_URL = "rtsp://pub:s3cret@127.0.0.1:8554/cam"
 
 
 def wait_for(predicate, timeout: float = 5.0, message: str = "condition"):
     """Poll ``predicate()`` every 20 ms until truthy (returned) or ``timeout`` s pass (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
+    return wait_until(predicate, timeout, 0.02, message)
 
 
 def _forget_picamera2() -> None:
