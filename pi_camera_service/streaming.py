@@ -162,7 +162,8 @@ class RtspPublisher:
                     break
                 if self._sessions_announced > announced_before:
                     delay = 0.5  # the connection worked for a while: retry quickly
-                message = f"{type(exc).__name__}: {exc}"
+                # PyAV puts the full URL, password included, in its messages
+                message = f"{type(exc).__name__}: {exc}".replace(self.url, redact_url(self.url))
                 self.stats.last_error = message
                 self.stats.state = "reconnecting"
                 log.warning(

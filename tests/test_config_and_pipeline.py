@@ -13,7 +13,7 @@ from pi_camera_service.sources import create_camera, resolve_source
 from pi_camera_service.sources.base import SourceOpenError, StreamStats, redact_url
 from pi_camera_service.sources.software import SoftwareCamera, parse_av_source, sample_video_path
 from pi_camera_service.streaming import EncoderSettings
-from tests.conftest import SAMPLE, wait_until
+from tests.conftest import SAMPLE, free_port, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -74,8 +74,9 @@ def test_parse_sources():
     v = parse_av_source("v4l2:2", 640, 480, 30)
     assert (v.url, v.format, v.options["video_size"], v.is_file) == ("/dev/video2", "video4linux2", "640x480", False)
     assert parse_av_source("/dev/video0", 640, 480, 15).options["framerate"] == "15"
-    r = parse_av_source("rtsp://cam.local/stream", 640, 480, 30)
+    r = parse_av_source("rtsp://viewer:pw@cam.local/stream", 640, 480, 30)
     assert r.options["rtsp_transport"] == "tcp" and not r.is_file
+    assert r.url == "rtsp://viewer:pw@cam.local/stream" and r.label == "url:rtsp://viewer:***@cam.local/stream"
     f = parse_av_source(str(SAMPLE), 640, 480, 30)
     assert f.is_file and f.label.startswith("file:")
     with pytest.raises(SourceOpenError, match="no such file"):
@@ -152,3 +153,19 @@ def test_file_source_loops_at_its_native_rate_and_scales():
     finally:
         cam.close()
     assert not cam.is_open
+
+
+def test_publisher_errors_never_show_the_rtsp_password():
+    from pi_camera_service.streaming import RtspPublisher
+
+    port = free_port()  # nothing listens there
+    stats = StreamStats()
+    pub = RtspPublisher(f"rtsp://pub:hunter2@127.0.0.1:{port}/cam", EncoderSettings(64, 48, 10, 100_000), stats)
+    pub.start()
+    try:
+        frame = Frame(np.zeros((72, 64), np.uint8), 64, 48, 0)
+        wait_until(lambda: (pub.offer(frame), stats.last_error)[1], 10, message="a connection error")
+    finally:
+        pub.stop()
+    assert "hunter2" not in stats.last_error and "pub:***@" in stats.last_error
+    assert pub.status().url == f"rtsp://pub:***@127.0.0.1:{port}/cam"

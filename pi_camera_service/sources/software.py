@@ -25,6 +25,7 @@ from pi_camera_service.sources.base import (
     SourceOpenError,
     StreamingStatus,
     StreamStats,
+    redact_url,
 )
 from pi_camera_service.streaming import EncoderSettings, RtspPublisher
 
@@ -68,9 +69,10 @@ def parse_av_source(source: str, width: int, height: int, framerate: float) -> A
         options = {"video_size": f"{width}x{height}", "framerate": f"{framerate:g}"}
         return AvSource(source, "video4linux2", options, False, f"v4l2:{source}")
     if source.startswith(("rtsp://", "rtsps://")):
-        return AvSource(source, None, {"rtsp_transport": "tcp", "timeout": "5000000"}, False, "url:" + source)
+        options = {"rtsp_transport": "tcp", "timeout": "5000000"}
+        return AvSource(source, None, options, False, "url:" + redact_url(source))
     if source.startswith(("http://", "https://")):
-        return AvSource(source, None, {"reconnect": "1", "rw_timeout": "5000000"}, False, "url:" + source)
+        return AvSource(source, None, {"reconnect": "1", "rw_timeout": "5000000"}, False, "url:" + redact_url(source))
     path = Path(source).expanduser()
     if not path.is_file():
         raise SourceOpenError(
@@ -166,7 +168,8 @@ class SoftwareCamera(Camera):
                 delay = 0.5
                 self._decode(container, stream)
             except Exception as exc:  # noqa: BLE001 - any decode/open fault: report and retry
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                url = self.av_source.url
+                self.last_error = f"{type(exc).__name__}: {exc}".replace(url, redact_url(url))
                 log.warning("camera source %s failed (%s); retrying in %.1f s", self.source, self.last_error, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
