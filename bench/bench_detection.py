@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import av
 import cv2
 import psutil
 
@@ -36,6 +35,7 @@ from pi_camera_service.config import load_settings  # noqa: E402
 from pi_camera_service.detection.detector import FaceDetector  # noqa: E402
 from pi_camera_service.detection.service import DetectionService  # noqa: E402
 from pi_camera_service.frames import AnalysisFrame, Frame  # noqa: E402
+from pi_camera_service.sources.software import decode_analysis_frames  # noqa: E402
 
 SAMPLE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"
 STAGES = ["prepare", "hog", "haar", "proposals", "encodings", "profiles"]
@@ -44,15 +44,7 @@ STAGES = ["prepare", "hog", "haar", "proposals", "encodings", "profiles"]
 def load_frames(path: Path, width: int, height: int, detection_width: int) -> tuple[list[AnalysisFrame], float]:
     """Every frame of ``path`` as an :class:`AnalysisFrame` for main size ``width`` x ``height``; and the fps."""
     lores = load_settings(width=width, height=height, detection_width=detection_width).detection_size
-    frames = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate)
-        for i, decoded in enumerate(container.decode(stream)):
-            i420 = decoded.reformat(width=width, height=height, format="yuv420p").to_ndarray()
-            main = Frame(i420, width, height, i, timestamp=time.time() + i / fps, monotonic=i / fps)
-            frames.append(AnalysisFrame(main.resized(*lores), width, height))
-    return frames, fps
+    return decode_analysis_frames(path, width, height, lores, timestamp0=time.time())
 
 
 def p95(values: list[float]) -> float:

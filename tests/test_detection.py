@@ -23,7 +23,6 @@ import threading
 import time
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -34,6 +33,7 @@ from pi_camera_service.detection.detector import DetectionResult, Face, FaceDete
 from pi_camera_service.detection.models import EncoderError, EncoderProcess, ModelNotAvailable
 from pi_camera_service.detection.service import DetectionBusy, DetectionService, NoFrameAvailable
 from pi_camera_service.frames import AnalysisFrame, Frame
+from pi_camera_service.sources.software import decode_analysis_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 CARPHONE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"  # a face in every frame
@@ -46,15 +46,8 @@ EPOCH = 1_700_000_000.0
 def analysis_frames(path: Path, width: int, height: int, detection_width: int = 320) -> tuple[AnalysisFrame, ...]:
     """Every frame of ``path`` as the service would analyse it at main size ``width`` x ``height``."""
     lores = load_settings(width=width, height=height, detection_width=detection_width).detection_size
-    out = []
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate)
-        for i, decoded in enumerate(container.decode(stream)):
-            i420 = decoded.reformat(width=width, height=height, format="yuv420p").to_ndarray()
-            main = Frame(i420, width, height, i, timestamp=EPOCH + i / fps, monotonic=1000.0 + i / fps)
-            out.append(AnalysisFrame(main.resized(*lores), width, height))
-    return tuple(out)
+    frames, _ = decode_analysis_frames(path, width, height, lores, timestamp0=EPOCH, monotonic0=1000.0)
+    return tuple(frames)
 
 
 def quick_detector(**kwargs) -> FaceDetector:

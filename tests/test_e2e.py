@@ -7,7 +7,6 @@ restarted mid-stream.
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 

@@ -285,6 +285,37 @@ class SoftwareCamera(Camera):
         return self.stats.snapshot(self.settings.rtsp_url)
 
 
+def decode_analysis_frames(
+    path: str | Path,
+    width: int,
+    height: int,
+    detection_size: tuple[int, int],
+    timestamp0: float = 0.0,
+    monotonic0: float = 0.0,
+) -> tuple[list[AnalysisFrame], float]:
+    """Every frame of a video file as the service analyses it, and the file's frame rate (frames/s).
+
+    Each frame is scaled to ``width`` x ``height`` px (the main stream, as :class:`SoftwareCamera`
+    does) and then to ``detection_size`` (the lores stream, as :meth:`SoftwareCamera.analysis_frame`
+    does). Frame ``i`` gets ``timestamp0 + i / fps`` and ``monotonic0 + i / fps`` as its times (s).
+    For replaying real video through the detector in tests and benchmarks.
+
+    Raises:
+        av.error.FFmpegError: the file cannot be opened or decoded.
+    """
+    import av
+
+    frames = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate)
+        for i, decoded in enumerate(container.decode(stream)):
+            i420 = decoded.reformat(width=width, height=height, format="yuv420p").to_ndarray()
+            main = Frame(i420, width, height, i, timestamp=timestamp0 + i / fps, monotonic=monotonic0 + i / fps)
+            frames.append(AnalysisFrame(main.resized(*detection_size), width, height))
+    return frames, fps
+
+
 def sample_video_path() -> Path:
     """Path of the bundled sample video (``data/carphone_pristine.mp4``)."""
     return SAMPLE_VIDEO
