@@ -82,6 +82,29 @@ class Settings(BaseSettings):
         320, ge=96, le=1280, description="analysis (lores) stream width, px; height keeps the aspect ratio"
     )
 
+    # --- camera tuning, lens and day/night ------------------------------------------------------
+    tuning_file: str | None = Field(
+        None,
+        description="libcamera tuning file for the Pi camera: a name such as imx708_wide_noir.json (searched "
+        "where libcamera installs them) or a path; default: the one libcamera picks for the sensor",
+    )
+    noir: Literal["auto", "true", "false"] = Field(
+        "auto",
+        description="the module has no IR-cut filter: auto (libcamera's _noir sensor name), true (load the "
+        "sensor's _noir tuning), false",
+    )
+    lens_camera_matrix: str | None = Field(
+        None,
+        description="fx,fy,cx,cy of the lens in px at CAMERA_LENS_CALIBRATION_SIZE (cv2.calibrateCamera); "
+        "default: an estimate for the Camera Module 3 Wide (120°)",
+    )
+    lens_distortion: str | None = Field(None, description="k1,k2,p1,p2[,k3] (OpenCV model) of the lens")
+    lens_calibration_size: str = Field("4608x2592", description="WxH px the camera matrix was measured at")
+    night_max_frame_duration: int = Field(
+        100_000, ge=10_000, le=1_000_000,
+        description="longest frame (and so exposure) time allowed at night on a Pi camera, µs",
+    )
+
     # --- files and logs -------------------------------------------------------------------------
     state_dir: Path = Field(Path("state"), description="directory for generated secrets and state")
     log_level: LogLevel = Field("INFO", description="DEBUG | INFO | WARNING | ERROR | CRITICAL")
@@ -116,6 +139,53 @@ class Settings(BaseSettings):
         if value.startswith("v4l2:") and not value.split(":", 1)[1].isdigit():
             raise ValueError("v4l2:N needs a device number, such as v4l2:0")
         return value
+
+    @field_validator("noir", mode="before")
+    @classmethod
+    def _noir_bool(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("lens_camera_matrix", "lens_distortion")
+    @classmethod
+    def _numbers(cls, value: str | None, info) -> str | None:  # noqa: ANN001 - pydantic ValidationInfo
+        if value is None:
+            return value
+        expected = (4,) if info.field_name == "lens_camera_matrix" else (4, 5)
+        try:
+            numbers = [float(v) for v in value.replace(" ", "").split(",")]
+        except ValueError:
+            raise ValueError("must be comma-separated numbers") from None
+        if len(numbers) not in expected:
+            raise ValueError(f"needs {' or '.join(map(str, expected))} comma-separated numbers, got {len(numbers)}")
+        return value
+
+    @field_validator("lens_calibration_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        w, sep, h = value.lower().partition("x")
+        if not sep or not w.isdigit() or not h.isdigit() or int(w) < 16 or int(h) < 16:
+            raise ValueError("must be WIDTHxHEIGHT in px, such as 4608x2592")
+        return value
+
+    def lens_model(self):  # noqa: ANN201 - imaging is imported lazily
+        """The :class:`~pi_camera_service.imaging.LensModel` for ``lens_correction``: the configured
+        matrix and distortion, else the Camera Module 3 Wide estimate."""
+        from pi_camera_service.imaging import LensModel
+
+        default = LensModel.camera_module_3_wide()
+        if self.lens_camera_matrix is None and self.lens_distortion is None:
+            return default
+        w, _, h = self.lens_calibration_size.lower().partition("x")
+        fx, fy, cx, cy = (
+            [float(v) for v in self.lens_camera_matrix.split(",")]
+            if self.lens_camera_matrix else (default.fx, default.fy, default.cx, default.cy)
+        )
+        distortion = (
+            tuple(float(v) for v in self.lens_distortion.split(",")) if self.lens_distortion else default.distortion
+        )
+        return LensModel(fx, fy, cx, cy, distortion, (int(w), int(h)))
 
     @model_validator(mode="after")
     def _detection_fits(self) -> "Settings":

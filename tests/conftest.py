@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import importlib
+from types import SimpleNamespace
+
 import httpx
 import pytest
 
@@ -20,6 +23,8 @@ DATA = Path(__file__).resolve().parent / "data"
 SAMPLE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"
 FACE_FREE = DATA / "bikes.mp4"
 ARTIFACTS = ROOT / "test-artifacts"
+#: the fake picamera2 package (mirrors picamera2 0.3.36; see tests/fakes/picamera2/__init__.py)
+FAKES = Path(__file__).resolve().parent / "fakes"
 
 
 def free_port() -> int:
@@ -187,3 +192,41 @@ def ffmpeg_available() -> None:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# ----------------------------------------------------------------------------- fake picamera2
+def forget_picamera2() -> None:
+    """Remove every ``picamera2`` module from ``sys.modules`` (the next import starts clean)."""
+    for name in list(sys.modules):
+        if name == "picamera2" or name.startswith("picamera2."):
+            del sys.modules[name]
+
+
+@pytest.fixture()
+def fake_never_leaks():
+    """After the test, no ``picamera2`` module (fake or not) and no fakes path remain."""
+    yield
+    leftover = [name for name in sys.modules if name == "picamera2" or name.startswith("picamera2.")]
+    forget_picamera2()
+    assert not leftover, f"picamera2 modules left in sys.modules: {leftover}"
+    assert str(FAKES) not in sys.path
+
+
+@pytest.fixture(params=["vc4"])
+def fake(request, monkeypatch):
+    """A freshly imported fake picamera2 for ``request.param`` platform (``vc4`` or ``pisp``): its
+    class-level switches start clean and it is removed from ``sys.modules`` afterwards."""
+    monkeypatch.setenv("FAKE_PICAMERA2_PLATFORM", request.param)
+    forget_picamera2()
+    monkeypatch.syspath_prepend(str(FAKES))
+    picamera2 = importlib.import_module("picamera2")
+    encoders = importlib.import_module("picamera2.encoders")
+    outputs = importlib.import_module("picamera2.outputs")
+    assert Path(picamera2.__file__).is_relative_to(FAKES), "the fake must shadow any real picamera2"
+    yield SimpleNamespace(
+        platform=request.param,
+        Picamera2=picamera2.Picamera2,
+        H264Encoder=encoders.H264Encoder,
+        PyavOutput=outputs.PyavOutput,
+    )
+    forget_picamera2()

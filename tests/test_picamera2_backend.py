@@ -6,13 +6,10 @@ from ``sys.modules`` afterwards, so no other test can import it by accident.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import threading
 import time
 from fractions import Fraction
-from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -30,50 +27,16 @@ from pi_camera_service.sources.picamera2_backend import (
     yuv420_to_i420,
 )
 
-from tests.conftest import wait_until  # noqa: E402
+from tests.conftest import forget_picamera2, wait_until  # noqa: E402
 
-FAKES = Path(__file__).resolve().parent / "fakes"
+pytestmark = pytest.mark.usefixtures("fake_never_leaks")
+
 RTSP_URL = "rtsp://pub:s3cret@127.0.0.1:8554/cam"
 
 
 def wait_for(predicate, timeout: float = 5.0, message: str = "condition"):
     """Poll ``predicate()`` every 20 ms until truthy (returned) or ``timeout`` s pass (AssertionError)."""
     return wait_until(predicate, timeout, 0.02, message)
-
-
-def _forget_picamera2() -> None:
-    for name in list(sys.modules):
-        if name == "picamera2" or name.startswith("picamera2."):
-            del sys.modules[name]
-
-
-@pytest.fixture(autouse=True)
-def _fake_never_leaks():
-    """After every test here, no ``picamera2`` module (fake or not) and no fakes path remain."""
-    yield
-    leftover = [name for name in sys.modules if name == "picamera2" or name.startswith("picamera2.")]
-    _forget_picamera2()
-    assert not leftover, f"picamera2 modules left in sys.modules: {leftover}"
-    assert str(FAKES) not in sys.path
-
-
-@pytest.fixture(params=["vc4"])
-def fake(request, monkeypatch):
-    """A freshly imported fake picamera2 for ``request.param`` platform (``vc4`` or ``pisp``)."""
-    monkeypatch.setenv("FAKE_PICAMERA2_PLATFORM", request.param)
-    _forget_picamera2()
-    monkeypatch.syspath_prepend(str(FAKES))
-    picamera2 = importlib.import_module("picamera2")
-    encoders = importlib.import_module("picamera2.encoders")
-    outputs = importlib.import_module("picamera2.outputs")
-    assert Path(picamera2.__file__).is_relative_to(FAKES), "the fake must shadow any real picamera2"
-    yield SimpleNamespace(
-        platform=request.param,
-        Picamera2=picamera2.Picamera2,
-        H264Encoder=encoders.H264Encoder,
-        PyavOutput=outputs.PyavOutput,
-    )
-    _forget_picamera2()
 
 
 def make_settings(**overrides) -> Settings:
@@ -393,18 +356,29 @@ def test_snapshot_errors(fake):
 
 # --------------------------------------------------------------------------------- metadata and controls
 def test_metadata_maps_libcamera_names(fake, cam):
-    assert set(cam.metadata()) == {"lux", "exposure_us", "analogue_gain", "colour_temperature", "auto_exposure"}
+    assert set(cam.metadata()) == {
+        "lux", "exposure_us", "analogue_gain", "digital_gain", "colour_gains", "colour_temperature",
+        "lens_position", "focus_distance_m", "focus_fom", "af_state", "sensor_temperature", "frame_duration_us",
+        "scaler_crop", "hdr_mode", "sensor_hdr", "auto_exposure",
+    }
+    names = {
+        "lux": "Lux", "exposure_us": "ExposureTime", "analogue_gain": "AnalogueGain", "digital_gain": "DigitalGain",
+        "colour_temperature": "ColourTemperature", "lens_position": "LensPosition", "focus_fom": "FocusFoM",
+        "sensor_temperature": "SensorTemperature", "frame_duration_us": "FrameDuration",
+    }
 
     def consistent():
         raw, mapped = cam.raw_metadata(), cam.metadata()
-        return raw and mapped["lux"] == raw["Lux"] and mapped["exposure_us"] == raw["ExposureTime"] and (
-            mapped["analogue_gain"] == raw["AnalogueGain"] and mapped["colour_temperature"] == raw["ColourTemperature"]
-        ) and mapped
+        same = raw and all(mapped[k] == raw[v] for k, v in names.items())
+        return same and mapped["colour_gains"] == list(raw["ColourGains"]) and (
+            mapped["scaler_crop"] == list(raw["ScalerCrop"])) and mapped
 
     meta = wait_for(consistent, message="metadata")
     assert isinstance(meta["lux"], float) and isinstance(meta["exposure_us"], int)
     assert meta["analogue_gain"] >= 1.0 and 2000 < meta["colour_temperature"] < 10000
     assert meta["auto_exposure"] is True
+    assert meta["af_state"] in {"idle", "scanning", "focused", "failed"}
+    assert meta["focus_distance_m"] == pytest.approx(1 / meta["lens_position"], rel=1e-3)
 
     cam.set_controls({"AeEnable": False, "ExposureTime": 10000, "AnalogueGain": 2.0})
     picam2 = newest_picam2(fake)
@@ -420,9 +394,9 @@ def test_metadata_maps_libcamera_names(fake, cam):
 
 def test_metadata_before_open_is_all_unknown(fake):
     camera = Picamera2Camera(make_settings(), 0)
-    assert camera.metadata() == {
-        "lux": None, "exposure_us": None, "analogue_gain": None, "colour_temperature": None, "auto_exposure": True,
-    }
+    meta = camera.metadata()
+    assert meta.pop("auto_exposure") is True and meta.pop("sensor_hdr") is False
+    assert meta and all(value is None for value in meta.values()), meta
     with pytest.raises(CameraUnavailable):
         camera.set_controls({"AeEnable": False})
 
@@ -522,7 +496,7 @@ def test_picamera2_available_false_when_camera_manager_fails(fake, monkeypatch):
 
 
 def test_picamera2_available_false_when_not_importable(monkeypatch):
-    _forget_picamera2()
+    forget_picamera2()
     monkeypatch.setitem(sys.modules, "picamera2", None)
     assert picamera2_available(0) is False
 

@@ -13,9 +13,12 @@ from fastapi.responses import JSONResponse
 
 from pi_camera_service import __version__
 from pi_camera_service.api.auth_routes import router as auth_router
+from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
 from pi_camera_service.auth import load_auth_config
 from pi_camera_service.config import Settings
+from pi_camera_service.controls.manager import CameraControls, default_store
+from pi_camera_service.events import EventLog
 from pi_camera_service.sources import create_camera
 from pi_camera_service.sources.base import Camera, CameraUnavailable
 
@@ -62,9 +65,21 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(cam.open)
         app.state.camera = cam
+        events = app.state.events = EventLog()
+        controls = CameraControls(
+            cam,
+            default_store(settings.state_dir),
+            events,
+            lens=settings.lens_model(),
+            night_max_frame_duration=settings.night_max_frame_duration,
+            detection_enabled=settings.detection_enabled,
+        )
+        await run_in_threadpool(controls.start)
+        app.state.controls = controls
         detection = None
         if settings.detection_enabled:
             detection = (detection_factory or _default_detection)(cam, settings)
+            detection.add_listener(controls.on_detection)
             detection.start()
         app.state.detection = detection
         if settings.stream_on_start:
@@ -78,6 +93,7 @@ def create_app(
         finally:
             if detection is not None:
                 await run_in_threadpool(detection.stop)
+            await run_in_threadpool(controls.stop)
             await run_in_threadpool(cam.close)
 
     app = FastAPI(
@@ -101,4 +117,5 @@ def create_app(
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(v1)
+    app.include_router(control_router)
     return app

@@ -135,18 +135,19 @@ async def snapshot(
 
 
 @v1.get("/camera/status", response_model=CameraStatus, tags=["camera"])
-def camera_status(camera: CameraDep) -> CameraStatus:
-    """Source, size, frame rate, sensor metadata (null where the source cannot measure it), streaming flag."""
+def camera_status(camera: CameraDep, request: Request) -> CameraStatus:
+    """Source, size, frame rate, sensor metadata (lux, exposure, gains, colour temperature, focus, AF state,
+    sensor temperature, crop; null where the source cannot measure it), HDR, day/night, zoom, streaming."""
     meta = camera.metadata()
+    fields = {k: v for k, v in meta.items() if k in CameraStatus.model_fields}
+    controls = getattr(request.app.state, "controls", None)
+    extra = controls.status() if controls is not None else {}
     return CameraStatus(
+        **{k: v for k, v in extra.items() if k in CameraStatus.model_fields},
+        **fields,
         source=camera.source,
         width=camera.width,
         height=camera.height,
         framerate=round(camera.framerate, 3),
-        lux=meta.get("lux"),
-        exposure_us=meta.get("exposure_us"),
-        analogue_gain=meta.get("analogue_gain"),
-        colour_temperature=meta.get("colour_temperature"),
-        auto_exposure=meta.get("auto_exposure"),
         streaming=camera.streaming_status().state == "streaming",
     )

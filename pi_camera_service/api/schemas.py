@@ -29,6 +29,19 @@ class StreamingStatusOut(BaseModel):
     last_error: str | None
 
 
+class DayNightStatus(BaseModel):
+    """Day/night state: mode, whether it switches by itself, the measured level and thresholds."""
+
+    mode: Literal["day", "night"]
+    auto: bool = Field(description="switches on the scene level (false: forced by the day_night control)")
+    level: float | None = Field(description="last scene level (lux on a Pi camera, mean luma 0..255 otherwise)")
+    unit: Literal["lux", "luma"]
+    night_threshold: float
+    day_threshold: float
+    dwell_s: float = Field(description="s the level must stay past a threshold before switching")
+    since: float = Field(description="when the current mode started, s since the epoch")
+
+
 class CameraStatus(BaseModel):
     """``GET /v1/camera/status``: what a source cannot measure is null."""
 
@@ -39,8 +52,23 @@ class CameraStatus(BaseModel):
     lux: float | None = Field(description="estimated scene illuminance, lux (libcamera Lux)")
     exposure_us: float | None = Field(description="exposure time, µs (libcamera ExposureTime)")
     analogue_gain: float | None = Field(description="sensor analogue gain (libcamera AnalogueGain)")
+    digital_gain: float | None = Field(None, description="ISP digital gain (libcamera DigitalGain)")
+    colour_gains: list[float] | None = Field(None, description="[red, blue] white balance gains (libcamera ColourGains)")
     colour_temperature: float | None = Field(description="K (libcamera ColourTemperature)")
     auto_exposure: bool | None = Field(description="libcamera AeEnable")
+    lens_position: float | None = Field(None, description="focus, dioptres = 1 / m (libcamera LensPosition)")
+    focus_distance_m: float | None = Field(None, description="1 / lens_position, m; null at infinity")
+    focus_fom: float | None = Field(None, description="focus figure of merit, higher is sharper (libcamera FocusFoM)")
+    af_state: Literal["idle", "scanning", "focused", "failed"] | None = Field(None, description="libcamera AfState")
+    sensor_temperature: float | None = Field(None, description="°C (libcamera SensorTemperature)")
+    frame_duration_us: float | None = Field(None, description="µs (libcamera FrameDuration)")
+    scaler_crop: list[int] | None = Field(None, description="[x, y, w, h] sensor px in use (libcamera ScalerCrop)")
+    scene_luma: float | None = Field(None, description="mean luma 0..255 before adjustments (software sources)")
+    hdr: str = Field("off", description="off, sensor (IMX708 sensor HDR) or a Pi 5 ISP HdrMode")
+    day_night: DayNightStatus | None = None
+    roi: list[float] | None = Field(None, description="normalised [x, y, w, h] shown (digital zoom)")
+    zoom: float | None = Field(None, description="zoom factor the roi amounts to")
+    lens_correction: bool = False
     streaming: bool
 
 

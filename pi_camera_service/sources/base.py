@@ -4,7 +4,8 @@ Exception tree::
 
     CameraError                 the camera cannot do what was asked
     ├── CameraUnavailable       no frame yet / the device is gone (HTTP 503)
-    └── SourceOpenError         the configured source cannot be opened at start-up
+    ├── SourceOpenError         the configured source cannot be opened at start-up
+    └── NotSupported            this source has no such control (no sensor, no autofocus...) (HTTP 409)
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from pi_camera_service.frames import AnalysisFrame
+
+if TYPE_CHECKING:
+    from pi_camera_service.imaging import ImageAdjust
 
 StreamState = Literal["stopped", "connecting", "streaming", "reconnecting"]
 
@@ -31,6 +35,44 @@ class CameraUnavailable(CameraError):
 
 class SourceOpenError(CameraError):
     """The configured source cannot be opened (missing file, no device, no picamera2)."""
+
+
+class NotSupported(CameraError):
+    """The source cannot do this at all (e.g. exposure time on a video file, sensor HDR on a non-IMX708)."""
+
+
+@dataclass(frozen=True)
+class SourceCapabilities:
+    """What a source can be asked to do (``GET /v1/camera/capabilities``).
+
+    Attributes:
+        backend: ``picamera2`` (libcamera controls through the ISP) or ``software`` (PyAV-decoded
+            frames adjusted by the service itself).
+        model: sensor model as libcamera names it (``imx708_wide_noir``...), None for software.
+        noir: the sensor has no IR-cut filter (libcamera's ``_noir`` model suffix, or
+            ``CAMERA_NOIR=true``).
+        platform: ``vc4`` (Pi Zero 2 W .. Pi 4) or ``pisp`` (Pi 5), None for software.
+        tuning: the tuning file in use (name or path), None when not applicable.
+        libcamera_controls: ``{name: (min, max, default)}`` from ``Picamera2.camera_controls``.
+        pixel_array_size: sensor (w, h) px.
+        scaler_crop_maximum: ``ScalerCropMaximum`` (x, y, w, h) sensor px, the frame of
+            ``ScalerCrop`` and ``AfWindows``.
+        sensor_hdr: the sensor has an HDR mode (Camera Module 3, IMX708) that needs a re-open.
+        isp_hdr: the ISP has ``HdrMode`` (Pi 5).
+        level_unit: what the day/night level is measured in: ``lux`` or ``luma`` (mean 0..255).
+    """
+
+    backend: Literal["picamera2", "software"]
+    model: str | None = None
+    noir: bool = False
+    platform: str | None = None
+    tuning: str | None = None
+    libcamera_controls: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict)
+    pixel_array_size: tuple[int, int] | None = None
+    scaler_crop_maximum: tuple[int, int, int, int] | None = None
+    sensor_hdr: bool = False
+    isp_hdr: bool = False
+    level_unit: Literal["lux", "luma"] = "luma"
 
 
 @dataclass(frozen=True)
@@ -185,3 +227,36 @@ class Camera(ABC):
     def frames_captured(self) -> int:
         """Frames captured since :meth:`open` (0 when unknown)."""
         return 0
+
+    # ------------------------------------------------------------------ controls (see controls/)
+    def capabilities(self) -> SourceCapabilities:
+        """What this source supports; software sources have no libcamera controls."""
+        return SourceCapabilities(backend="software")
+
+    def set_controls(self, controls: dict[str, Any]) -> None:
+        """Apply libcamera controls (``{"AeEnable": False, ...}``).
+
+        Raises:
+            NotSupported: the source has no sensor controls (the default).
+        """
+        raise NotSupported(f"{self.source} has no sensor controls")
+
+    def set_image_adjust(self, adjust: "ImageAdjust") -> None:
+        """Adjustments the service applies to frames itself (see :mod:`pi_camera_service.imaging`).
+
+        Software sources apply all of it to every frame (stream, snapshots, analysis); the Pi camera
+        applies only ``adjust.lens`` (to snapshots and analysed frames; its ISP does the rest).
+        """
+
+    def set_sensor_hdr(self, enabled: bool) -> float:
+        """Switch the sensor's HDR mode, re-opening the camera; returns the time it took, ms.
+
+        Raises:
+            NotSupported: the sensor has no HDR mode (the default).
+        """
+        raise NotSupported(f"{self.source} has no sensor HDR mode")
+
+    def scene_level(self) -> float | None:
+        """The day/night level: ``Lux`` (Pi camera) or mean luma 0..255 of the unprocessed frame;
+        None before the first frame."""
+        return None

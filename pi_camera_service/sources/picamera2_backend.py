@@ -65,6 +65,7 @@ import functools
 import inspect
 import io
 import logging
+import os
 import threading
 import time
 from fractions import Fraction
@@ -79,6 +80,8 @@ from pi_camera_service.sources.base import (
     Camera,
     CameraError,
     CameraUnavailable,
+    NotSupported,
+    SourceCapabilities,
     SourceOpenError,
     StreamingStatus,
     StreamStats,
@@ -306,6 +309,14 @@ class Picamera2Camera(Camera):
         self._frames_pulled = 0
         self._frames_before = 0  # frames counted by Picamera2 objects closed since open()
         self._controls: dict[str, Any] = {}
+        self._model: str | None = None
+        self._tuning: Any = None
+        self._tuning_name: str | None = None
+        self._caps = SourceCapabilities(backend="picamera2", level_unit="lux")
+        self._sensor_hdr = False
+        self._lens_adjust: Any = None  # ImageAdjust(lens=...) or None
+        self._lens_lores: Any = None  # FrameProcessor for the lores size
+        self._lens_main: Any = None  # FrameProcessor for the main size (built on first snapshot)
 
         self._session: _StreamSession | None = None
         self._encoder: Any = None
@@ -338,7 +349,17 @@ class Picamera2Camera(Camera):
                     f"--system-site-packages): {_describe(exc)}"
                 ) from exc
             try:
+                self._model = self._sensor_model()
+                self._tuning = self._resolve_tuning()
+                if self._has_sensor_hdr():
+                    # a previous run may have left the sensor in HDR mode: make it what is wanted
+                    try:
+                        self._apply_sensor_hdr(self._sensor_hdr)
+                    except Exception as exc:  # noqa: BLE001 - an old picamera2 without devices.imx708
+                        log.warning("cannot set the IMX708 HDR mode (%s); keeping the sensor's", _describe(exc))
                 self._picam2 = self._create_picam2()
+            except SourceOpenError:
+                raise
             except IndexError as exc:
                 raise SourceOpenError(f"no Raspberry Pi camera number {self.camera_num} is attached") from exc
             except Exception as exc:  # noqa: BLE001
@@ -366,7 +387,7 @@ class Picamera2Camera(Camera):
         """
         from picamera2 import Picamera2
 
-        picam2 = Picamera2(self.camera_num)
+        picam2 = Picamera2(self.camera_num, tuning=self._tuning)
         try:
             config = picam2.create_video_configuration(
                 main={"size": (self.settings.width, self.settings.height), "format": "YUV420"},
@@ -388,7 +409,186 @@ class Picamera2Camera(Camera):
             raise
         self.width, self.height = actual["main"]["size"]
         self.lores_size = tuple(actual["lores"]["size"])
+        self._caps = self._read_capabilities(picam2)
         return picam2
+
+    # ------------------------------------------------------------------------------- sensor facts
+    def _sensor_model(self) -> str | None:
+        """libcamera's model name of camera ``camera_num`` (``imx708_wide_noir``...) from
+        ``Picamera2.global_camera_info()`` (no camera opened).
+
+        Raises:
+            IndexError: no such camera.
+        """
+        from picamera2 import Picamera2
+
+        return Picamera2.global_camera_info()[self.camera_num].get("Model")
+
+    def _resolve_tuning(self) -> Any:
+        """The ``tuning=`` argument for ``Picamera2``: None (libcamera picks ``<model>.json``, which for a
+        NoIR module is already its ``_noir`` tuning), a path, or a dict from ``load_tuning_file``.
+
+        ``CAMERA_TUNING_FILE`` wins; else ``CAMERA_NOIR=true`` on a sensor libcamera does not name
+        ``_noir`` loads ``<model>_noir.json``.
+
+        Raises:
+            SourceOpenError: the named tuning file is not installed.
+        """
+        from picamera2 import Picamera2
+
+        name = self.settings.tuning_file
+        model = self._model or ""
+        if name is None and self.settings.noir == "true" and model and "_noir" not in model:
+            name = f"{model}_noir.json"
+        if name is None:
+            self._tuning_name = f"{model}.json (libcamera default)" if model else None
+            return None
+        if os.sep in name or os.path.isfile(name):
+            path = os.path.abspath(os.path.expanduser(name))
+            if not os.path.isfile(path):
+                raise SourceOpenError(f"CAMERA_TUNING_FILE={name!r}: no such file")
+            self._tuning_name = path
+            return path
+        try:
+            tuning = Picamera2.load_tuning_file(name)
+        except RuntimeError as exc:
+            raise SourceOpenError(
+                f"tuning file {name!r} not found where libcamera installs them (/usr/share/libcamera/ipa/rpi/...): {exc}"
+            ) from exc
+        self._tuning_name = name
+        return tuning
+
+    def _has_sensor_hdr(self) -> bool:
+        return bool(self._model) and self._model.startswith("imx708")
+
+    def _apply_sensor_hdr(self, enabled: bool) -> None:
+        """Set the IMX708's HDR mode with ``picamera2.devices.imx708.IMX708(n).set_sensor_hdr_mode``.
+
+        Must run while no Picamera2 holds the camera: the driver refuses the control while streaming,
+        and picamera2 then only prints a message. picamera2 resets its camera manager afterwards so
+        the next ``Picamera2`` sees the new sensor modes.
+
+        Raises:
+            CameraError: the IMX708 device node cannot be found.
+        """
+        from picamera2.devices.imx708 import IMX708
+
+        try:
+            with IMX708(self.camera_num) as sensor:
+                sensor.set_sensor_hdr_mode(enabled)
+        except RuntimeError as exc:
+            raise CameraError(f"cannot set sensor HDR on camera {self.camera_num}: {exc}") from exc
+
+    def _read_capabilities(self, picam2: Any) -> SourceCapabilities:
+        from picamera2.platform import Platform, get_platform
+
+        props = picam2.camera_properties
+        controls = dict(picam2.camera_controls)
+        model = props.get("Model") or self._model
+        platform = "pisp" if get_platform() == Platform.PISP else "vc4"
+        crop_max = props.get("ScalerCropMaximum")
+        size = props.get("PixelArraySize")
+        return SourceCapabilities(
+            backend="picamera2",
+            model=model,
+            noir=self.settings.noir == "true" or (self.settings.noir == "auto" and "_noir" in (model or "")),
+            platform=platform,
+            tuning=self._tuning_name,
+            libcamera_controls=controls,
+            pixel_array_size=tuple(size) if size else None,
+            scaler_crop_maximum=tuple(crop_max) if crop_max else ((0, 0, *size) if size else None),
+            sensor_hdr=bool(model) and model.startswith("imx708"),
+            isp_hdr=platform == "pisp" and "HdrMode" in controls,
+            level_unit="lux",
+        )
+
+    def capabilities(self) -> SourceCapabilities:
+        """Sensor model, NoIR, platform, tuning, ``camera_controls`` ranges, ``ScalerCropMaximum``,
+        HDR abilities (read when the camera was opened)."""
+        return self._caps
+
+    def set_sensor_hdr(self, enabled: bool) -> float:
+        """Switch the Camera Module 3's sensor HDR mode: stop the encoder, close the camera, set the mode,
+        re-open and reconfigure it (controls re-applied) and let the publisher restart the encoder.
+
+        The HTTP API stays up meanwhile; viewers see the RTSP session restart. Returns the time it
+        took, ms.
+
+        Raises:
+            NotSupported: the sensor is not an IMX708.
+            CameraUnavailable: the camera is not open, or did not re-open (the capture thread then keeps
+                retrying with backoff, as after any camera fault).
+        """
+        if not self._has_sensor_hdr():
+            raise NotSupported(f"sensor HDR needs a Camera Module 3 (IMX708), this is {self._model}")
+        start = time.monotonic()
+        with self._stream_lock:
+            if not self._opened:
+                raise CameraUnavailable(f"{self.source} is not open")
+            self._stop_encoder_locked()
+            with self._lock:
+                self._teardown_picam2()
+                self._sensor_hdr = enabled
+                try:
+                    self._apply_sensor_hdr(enabled)
+                    self._picam2 = self._create_picam2()
+                except Exception as exc:  # noqa: BLE001 - the capture thread re-opens with backoff
+                    self.last_error = f"re-opening for sensor HDR failed: {_describe_chain(exc)}"
+                    raise CameraUnavailable(self.last_error) from exc
+        with self._state_lock:
+            session = self._session
+        if session is not None:
+            session.wake.set()
+        elapsed = (time.monotonic() - start) * 1000
+        log.info("sensor HDR %s: camera re-opened in %.0f ms", "on" if enabled else "off", elapsed)
+        return elapsed
+
+    @property
+    def sensor_hdr(self) -> bool:
+        """True when the sensor HDR mode was requested (:meth:`set_sensor_hdr`)."""
+        return self._sensor_hdr
+
+    def set_image_adjust(self, adjust: Any) -> None:
+        """Only ``adjust.lens`` applies on the Pi camera (its ISP does brightness, crop...): lens correction
+        of analysed frames and snapshots; None or no lens turns it off.
+
+        The lens model (calibrated on the full pixel array) is cropped to what the frames show: the
+        ``ScalerCrop`` requested for ``adjust.roi``, bounded to the stream's aspect ratio and centred
+        as libcamera's Raspberry Pi pipeline handler does (``boundedToAspectRatio`` + ``centeredTo``).
+        """
+        from pi_camera_service.imaging import ImageAdjust
+
+        lens = getattr(adjust, "lens", None)
+        if lens is None:
+            self._lens_adjust = self._lens_lores = self._lens_main = None
+            return
+        roi = tuple(getattr(adjust, "roi", (0.0, 0.0, 1.0, 1.0)))
+        key = ImageAdjust(roi=roi, lens=lens)
+        if self._lens_adjust == key:
+            return
+        self._lens_lores = self._lens_processor(lens, roi, *self.lores_size)
+        self._lens_main = None
+        self._lens_adjust = key
+
+    def _lens_processor(self, lens: Any, roi: tuple[float, float, float, float], width: int, height: int) -> Any:
+        """A :class:`~pi_camera_service.imaging.FrameProcessor` undistorting ``width`` x ``height`` frames."""
+        from pi_camera_service.controls.spec import roi_to_scaler_crop
+        from pi_camera_service.imaging import FrameProcessor, ImageAdjust
+
+        crop_max = self._caps.scaler_crop_maximum
+        if crop_max is not None:
+            x, y, w, h = roi_to_scaler_crop(roi, crop_max)
+            if w * height > h * width:  # wider than the output: narrow it, centred
+                x, w = x + (w - h * width / height) / 2, h * width / height
+            else:
+                y, h = y + (h - w * height / width) / 2, w * height / width
+            lens = lens.cropped((x, y, w, h), width, height)
+        return FrameProcessor(width, height, ImageAdjust(lens=lens))
+
+    def scene_level(self) -> float | None:
+        """libcamera's ``Lux`` of the newest frame (None before one)."""
+        lux = self._metadata.get("Lux")
+        return None if lux is None else float(lux)
 
     def _teardown_picam2(self) -> None:
         """Close the current Picamera2 (caller holds ``_stream_lock`` and ``_lock``, encoder stopped)."""
@@ -479,7 +679,11 @@ class Picamera2Camera(Camera):
 
     def _publish_analysis(self, lores: np.ndarray, metadata: dict[str, Any]) -> None:
         lw, lh = self.lores_size
-        frame = Frame(i420=yuv420_to_i420(lores, lw, lh), width=lw, height=lh, index=self._frames_pulled)
+        i420 = yuv420_to_i420(lores, lw, lh)
+        lens = self._lens_lores
+        if lens is not None:
+            i420 = lens.process(i420)
+        frame = Frame(i420=i420, width=lw, height=lh, index=self._frames_pulled)
         self._frames_pulled += 1
         self._analysis = AnalysisFrame(frame, main_width=self.width, main_height=self.height)
         self._metadata = metadata
@@ -555,13 +759,14 @@ class Picamera2Camera(Camera):
         if not 1 <= int(quality) <= 100:
             raise ValueError(f"quality must be 1..100, got {quality}")
         scale = width is not None and width < self.width
+        lens_adjust = self._lens_adjust
         with self._lock:
             picam2 = self._picam2
             if picam2 is None:
                 raise CameraUnavailable(f"{self.source} is not open" + (f": {self.last_error}" if self.last_error else ""))
             main_w, main_h = self.width, self.height
             try:
-                if not scale:
+                if not scale and lens_adjust is None:
                     buf = io.BytesIO()
                     picam2.options["quality"] = int(quality)
                     with picam2.captured_request(wait=self.capture_timeout) as request:
@@ -580,27 +785,57 @@ class Picamera2Camera(Camera):
                 raise CameraUnavailable(f"no frame from {self.source} within {self.capture_timeout:g} s") from exc
             except Exception as exc:  # noqa: BLE001 - any picamera2 failure means no snapshot now
                 raise CameraUnavailable(f"snapshot from {self.source} failed: {_describe(exc)}") from exc
-        bgr = cv2.cvtColor(yuv420_to_i420(main, main_w, main_h), cv2.COLOR_YUV2BGR_I420)
+        i420 = yuv420_to_i420(main, main_w, main_h)
+        if lens_adjust is not None:
+            processor = self._lens_main
+            if processor is None:
+                processor = self._lens_main = self._lens_processor(lens_adjust.lens, lens_adjust.roi, main_w, main_h)
+            i420 = processor.process(i420)
+        bgr = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+        if not scale:
+            return encode_jpeg(bgr, quality)
         out_h = max(1, round(main_h * width / main_w))
         small = cv2.resize(bgr, (width, out_h), interpolation=cv2.INTER_AREA)
         return encode_jpeg(small, quality)
 
     def metadata(self) -> dict[str, Any]:
-        """Newest sensor metadata mapped to service names.
+        """Newest frame metadata (libcamera names in brackets), each None until a frame reported it.
 
         ``lux`` (``Lux``), ``exposure_us`` (``ExposureTime``, µs), ``analogue_gain``
-        (``AnalogueGain``), ``colour_temperature`` (``ColourTemperature``, K), each None until a
-        frame reported it; ``auto_exposure``: the ``AeEnable`` last given to :meth:`set_controls`
-        (libcamera does not report it in metadata), True by default.
+        (``AnalogueGain``), ``digital_gain`` (``DigitalGain``), ``colour_gains`` ([red, blue],
+        ``ColourGains``), ``colour_temperature`` (``ColourTemperature``, K), ``lens_position``
+        (``LensPosition``, dioptres), ``focus_distance_m`` (1 / LensPosition, None at infinity),
+        ``focus_fom`` (``FocusFoM``, contrast figure of merit), ``af_state`` (``AfState``: idle,
+        scanning, focused, failed), ``sensor_temperature`` (``SensorTemperature``, °C),
+        ``frame_duration_us`` (``FrameDuration``), ``scaler_crop`` ([x, y, w, h] sensor px,
+        ``ScalerCrop``), ``hdr_mode`` (``HdrMode``), ``sensor_hdr`` (the IMX708 HDR mode is on),
+        ``auto_exposure``: the ``AeEnable`` last given to :meth:`set_controls` (libcamera does not
+        report it), True by default.
         """
+        from pi_camera_service.controls.spec import AF_STATES
+
         md = self._metadata
         with self._state_lock:
             auto_exposure = bool(self._controls.get("AeEnable", True))
+        lens = md.get("LensPosition")
+        gains = md.get("ColourGains")
+        crop = md.get("ScalerCrop")
         return {
             "lux": md.get("Lux"),
             "exposure_us": md.get("ExposureTime"),
             "analogue_gain": md.get("AnalogueGain"),
+            "digital_gain": md.get("DigitalGain"),
+            "colour_gains": list(gains) if gains is not None else None,
             "colour_temperature": md.get("ColourTemperature"),
+            "lens_position": lens,
+            "focus_distance_m": (round(1.0 / lens, 4) if lens else None) if lens is not None else None,
+            "focus_fom": md.get("FocusFoM"),
+            "af_state": AF_STATES.get(md.get("AfState")) if md.get("AfState") is not None else None,
+            "sensor_temperature": md.get("SensorTemperature"),
+            "frame_duration_us": md.get("FrameDuration"),
+            "scaler_crop": list(crop) if crop is not None else None,
+            "hdr_mode": md.get("HdrMode"),
+            "sensor_hdr": self._sensor_hdr,
             "auto_exposure": auto_exposure,
         }
 
@@ -626,8 +861,8 @@ class Picamera2Camera(Camera):
                 picam2.set_controls(dict(controls))
             except RuntimeError as exc:
                 raise CameraError(str(exc)) from exc
-            with self._state_lock:
-                self._controls.update(controls)
+            with self._state_lock:  # one-shot triggers are not state to re-apply after a re-open
+                self._controls.update({k: v for k, v in controls.items() if k != "AfTrigger"})
 
     def camera_controls(self) -> dict[str, tuple[Any, Any, Any]]:
         """``{name: (min, max, default)}`` of every control the camera advertises (``Picamera2.camera_controls``).

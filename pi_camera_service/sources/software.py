@@ -1,8 +1,11 @@
 """Camera sources decoded with PyAV (video files, RTSP/HTTP URLs, V4L2 USB cameras), encoded with libx264.
 
 One capture thread owns the source: it decodes, scales every frame to the main size with swscale
-(PyAV ``VideoFrame.reformat``) straight into I420, publishes it as the newest frame and offers it to
-the :class:`~pi_camera_service.streaming.RtspPublisher`. Nothing it calls waits on detection, HTTP
+(PyAV ``VideoFrame.reformat``) straight into I420, measures its mean luma (the day/night level),
+applies the image adjustments in force (:class:`~pi_camera_service.imaging.FrameProcessor`:
+brightness, contrast, saturation, sharpness, zoom, lens correction; nothing when there are none),
+publishes it as the newest frame and offers it to the :class:`~pi_camera_service.streaming.RtspPublisher`,
+so the stream, snapshots and detection all see the adjusted picture. Nothing it calls waits on detection, HTTP
 or disk. A file loops at its native frame rate, like a live camera; a live source that fails
 (unplugged USB camera, RTSP camera rebooting) is re-opened with exponential backoff.
 """
@@ -19,9 +22,11 @@ from typing import Any
 
 from pi_camera_service.config import Settings
 from pi_camera_service.frames import AnalysisFrame, Frame, encode_jpeg
+from pi_camera_service.imaging import FrameProcessor, ImageAdjust, mean_luma
 from pi_camera_service.sources.base import (
     Camera,
     CameraUnavailable,
+    SourceCapabilities,
     SourceOpenError,
     StreamingStatus,
     StreamStats,
@@ -108,6 +113,8 @@ class SoftwareCamera(Camera):
         self.stats = StreamStats()
         self._publisher: RtspPublisher | None = None
         self._stream_lock = threading.Lock()
+        self._processor: FrameProcessor | None = None
+        self._level: float | None = None
 
     # ------------------------------------------------------------------------------- lifecycle
     def open(self) -> None:
@@ -188,6 +195,10 @@ class SoftwareCamera(Camera):
                     return
                 decoded_any = True
                 i420 = av_frame.reformat(width=self.width, height=self.height, format="yuv420p").to_ndarray()
+                self._level = mean_luma(i420, self.width, self.height)
+                processor = self._processor
+                if processor is not None:
+                    i420 = processor.process(i420)
                 if period:
                     now = time.monotonic()
                     if next_due - now > 0:
@@ -248,8 +259,30 @@ class SoftwareCamera(Camera):
         return encode_jpeg(frame.bgr(), quality)
 
     def metadata(self) -> dict[str, Any]:
-        """Software sources have no sensor: every value is None."""
-        return {"lux": None, "exposure_us": None, "analogue_gain": None, "colour_temperature": None, "auto_exposure": None}
+        """Software sources have no sensor: every sensor value is None; ``scene_luma`` is the mean luma
+        (0..255) of the newest frame before adjustments."""
+        return {
+            "lux": None, "exposure_us": None, "analogue_gain": None, "colour_temperature": None,
+            "auto_exposure": None, "scene_luma": None if self._level is None else round(self._level, 2),
+        }
+
+    # ------------------------------------------------------------------------------- controls
+    def capabilities(self) -> SourceCapabilities:
+        """No libcamera controls; image adjustments in software; day/night level in luma."""
+        return SourceCapabilities(backend="software", level_unit="luma")
+
+    def set_image_adjust(self, adjust: ImageAdjust) -> None:
+        """Apply ``adjust`` to every frame from the next one on (an identity adjust costs nothing).
+
+        Raises:
+            ValueError: ``adjust.roi`` is not inside the picture.
+        """
+        processor = None if adjust.is_identity else FrameProcessor(self.width, self.height, adjust)
+        self._processor = processor
+
+    def scene_level(self) -> float | None:
+        """Mean luma 0..255 of the newest frame before adjustments (None before the first)."""
+        return self._level
 
     # ------------------------------------------------------------------------------- streaming
     def start_streaming(self) -> StreamingStatus:
