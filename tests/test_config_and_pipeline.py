@@ -43,6 +43,11 @@ def test_defaults_match_the_documented_ones():
         ("CAMERA_LOG_LEVEL", "LOUD", "DEBUG"),
         ("CAMERA_SOURCE", "v4l2:cam", "v4l2:N"),
         ("CAMERA_STREAM_ON_START", "maybe", "boolean"),
+        ("CAMERA_LENS_CAMERA_MATRIX", "1000,1000,640", "needs 4 comma-separated numbers, got 3"),
+        ("CAMERA_LENS_DISTORTION", "a,b,c,d", "comma-separated numbers"),
+        ("CAMERA_LENS_CALIBRATION_SIZE", "big", "WIDTHxHEIGHT"),
+        ("CAMERA_NOIR", "perhaps", "'auto', 'true' or 'false'"),
+        ("CAMERA_NIGHT_MAX_FRAME_DURATION", "5", "greater than or equal to 10000"),
     ],
 )
 def test_an_invalid_value_gives_one_line_naming_variable_value_and_rule(monkeypatch, var, value, expected):
@@ -54,6 +59,21 @@ def test_an_invalid_value_gives_one_line_naming_variable_value_and_rule(monkeypa
     assert message.startswith(f"{var}={value!r}") or message.startswith(f"{var}=")
     assert repr(value) in message or value in message
     assert expected in message
+
+
+def test_lens_model_from_settings(monkeypatch):
+    default = load_settings().lens_model()
+    assert default.reference_size == (4608, 2592) and default.fx == pytest.approx(2.75 / 0.0014)
+    assert default.distortion[0] == pytest.approx(-0.0743, abs=1e-3)
+    monkeypatch.setenv("CAMERA_LENS_CAMERA_MATRIX", "1000, 1001, 640, 360")
+    monkeypatch.setenv("CAMERA_LENS_DISTORTION", "-0.1,0.01,0,0")
+    monkeypatch.setenv("CAMERA_LENS_CALIBRATION_SIZE", "1280x720")
+    monkeypatch.setenv("CAMERA_NOIR", "TRUE")
+    s = load_settings()
+    lens = s.lens_model()
+    assert (lens.fx, lens.fy, lens.cx, lens.cy) == (1000, 1001, 640, 360)
+    assert lens.distortion == (-0.1, 0.01, 0, 0) and lens.reference_size == (1280, 720)
+    assert s.noir == "true"
 
 
 def test_detection_width_cannot_exceed_main_width(monkeypatch):

@@ -176,6 +176,32 @@ def test_stream_recovers_after_the_rtsp_server_is_killed_and_restarted(client, r
     assert _status(client)["reconnects"] > reconnects
 
 
+def test_rtsp_keeps_flowing_through_20_control_changes(client, rtsp_port, tmp_path):
+    rx = RtspReceiver(rtsp_port, tmp_path / "controls.mkv").start()
+    changes = [
+        {"brightness": 0.2}, {"contrast": 1.5}, {"saturation": 0.0}, {"sharpness": 4.0}, {"zoom": 2.0},
+        {"roi": [0.0, 0.0, 0.5, 0.5]}, {"lens_correction": True}, {"day_night": "night"}, {"day_night": "day"},
+        {"brightness": -0.2}, {"zoom": 1.5}, {"lens_correction": False}, {"saturation": 2.0}, {"contrast": 0.8},
+        {"sharpness": 0.0}, {"zoom": 3.0}, {"brightness": 0.0, "contrast": 1.0}, {"saturation": 1.0},
+        {"sharpness": 1.0}, {"zoom": 1.0, "day_night": "auto"},
+    ]
+    try:
+        wait_until(lambda: _status(client)["state"] == "streaming", 20, message="streaming")
+        before = _status(client)
+        for change in changes:
+            r = client.patch("/v1/camera/controls", json=change)
+            assert r.status_code == 200 and r.json()["restarted"] is False, r.text
+            assert _status(client)["state"] == "streaming"
+        wait_until(lambda: _status(client)["frames_sent"] >= before["frames_sent"] + 45, 20, message="frames after")
+        after = _status(client)
+    finally:
+        decoded = rx.stop()
+    assert after["state"] == "streaming" and after["reconnects"] == before["reconnects"]
+    assert decoded.frames >= 45 and (decoded.width, decoded.height) == (W, H), decoded
+    controls = client.get("/v1/camera/controls").json()["controls"]
+    assert controls["zoom"]["value"] == 1.0 and controls["brightness"]["value"] == 0.0
+
+
 def test_invalid_configuration_stops_startup_with_one_line(tmp_path):
     env = {"CAMERA_FRAMERATE": "fast", "CAMERA_STATE_DIR": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "pi_camera_service"], env={**_clean_env(), **env},
