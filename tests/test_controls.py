@@ -365,3 +365,163 @@ def test_unsupported_controls_on_a_camera_without_autofocus(fake, tmp_path):
         assert controls.state["brightness"] == 0.0
     finally:
         cam.close()
+
+
+# ------------------------------------------------------------------------------------ sensor mode, HDR, NoIR
+def test_wide_module_keeps_its_full_field_of_view(fake, pi):
+    cam, _, _ = pi
+    picam2 = fake.Picamera2.instances[-1]
+    (_, kwargs), = picam2.calls_named("create_video_configuration")
+    # without this picamera2 picks the 1536x864 mode for a 640x480 stream: a centre crop of the sensor
+    assert kwargs["sensor"] == {"output_size": (2304, 1296)}
+    assert cam.capabilities().scaler_crop_maximum == FULL
+
+
+def test_sensor_hdr_reopens_the_camera_and_streaming_resumes(fake, pi):
+    import importlib
+
+    sim = importlib.import_module("picamera2._sim")
+    cam, controls, events = pi
+    cam.start_streaming()
+    wait_until(lambda: cam.streaming_status().state == "streaming", 5, 0.02, "streaming")
+    old = fake.Picamera2.instances[-1]
+    controls.update({"brightness": 0.2})
+    result = controls.update({"hdr": "sensor"})
+    assert result.restarted and result.restart_ms > 0 and "sensor HDR on" in result.restart_reason
+    assert sim.sensor_hdr(0) is True
+    new = fake.Picamera2.instances[-1]
+    assert new is not old and not old.is_open and new.sensor_hdr is True
+    assert new.sensor_resolution == (2304, 1296)
+    # the controls in force were re-applied to the new camera, and the encoder restarted on it
+    assert new.calls_named("set_controls")[0][0][0]["Brightness"] == 0.2
+    wait_until(lambda: new.calls_named("start_encoder"), 5, 0.02, "encoder on the new camera")
+    frames = cam.streaming_status().frames_sent
+    wait_until(lambda: cam.streaming_status().frames_sent > frames + 10, 5, 0.02, "frames after HDR")
+    assert cam.metadata()["sensor_hdr"] is True
+    assert events.since(0, "camera_restart")[-1].data["restart_ms"] == result.restart_ms
+
+    result = controls.update({"hdr": "off"})
+    assert result.restarted and sim.sensor_hdr(0) is False
+    # a change that needs no new configuration does not restart
+    assert controls.update({"contrast": 1.2}).restarted is False
+
+
+def test_sensor_hdr_state_is_restored_at_start(fake, tmp_path):
+    import importlib
+
+    sim = importlib.import_module("picamera2._sim")
+    ControlStore(tmp_path / "camera-controls.json").save({"hdr": "sensor"})
+    cam = Picamera2Camera(settings(tmp_path), 0)
+    cam.open()
+    controls = CameraControls(cam, default_store(tmp_path), EventLog())
+    controls.start()
+    try:
+        assert sim.sensor_hdr(0) is True and fake.Picamera2.instances[-1].sensor_hdr is True
+    finally:
+        controls.stop()
+        cam.close()
+    # the next start with HDR off in the state resets a sensor left in HDR mode
+    ControlStore(tmp_path / "camera-controls.json").save({"hdr": "off"})
+    cam = Picamera2Camera(settings(tmp_path), 0)
+    cam.open()
+    try:
+        assert sim.sensor_hdr(0) is False
+    finally:
+        cam.close()
+
+
+def test_sensor_hdr_refuses_a_main_stream_larger_than_its_mode(fake, tmp_path):
+    cam = Picamera2Camera(settings(tmp_path, width=2560, height=1440, detection_width=320), 0)
+    cam.open()
+    controls = CameraControls(cam, default_store(tmp_path), EventLog())
+    try:
+        with pytest.raises(InvalidControls, match="at most 2304x1296"):
+            controls.update({"hdr": "sensor"})
+    finally:
+        cam.close()
+
+
+@pytest.mark.parametrize("fake", ["pisp"], indirect=True)
+def test_pi5_isp_hdr_modes(fake, pi):
+    cam, controls, _ = pi
+    assert controls.describe()["hdr"]["choices"] == [
+        "off", "sensor", "single_exposure", "multi_exposure", "multi_exposure_unmerged", "night"]
+    before = len(sent(fake))
+    result = controls.update({"hdr": "night"})
+    assert not result.restarted and sent(fake)[before:] == [{"HdrMode": 4}]
+    wait_until(lambda: cam.raw_metadata().get("HdrMode") == 4, 3, 0.02, "HdrMode in metadata")
+    assert cam.metadata()["hdr_mode"] == 4
+
+
+def test_vc4_offers_only_the_sensor_hdr(fake, pi):
+    _, controls, _ = pi
+    assert controls.describe()["hdr"]["choices"] == ["off", "sensor"]
+    with pytest.raises(InvalidControls, match="hdr='night'"):
+        controls.update({"hdr": "night"})
+
+
+def test_noir_night_mode_uses_ir_gains_longer_exposures_and_grey(fake, tmp_path):
+    fake.Picamera2.simulate_model = "imx708_wide_noir"
+    cam = Picamera2Camera(settings(tmp_path), 0)
+    cam.open()
+    events = EventLog()
+    controls = CameraControls(cam, default_store(tmp_path), events, night_max_frame_duration=100_000)
+    controls.start()
+    try:
+        assert cam.capabilities().noir is True and cam.capabilities().model == "imx708_wide_noir"
+        controls.update({"day_night_dwell": 10, "noir_preset": "daylight"})
+        fake.Picamera2.simulate_lux = 1.5
+        wait_until(lambda: cam.scene_level() == 1.5, 3, 0.02, "dark metadata")
+        before = len(sent(fake))
+        controls.tick(now=1000.0)
+        assert controls.mode == "day"  # not yet: the dwell has not passed
+        controls.tick(now=1010.0)
+        assert controls.mode == "night"
+        assert sent(fake)[before:] == [{
+            "FrameDurationLimits": (33333, 100000), "ColourGains": NOIR_COLOUR_GAINS["infrared"], "Saturation": 0.0,
+        }]
+        event = events.since(0, "day_night")[-1].data
+        assert event == {"mode": "night", "reason": "auto", "level": 1.5, "unit": "lux"}
+        assert controls.state["saturation"] == 1.0  # the stored state is untouched
+
+        fake.Picamera2.simulate_lux = 400.0
+        wait_until(lambda: cam.scene_level() == 400.0, 3, 0.02, "bright metadata")
+        before = len(sent(fake))
+        controls.tick(now=2000.0)
+        controls.tick(now=2010.0)
+        assert controls.mode == "day"
+        assert sent(fake)[before:] == [{
+            "FrameDurationLimits": (33333, 33333), "ColourGains": NOIR_COLOUR_GAINS["daylight"], "Saturation": 1.0,
+        }]
+    finally:
+        controls.stop()
+        cam.close()
+
+
+def test_explicit_tuning_file_is_loaded_by_name(fake, tmp_path, monkeypatch):
+    monkeypatch.delenv("LIBCAMERA_RPI_TUNING_FILE", raising=False)
+    cam = Picamera2Camera(settings(tmp_path, tuning_file="imx708_wide_noir.json"), 0)
+    cam.open()
+    try:
+        picam2 = fake.Picamera2.instances[-1]
+        assert picam2.tuning_used == fake.Picamera2.load_tuning_file("imx708_wide_noir.json")
+        assert cam.capabilities().tuning == "imx708_wide_noir.json"
+    finally:
+        cam.close()
+    assert "LIBCAMERA_RPI_TUNING_FILE" not in os.environ  # the temporary tuning file is gone with the camera
+
+
+def test_noir_forced_loads_the_noir_tuning_and_missing_tuning_is_clear(fake, tmp_path, monkeypatch):
+    from pi_camera_service.sources.base import SourceOpenError
+
+    monkeypatch.delenv("LIBCAMERA_RPI_TUNING_FILE", raising=False)
+    fake.Picamera2.global_camera_info()  # a camera manager already exists, as after CAMERA_SOURCE=auto
+    cam = Picamera2Camera(settings(tmp_path, noir="true"), 0)
+    cam.open()
+    try:
+        assert fake.Picamera2.instances[-1].tuning_used == fake.Picamera2.load_tuning_file("imx708_wide_noir.json")
+        assert cam.capabilities().noir is True
+    finally:
+        cam.close()
+    with pytest.raises(SourceOpenError, match="tuning file 'nope.json' not found"):
+        Picamera2Camera(settings(tmp_path, tuning_file="nope.json"), 0).open()

@@ -64,8 +64,10 @@ from __future__ import annotations
 import functools
 import inspect
 import io
+import json
 import logging
 import os
+import tempfile
 import threading
 import time
 from fractions import Fraction
@@ -310,7 +312,8 @@ class Picamera2Camera(Camera):
         self._frames_before = 0  # frames counted by Picamera2 objects closed since open()
         self._controls: dict[str, Any] = {}
         self._model: str | None = None
-        self._tuning: Any = None
+        self._tuning: str | None = None
+        self._tuning_tmp: Any = None  # NamedTemporaryFile holding a tuning found by name
         self._tuning_name: str | None = None
         self._caps = SourceCapabilities(backend="picamera2", level_unit="lux")
         self._sensor_hdr = False
@@ -387,12 +390,22 @@ class Picamera2Camera(Camera):
         """
         from picamera2 import Picamera2
 
+        if self._tuning is not None:
+            # libcamera reads LIBCAMERA_RPI_TUNING_FILE only when a camera manager is created, and
+            # picamera2 keeps the one global_camera_info() made: set the file, then a fresh manager
+            os.environ["LIBCAMERA_RPI_TUNING_FILE"] = self._tuning
+            Picamera2._cm.reset()
         picam2 = Picamera2(self.camera_num, tuning=self._tuning)
         try:
+            extra: dict[str, Any] = {}
+            sensor_size = self._sensor_output_size()
+            if sensor_size is not None:
+                extra["sensor"] = {"output_size": sensor_size}
             config = picam2.create_video_configuration(
                 main={"size": (self.settings.width, self.settings.height), "format": "YUV420"},
                 lores={"size": self.settings.detection_size, "format": "YUV420"},
                 controls={"FrameRate": self.framerate},
+                **extra,
             )
             picam2.configure(config)
             with self._state_lock:
@@ -424,15 +437,33 @@ class Picamera2Camera(Camera):
 
         return Picamera2.global_camera_info()[self.camera_num].get("Model")
 
-    def _resolve_tuning(self) -> Any:
-        """The ``tuning=`` argument for ``Picamera2``: None (libcamera picks ``<model>.json``, which for a
-        NoIR module is already its ``_noir`` tuning), a path, or a dict from ``load_tuning_file``.
+    def _sensor_output_size(self) -> tuple[int, int] | None:
+        """The sensor mode to ask for: the IMX708's 2304x1296 2x2-binned mode (full field of view, up to
+        56 fps) whenever the main stream fits in it, else None (libcamera's choice).
 
-        ``CAMERA_TUNING_FILE`` wins; else ``CAMERA_NOIR=true`` on a sensor libcamera does not name
-        ``_noir`` loads ``<model>_noir.json``.
+        Without it picamera2 picks the mode closest to the main size, which for 1280x720 or 640x480 is
+        the 1536x864 mode: a centre crop of the sensor that throws away a third of a wide module's
+        field of view (its ``ScalerCropMaximum`` is (768, 432, 3072, 1728)). The HDR mode is also
+        2304x1296.
+        """
+        if not self._has_sensor_hdr():  # i.e. an IMX708 (Camera Module 3, any variant)
+            return None
+        if self.settings.width > 2304 or self.settings.height > 1296 or self.framerate > 56.0:
+            return None
+        return (2304, 1296)
+
+    def _resolve_tuning(self) -> str | None:
+        """Path of the tuning file for ``Picamera2(tuning=...)``, or None: libcamera then picks
+        ``<model>.json``, which for a NoIR module is already its ``_noir`` tuning.
+
+        ``CAMERA_TUNING_FILE`` wins (a path, or a name looked up with ``Picamera2.load_tuning_file``
+        where libcamera installs them and written to a temporary file kept while the camera is
+        used: picamera2 passes a string to libcamera as a path relative to the working directory);
+        else ``CAMERA_NOIR=true`` on a sensor libcamera does not name ``_noir`` loads
+        ``<model>_noir.json``.
 
         Raises:
-            SourceOpenError: the named tuning file is not installed.
+            SourceOpenError: the named tuning file is not installed, or the path does not exist.
         """
         from picamera2 import Picamera2
 
@@ -455,8 +486,13 @@ class Picamera2Camera(Camera):
             raise SourceOpenError(
                 f"tuning file {name!r} not found where libcamera installs them (/usr/share/libcamera/ipa/rpi/...): {exc}"
             ) from exc
+        if self._tuning_tmp is not None:
+            self._tuning_tmp.close()
+        self._tuning_tmp = tempfile.NamedTemporaryFile("w", prefix="tuning-", suffix=".json")
+        json.dump(tuning, self._tuning_tmp)
+        self._tuning_tmp.flush()
         self._tuning_name = name
-        return tuning
+        return self._tuning_tmp.name
 
     def _has_sensor_hdr(self) -> bool:
         return bool(self._model) and self._model.startswith("imx708")
@@ -628,6 +664,11 @@ class Picamera2Camera(Camera):
         with self._state_lock:
             self.stats.state = "stopped"
         self._capture_thread = None
+        if self._tuning_tmp is not None:
+            if os.environ.get("LIBCAMERA_RPI_TUNING_FILE") == self._tuning_tmp.name:
+                del os.environ["LIBCAMERA_RPI_TUNING_FILE"]  # the file is about to be deleted
+            self._tuning_tmp.close()
+            self._tuning_tmp = None
         log.info("closed %s", self.source)
 
     @property

@@ -15,6 +15,20 @@ the encode stream's size/format/stride and adds it to the set the event loop fee
 ``stop_recording()`` stops the camera *and* the encoders; ``set_controls`` validates names
 against ``camera_ctrl_info`` (``FrameRate`` maps to ``FrameDurationLimits``).
 
+Also mirrored: the class-level ``_cm`` camera manager (``reset()``; libcamera enumerates cameras, and
+the rpi IPA reads its tuning file, when the manager is created: on first use and again after the last
+camera closes or ``_cm.reset()``); the ``tuning`` argument (str -> ``LIBCAMERA_RPI_TUNING_FILE``, dict ->
+a temporary JSON file named there until ``__init__`` returns, None -> the variable removed);
+``load_tuning_file``/``find_tuning_algo``; ``configure`` picking the sensor mode exactly as
+``_make_libcamera_config`` scores modes and writing ``camera_config["sensor"]`` back; the controls and
+properties refreshed after ``configure`` (``ScalerCropMaximum`` is ``(0, 0, 0, 0)`` until a mode is
+configured, then the mode's analogue crop); ``sensor_modes`` (configures the camera once per mode,
+leaving it configured for the last one); ``create_preview_configuration``.
+
+Simulated (fake only): the effects of controls on frames and metadata (``_sim``: ScalerCrop
+adjustment, autofocus, ISP HDR channels, Brightness/Saturation on the pixels, frame duration clamped
+to the sensor mode's fastest).
+
 The event loop: a thread started by ``start()`` (upstream's NullPreview thread) produces one frame
 per ``FrameDurationLimits`` period while the camera is started, using one of ``buffer_count``
 buffers until its request is released (no free buffer = frame dropped, as with libcamera), runs
@@ -25,6 +39,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
+import os
+import tempfile
 import threading
 import time
 from functools import partial
@@ -69,14 +86,95 @@ class _Camera:
         self.id = camera_id
 
 
+def _platform_name() -> str:
+    """``"vc4"`` or ``"pisp"``: the directory name upstream's ``load_tuning_file`` uses."""
+    return "vc4" if Picamera2.platform == Platform.Platform.VC4 else "pisp"
+
+
+class _LibcameraCameraManager:
+    """Stands in for ``libcamera.CameraManager``: it enumerates the cameras once, when created.
+
+    Simulated: at that moment the rpi pipeline loads each camera's IPA with the tuning file named by
+    ``LIBCAMERA_RPI_TUNING_FILE`` (else ``<model>.json`` from the IPA data directories;
+    libcamera ipa_proxy.cpp ``ipaConfigurationFile``, pipeline_base.cpp ``loadIPA``); a file that does
+    not load, or whose "target" is not this platform's, makes the camera fail to register, so the
+    manager lists no camera. It also caches each sensor's modes, which depend on the IMX708's HDR
+    control at that moment (``sensor_hdr``).
+    """
+
+    def __init__(self) -> None:
+        target = _sim.TUNING_TARGETS[_platform_name()]
+        self.tuning_file = os.environ.get("LIBCAMERA_RPI_TUNING_FILE") or None
+        self.tuning = None
+        self.error = None
+        if self.tuning_file:
+            self.tuning, self.error = _sim.read_tuning_file(self.tuning_file, target)
+        self.cameras = [] if self.error else [dict(info) for info in _sim.CAMERA_INFO]
+        self.sensor_hdr = {info["Num"]: _sim.sensor_hdr(info["Num"]) for info in _sim.CAMERA_INFO}
+
+
+class CameraManager:
+    """Mirrors upstream's ``picamera2.picamera2.CameraManager`` (``Picamera2._cm``): holds the
+    libcamera camera manager in ``cms`` (created on first use), ``add``/``cleanup`` the open cameras
+    (the manager is dropped when the last one closes) and ``reset()``, which replaces the manager so
+    that cameras are enumerated again (``IMX708.set_sensor_hdr_mode`` calls it). No event thread.
+
+    Fake only: ``reset_count`` counts ``reset()`` calls, ``enumerations`` counts managers created.
+    """
+
+    def __init__(self):
+        self.running = False
+        self.cameras = {}
+        self._lock = threading.Lock()
+        self._cms = None
+        self.reset_count = 0
+        self.enumerations = 0
+
+    def _new_manager(self) -> _LibcameraCameraManager:
+        self.enumerations += 1
+        return _LibcameraCameraManager()
+
+    @property
+    def cms(self) -> _LibcameraCameraManager:
+        """The libcamera camera manager, created (cameras enumerated) on first use."""
+        if self._cms is None:
+            self._cms = self._new_manager()
+        return self._cms
+
+    def reset(self) -> None:
+        """Replace the camera manager with a new one, which enumerates the cameras again."""
+        with self._lock:
+            self.reset_count += 1
+            self._cms = None
+            self._cms = self._new_manager()
+
+    def add(self, index, camera) -> None:
+        """Register ``camera`` (a Picamera2) as camera ``index`` (upstream does this before opening)."""
+        with self._lock:
+            self.cameras[index] = camera
+            self.running = True
+
+    def cleanup(self, index) -> None:
+        """Forget camera ``index`` (on close); with no camera left the manager is dropped."""
+        with self._lock:
+            self.cameras.pop(index, None)
+            if self.cameras == {}:
+                self.running = False
+                self._cms = None
+
+
 class Picamera2:
     """Fake of upstream's ``Picamera2`` (see the module docstring for what is mirrored)."""
 
     platform = Platform.get_platform()
+    _cm = CameraManager()
 
     # --- test switches and registries (fake only) -------------------------------------------
     simulate_no_camera = False
     simulate_unplugged = False
+    simulate_model: str | None = None
+    simulate_lux: float | None = None
+    simulate_sensor_temperature: float | None = None
     max_block = 10.0
     instances: list["Picamera2"] = []
     global_calls: list[tuple[str, tuple, dict]] = []
@@ -84,20 +182,85 @@ class Picamera2:
     _class_lock = threading.Lock()
 
     @staticmethod
+    def load_tuning_file(tuning_file, dir=None) -> dict[str, Any]:
+        """Load the named tuning file (JSON) and return it as a dict.
+
+        As upstream: if ``dir`` is given only that directory is checked, otherwise
+        ``~/libcamera/src/ipa/rpi/<vc4|pisp>/data``, ``/usr/local/share/libcamera/ipa/rpi/<vc4|pisp>`` and
+        ``/usr/share/libcamera/ipa/rpi/<vc4|pisp>`` (by ``Picamera2.platform``); ``RuntimeError("Tuning file
+        not found")`` when none has it. Fake only: with ``dir`` None and no real file, the IMX708 family's
+        names (``imx708.json``, ``imx708_wide.json``, ``imx708_noir.json``, ``imx708_wide_noir.json``) come
+        from a built-in table of abridged stand-ins (``_sim.builtin_tuning``).
+        """
+        Picamera2.global_calls.append(("load_tuning_file", (tuning_file,), {"dir": dir}))
+        platform_dir = "vc4" if Picamera2.platform == Platform.Platform.VC4 else "pisp"
+        if dir is not None:
+            dirs = [dir]
+        else:
+            dirs = [
+                os.path.expanduser("~/libcamera/src/ipa/rpi/" + platform_dir + "/data"),
+                "/usr/local/share/libcamera/ipa/rpi/" + platform_dir,
+                "/usr/share/libcamera/ipa/rpi/" + platform_dir,
+            ]
+        for directory in dirs:
+            file = os.path.join(directory, tuning_file)
+            if os.path.isfile(file):
+                with open(file, 'r') as fp:
+                    return json.load(fp)
+        if dir is None:
+            builtin = _sim.builtin_tuning(tuning_file, _sim.TUNING_TARGETS[platform_dir])
+            if builtin is not None:
+                return builtin
+        raise RuntimeError("Tuning file not found")
+
+    @staticmethod
+    def find_tuning_algo(tuning, name) -> dict[str, dict]:
+        """Return the parameters for the named algorithm in the given camera tuning (version 1 or 2)."""
+        version = tuning.get("version", 1)
+        if version == 1:
+            return tuning[name]
+        return next(algo for algo in tuning["algorithms"] if name in algo)[name]
+
+    @staticmethod
     def global_camera_info() -> list[dict]:
-        """Return Id string and Model name for all attached cameras, one dict per camera."""
+        """Return Id string and Model name for all attached cameras, one dict per camera.
+
+        The cameras are those the (cached) camera manager ``Picamera2._cm.cms`` enumerated; ``Model``
+        follows ``Picamera2.simulate_model`` (fake switch) when set.
+        """
         Picamera2.global_calls.append(("global_camera_info", (), {}))
         if Picamera2.simulate_no_camera:
             return []
-        return [dict(info) for info in _sim.CAMERA_INFO]
+        model = Picamera2.simulate_model
+        return [dict(info, Model=model or info["Model"]) for info in Picamera2._cm.cms.cameras]
 
     def __init__(self, camera_num=0, verbose_console=None, tuning=None, allocator=None):
-        """Initialise camera system and open the camera for use."""
+        """Initialise camera system and open the camera for use.
+
+        ``tuning``: a tuning file path (str, set as ``LIBCAMERA_RPI_TUNING_FILE``; libcamera opens it as
+        given, relative to the working directory), a tuning dict (written to a temporary JSON file that
+        is deleted when ``__init__`` returns), or None (``LIBCAMERA_RPI_TUNING_FILE`` is removed so the
+        default ``<model>.json`` applies). As upstream, libcamera only reads it when the camera manager
+        enumerates cameras. Fake only: ``tuning`` keeps the argument, ``tuning_file_used`` the file the
+        IPA loaded and ``tuning_used`` its content.
+        """
         self.calls: list[tuple[str, tuple, dict]] = []
         self._record("__init__", (camera_num,), {"verbose_console": verbose_console, "tuning": tuning, "allocator": allocator})
+        tuning_file = None
+        if tuning is not None:
+            if isinstance(tuning, str):
+                os.environ["LIBCAMERA_RPI_TUNING_FILE"] = tuning
+            else:
+                tuning_file = tempfile.NamedTemporaryFile('w')
+                json.dump(tuning, tuning_file)
+                tuning_file.flush()  # but leave it open as closing it will delete it
+                os.environ["LIBCAMERA_RPI_TUNING_FILE"] = tuning_file.name
+        else:
+            os.environ.pop("LIBCAMERA_RPI_TUNING_FILE", None)  # Use default tuning
         self._preview = None
         self.is_open = False
         camera_num = self.global_camera_info()[camera_num]["Num"]
+        self._cm.add(camera_num, self)
         self.camera_idx = camera_num
         self.request_lock = threading.Lock()
         self._requestslock = threading.Lock()
@@ -109,8 +272,16 @@ class Picamera2:
             self._open_camera()
         except Exception as e:
             raise RuntimeError("Camera __init__ sequence did not complete.") from e
+        finally:
+            if tuning_file is not None:
+                tuning_file.close()  # delete the temporary file
         self.allocator = allocator
         Picamera2.instances.append(self)
+
+    @property
+    def camera_manager(self):
+        """The libcamera camera manager in use (``Picamera2._cm.cms``)."""
+        return Picamera2._cm.cms
 
     # --- fake bookkeeping -------------------------------------------------------------------
     def _record(self, name: str, args: tuple = (), kwargs: dict | None = None) -> None:
@@ -148,8 +319,20 @@ class Picamera2:
         self._preview_stopped = threading.Event()
         self.camera_properties_ = {}
         self.controls = Controls(self)
+        self.sensor_modes_ = []
         self._max_queue_len = 1
         # fake only
+        self.tuning_file_used = None
+        self.tuning_used = None
+        self.sensor_hdr = False
+        self.last_af_windows = None
+        self.last_af_metering = None
+        self._raw_modes = _sim.SENSOR_MODES
+        self._sensor_mode = None
+        self._isp_crop = None
+        self._isp_min_crop = None
+        self._hdr_mode = _sim.HDR_MODE_OFF
+        self._af = _sim.AfSim()
         self.last_configuration = None
         self.last_set_controls = None
         self._applied_controls = {}
@@ -167,21 +350,42 @@ class Picamera2:
             if self.camera_idx in Picamera2._held_cameras:
                 raise RuntimeError("Failed to acquire camera: Device or resource busy")
             Picamera2._held_cameras.add(self.camera_idx)
+        cms = self._cm.cms
+        model = Picamera2.simulate_model or _sim.CAMERA_INFO[self.camera_idx]["Model"]
         self.camera = _Camera(_sim.CAMERA_INFO[self.camera_idx]["Id"])
+        if cms.tuning_file:
+            self.tuning_file_used, self.tuning_used = cms.tuning_file, cms.tuning
+        else:
+            self.tuning_file_used = f"/usr/share/libcamera/ipa/rpi/{_platform_name()}/{model}.json"
+            try:
+                self.tuning_used = Picamera2.load_tuning_file(f"{model}.json")
+            except RuntimeError:
+                self.tuning_used = None
+        self.sensor_hdr = cms.sensor_hdr.get(self.camera_idx, False)
+        self._raw_modes = _sim.sensor_modes_for(self.sensor_hdr)
+        self._af = _sim.AfSim(_sim.find_algorithm(self.tuning_used, "rpi.af"))
         self.camera_ctrl_info = _sim.camera_ctrl_info()
         self.camera_properties_ = {
-            "Model": _sim.CAMERA_INFO[self.camera_idx]["Model"],
+            "Model": model,
             "ColorFilterArrangement": 0,
             "PixelArraySize": _sim.SENSOR_SIZE,
+            "PixelArrayActiveAreas": list(_sim.PIXEL_ARRAY_ACTIVE_AREAS),
+            "UnitCellSize": _sim.UNIT_CELL_SIZE,
+            "ScalerCropMaximum": (0, 0, 0, 0),
             "Location": 2,
             "Rotation": 180,
         }
+        native = max(self._raw_modes, key=lambda m: m["size"][0] * m["size"][1])
+        self.sensor_resolution = native["size"]
         self.sensor_format = _sim.SENSOR_FORMAT
         self.is_open = True
 
     # --- properties ---------------------------------------------------------------------------
     @property
     def camera_properties(self) -> dict[str, Any]:
+        """Camera properties (libcamera names, rectangles and sizes as tuples): ``Model``,
+        ``ColorFilterArrangement``, ``PixelArraySize``, ``PixelArrayActiveAreas`` (list), ``UnitCellSize``
+        (nm), ``ScalerCropMaximum`` ((0, 0, 0, 0) until configured), ``Location``, ``Rotation``; {} when closed."""
         return {} if self.camera is None else self.camera_properties_
 
     @property
@@ -215,8 +419,35 @@ class Picamera2:
         self._event_loop_running = False
 
     def _frame_duration_us(self) -> int:
+        """Frame period, µs: the requested minimum frame duration, never faster than the sensor mode."""
         limits = self._applied_controls.get("FrameDurationLimits", (33333, 33333))
-        return max(int(limits[0]), 1000)
+        floor = _sim.mode_min_frame_duration_us(self._sensor_mode) if self._sensor_mode else 1000
+        return max(int(limits[0]), floor, 1000)
+
+    def _apply_controls(self, pending: dict) -> None:
+        """Fake only: what libcamera does with the controls of one request (``_sim`` simulates it)."""
+        if not pending:
+            return
+        self._applied_controls.update({k: v for k, v in pending.items() if k not in ("AfTrigger", "AfPause")})
+        if "ScalerCrop" in pending and self._sensor_mode is not None:
+            self._isp_crop = _sim.apply_scaler_crop(pending["ScalerCrop"], self._sensor_mode, self._isp_min_crop)
+        if "HdrMode" in pending and int(pending["HdrMode"]) in _sim.HDR_MODES_BY_PLATFORM[_platform_name()]:
+            self._hdr_mode = int(pending["HdrMode"])
+        if "AfMetering" in pending:
+            self.last_af_metering = int(pending["AfMetering"])
+        if "AfWindows" in pending:
+            windows = pending["AfWindows"]
+            if windows and not isinstance(windows[0], (list, tuple)):
+                windows = [windows]  # upstream Controls accepts one rectangle or a list of them
+            self.last_af_windows = [tuple(w) for w in windows]
+            pending = dict(pending, AfWindows=self.last_af_windows)
+        self._af.apply(pending)
+
+    def _scaler_crop(self) -> tuple[int, int, int, int]:
+        """The crop the pipeline applies, in native sensor px (as metadata ``ScalerCrop`` reports it)."""
+        if self._sensor_mode is None:
+            return (0, 0, 0, 0)
+        return _sim.scale_isp_crop(self._isp_crop, self._sensor_mode)
 
     def _event_loop(self) -> None:
         next_due = None
@@ -246,13 +477,20 @@ class Picamera2:
                 return
         pending = self.controls.make_dict()
         if pending:
-            self._applied_controls.update(pending)
+            self._apply_controls(pending)
             self.controls = Controls(self)
         seq = self._sequence
         self._sequence += 1
-        crop = self._applied_controls.get("ScalerCrop", (576, 0, 3456, 2592))
-        metadata = _sim.frame_metadata(seq, time.monotonic_ns(), self._frame_duration_us(), self._applied_controls, crop)
-        request = CompletedRequest(_LibcameraRequest(seq, metadata), self)
+        metadata = _sim.frame_metadata(
+            seq, time.monotonic_ns(), self._frame_duration_us(), self._applied_controls, self._scaler_crop(),
+            af=self._af.step(), hdr=_sim.hdr_metadata(self._hdr_mode, seq),
+            lux=Picamera2.simulate_lux, sensor_temperature=Picamera2.simulate_sensor_temperature,
+        )
+        image = {
+            "brightness": float(self._applied_controls.get("Brightness", 0.0)),
+            "saturation": float(self._applied_controls.get("Saturation", 1.0)),
+        }
+        request = CompletedRequest(_LibcameraRequest(seq, metadata, image), self)
         self.process_requests(None, [request])
 
     def process_requests(self, display, new_requests=None) -> None:
@@ -306,6 +544,61 @@ class Picamera2:
         config["encode"] = encode
 
     _raw_stream_ignore_list = ["bit_depth", "crop_limits", "exposure_limits", "fps", "unpacked"]
+
+    def create_preview_configuration(
+        self,
+        main={},
+        lores=None,
+        raw={},
+        transform=None,
+        colour_space=None,
+        buffer_count=4,
+        controls={},
+        display="main",
+        encode="main",
+        queue=True,
+        sensor={},
+        use_case="preview",
+    ) -> dict[str, Any]:
+        """Make a configuration suitable for camera preview (as upstream: main 640x480 XBGR8888,
+        ``buffer_count`` 4, ``NoiseReductionMode`` Minimal (3) and ``FrameDurationLimits`` (100, 83333))."""
+        self._record(
+            "create_preview_configuration",
+            (),
+            {"main": main, "lores": lores, "raw": raw, "transform": transform, "colour_space": colour_space,
+             "buffer_count": buffer_count, "controls": controls, "display": display, "encode": encode,
+             "queue": queue, "sensor": sensor, "use_case": use_case},
+        )
+        if self.camera is None:
+            raise RuntimeError("Camera not opened")
+        if transform is None:  # upstream's default argument is libcamera.Transform()
+            transform = _Transform()
+        if colour_space is None:  # upstream's default argument is libcamera.ColorSpace.Sycc()
+            colour_space = _ColorSpace("Sycc")
+        main = self._make_initial_stream_config({"format": "XBGR8888", "size": (640, 480), "preserve_ar": True}, main)
+        self.align_stream(main, optimal=False)
+        lores = self._make_initial_stream_config({"format": "YUV420", "size": main["size"], "preserve_ar": False}, lores)
+        if lores is not None:
+            self.align_stream(lores, optimal=False)
+        raw = self._make_initial_stream_config(
+            {"format": self.sensor_format, "size": main["size"]}, raw, self._raw_stream_ignore_list
+        )
+        if "NoiseReductionMode" in self.camera_controls and "FrameDurationLimits" in self.camera_controls:
+            controls = {"NoiseReductionMode": 3, "FrameDurationLimits": (100, 83333)} | controls
+        config = {
+            "use_case": use_case,
+            "transform": transform,
+            "colour_space": colour_space,
+            "buffer_count": buffer_count,
+            "queue": queue,
+            "main": main,
+            "lores": lores,
+            "raw": raw,
+            "controls": controls,
+            "sensor": sensor,
+        }
+        self._add_display_and_encode(config, display, encode)
+        return config
 
     def create_video_configuration(
         self,
@@ -437,6 +730,7 @@ class Picamera2:
             raise TypeError("Invalid type for `camera_config` given")
         self.camera_config = {}
         self.check_camera_config(camera_config)
+        self._configure_sensor(camera_config)
         self._fill_stream(camera_config["main"])
         if camera_config["lores"] is not None:
             self._fill_stream(camera_config["lores"])
@@ -454,6 +748,48 @@ class Picamera2:
         self.controls = Controls(self, controls=self.camera_config["controls"])
         self.configure_count += 1
 
+    def _configure_sensor(self, camera_config) -> None:
+        """Pick the sensor mode as upstream ``_make_libcamera_config`` does (``sensor`` output_size, else
+        the raw stream's size, else main's), write ``camera_config["sensor"]`` back as upstream's
+        ``_update_camera_config``, and refresh what libcamera changes on configure: the controls'
+        limits (``FrameDurationLimits``, ``ExposureTime``, ``ScalerCrop``, ``LensPosition``) and the
+        ``ScalerCropMaximum`` property (the mode's analogue crop). The ISP crop restarts at its default."""
+        sensor = camera_config.get("sensor") or {}
+        raw = camera_config.get("raw")
+        if sensor.get("output_size") is not None:
+            output_size = tuple(sensor["output_size"])
+        elif raw is not None and raw.get("size") is not None:
+            output_size = tuple(raw["size"])
+        else:
+            output_size = tuple(camera_config["main"]["size"])
+        if sensor.get("bit_depth") is not None:
+            bit_depth = int(sensor["bit_depth"])
+        elif raw is not None and raw.get("format"):
+            digits = "".join(c for c in str(raw["format"]).split("_")[0] if c.isdigit())
+            bit_depth = int(digits) if digits else _sim.SENSOR_BIT_DEPTH
+        else:
+            bit_depth = _sim.SENSOR_BIT_DEPTH
+        mode = _sim.select_sensor_mode(self._raw_modes, output_size, bit_depth)
+        camera_config["sensor"] = {"bit_depth": _sim.SENSOR_BIT_DEPTH, "output_size": mode["size"]}
+        main_size = tuple(camera_config["main"]["size"])
+        self._sensor_mode = mode
+        self._isp_min_crop = _sim.isp_min_crop_size(_platform_name(), main_size)
+        self._isp_crop = _sim.default_isp_crop(mode, main_size)
+        lens_min, lens_max = self._af.lens_limits
+        base = _sim.CONTROL_INFO
+        self.camera_ctrl_info = _sim.camera_ctrl_info({
+            "FrameDurationLimits": _sim.ControlInfo(
+                _sim.mode_min_frame_duration_us(mode), base["FrameDurationLimits"].max, base["FrameDurationLimits"].default),
+            "ExposureTime": _sim.ControlInfo(
+                _sim.mode_min_exposure_us(mode), base["ExposureTime"].max, base["ExposureTime"].default),
+            "ScalerCrop": _sim.ControlInfo(
+                _sim.scale_isp_crop((0, 0) + tuple(self._isp_min_crop), mode),
+                tuple(mode["crop"]),
+                _sim.scale_isp_crop(self._isp_crop, mode)),
+            "LensPosition": _sim.ControlInfo(lens_min, lens_max, self._af.default_position),
+        })
+        self.camera_properties_["ScalerCropMaximum"] = tuple(mode["crop"])
+
     def configure(self, camera_config=None) -> None:
         """Configure the camera system with the given configuration. Defaults to the 'preview' configuration."""
         self._record("configure", (camera_config,))
@@ -462,6 +798,30 @@ class Picamera2:
 
     def camera_configuration(self) -> dict[str, Any]:
         return self.camera_config
+
+    @property
+    def sensor_modes(self) -> list[dict[str, Any]]:
+        """The available sensor modes, as upstream builds them: for each raw mode it configures the
+        camera (a preview configuration with that raw size; so the camera must be stopped, and is left
+        configured for the last mode) and reads ``fps`` (from ``FrameDurationLimits``), ``crop_limits``
+        (``ScalerCrop`` maximum, native px) and ``exposure_limits`` (``ExposureTime``, µs). Cached.
+        ``format`` is a plain string here (upstream: a ``SensorFormat``). With the IMX708's sensor HDR
+        on (when this camera was opened) there is one mode, 2304x1296 at 30 fps."""
+        if self.sensor_modes_:
+            return self.sensor_modes_
+        self.sensor_modes_ = []
+        for raw_mode in self._raw_modes:
+            cam_mode = {"format": _sim.SENSOR_FORMAT, "unpacked": _sim.SENSOR_FORMAT.split("_")[0], "bit_depth": _sim.SENSOR_BIT_DEPTH}
+            cam_mode["size"] = raw_mode["size"]
+            temp_config = self.create_preview_configuration(raw={"format": _sim.SENSOR_FORMAT, "size": cam_mode["size"]})
+            self.configure(temp_config)
+            frameDurationMin = self.camera_controls["FrameDurationLimits"][0]
+            cam_mode["fps"] = round(1e6 / frameDurationMin, 2)
+            _, scaler_crop_max, _ = self.camera_controls["ScalerCrop"]
+            cam_mode["crop_limits"] = scaler_crop_max
+            cam_mode["exposure_limits"] = tuple(i for i in self.camera_controls["ExposureTime"] if i != 0)
+            self.sensor_modes_.append(cam_mode)
+        return self.sensor_modes_
 
     def stream_configuration(self, name="main") -> dict[str, Any]:
         return self.camera_config[name]
@@ -472,9 +832,11 @@ class Picamera2:
             raise RuntimeError("Camera has not been configured")
         if self.started:
             return
-        self._applied_controls.update(self.controls.make_dict())
+        self._apply_controls(self.controls.make_dict())
         self.controls = Controls(self)
+        self._af.start()
         self.started = True
+        _sim.set_streaming(self.camera_idx, True)
 
     def start(self, config=None, show_preview=False) -> None:
         """Start the camera system running."""
@@ -500,6 +862,7 @@ class Picamera2:
         if self.started:
             self.stop_count += 1
             self.started = False
+            _sim.set_streaming(self.camera_idx, False)
             with self.lock:
                 while len(self.completed_requests) > 0:
                     self.completed_requests.pop(0).release()
@@ -525,6 +888,7 @@ class Picamera2:
         self.stop()
         with Picamera2._class_lock:
             Picamera2._held_cameras.discard(self.camera_idx)
+        self._cm.cleanup(self.camera_idx)
         self.is_open = False
         self.streams = []
         self.stream_map = {}

@@ -29,11 +29,13 @@ from . import _sim
 
 class _LibcameraRequest:
     """Stands in for the ``libcamera.Request`` a CompletedRequest wraps: a sequence number (the
-    sensor frame number) and the frame's metadata."""
+    sensor frame number) and the frame's metadata; ``image`` (fake only) holds the ISP settings the
+    simulated pixels depend on (``brightness``, ``saturation``: see ``_sim.yuv420_frame``)."""
 
-    def __init__(self, sequence: int, metadata: dict) -> None:
+    def __init__(self, sequence: int, metadata: dict, image: dict | None = None) -> None:
         self.sequence = sequence
         self.metadata = metadata
+        self.image = image or {}
 
 
 class CompletedRequest:
@@ -76,9 +78,10 @@ class CompletedRequest:
         config = self.config[name]
         width, height = config["size"]
         fmt = config["format"]
+        image = self.request.image
         if fmt in ("YUV420", "YVU420"):
-            return _sim.yuv420_frame(width, height, config["stride"], self.request.sequence)
-        yuv = _sim.yuv420_frame(width, height, width, self.request.sequence)
+            return _sim.yuv420_frame(width, height, config["stride"], self.request.sequence, **image)
+        yuv = _sim.yuv420_frame(width, height, width, self.request.sequence, **image)
         bgr = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420)
         if fmt == "RGB888":  # upstream: RGB888 is B, G, R in memory
             return bgr
