@@ -224,3 +224,21 @@ def _clean_env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("CAMERA_")}
+
+
+def test_the_stream_itself_shows_a_control_change(client, rtsp_port, tmp_path):
+    import av
+
+    assert client.patch("/v1/camera/controls", json={"saturation": 0.0, "brightness": 0.3}).status_code == 200
+    try:
+        decoded = _receive(client, rtsp_port, tmp_path, "grey", seconds=1.5)
+        assert decoded.frames >= 20, decoded
+        with av.open(str(tmp_path / "grey.mkv")) as container:
+            frames = [f.to_ndarray(format="yuv420p") for f in container.decode(video=0)]
+    finally:
+        client.patch("/v1/camera/controls", json={"saturation": 1.0, "brightness": 0.0})
+    last = frames[-1]
+    chroma = last[H:].astype(int)
+    # greyscale: U and V sit at 128 (H.264 at 800 kbit/s adds a little noise); brightness lifts the luma
+    assert np.abs(chroma - 128).mean() < 2.0, np.abs(chroma - 128).mean()
+    assert last[:H].mean() > 150

@@ -12,7 +12,6 @@ import importlib
 import io
 import json
 import os
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,30 +19,17 @@ import cv2
 import numpy as np
 import pytest
 
-FAKES = Path(__file__).resolve().parent / "fakes"
+from tests.conftest import FAKES, forget_picamera2
 TUNING_ENV = "LIBCAMERA_RPI_TUNING_FILE"
 HDR_BUSY = "IMX708: Unable to set HDR control in the device node: [Errno 16] Device or resource busy"
 
 
-def _forget_picamera2() -> None:
-    for name in list(sys.modules):
-        if name == "picamera2" or name.startswith("picamera2."):
-            del sys.modules[name]
-
-
-@pytest.fixture(autouse=True)
-def _fake_never_leaks():
-    """After every test here, no ``picamera2`` module and no fakes path remain."""
-    yield
-    leftover = [name for name in sys.modules if name == "picamera2" or name.startswith("picamera2.")]
-    _forget_picamera2()
-    assert not leftover, f"picamera2 modules left in sys.modules: {leftover}"
-    assert str(FAKES) not in sys.path
+pytestmark = pytest.mark.usefixtures("fake_never_leaks")
 
 
 def _import_fake(platform: str, monkeypatch) -> SimpleNamespace:
     monkeypatch.setenv("FAKE_PICAMERA2_PLATFORM", platform)
-    _forget_picamera2()
+    forget_picamera2()
     monkeypatch.syspath_prepend(str(FAKES))
     picamera2 = importlib.import_module("picamera2")
     assert Path(picamera2.__file__).is_relative_to(FAKES), "the fake must shadow any real picamera2"
@@ -65,7 +51,7 @@ def fake(request, monkeypatch):
     yield ns
     for cam in list(ns.Picamera2.instances):
         cam.close()
-    _forget_picamera2()
+    forget_picamera2()
 
 
 def start(picam2, size=(1280, 720), **kwargs):

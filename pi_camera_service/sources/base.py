@@ -220,8 +220,10 @@ class Camera(ABC):
 
     @abstractmethod
     def metadata(self) -> dict[str, Any]:
-        """Sensor metadata: ``lux``, ``exposure_us`` (µs), ``analogue_gain``, ``colour_temperature`` (K),
-        ``auto_exposure`` (bool); None for what this source cannot measure."""
+        """Sensor metadata: at least ``lux``, ``exposure_us`` (µs), ``analogue_gain``,
+        ``colour_temperature`` (K), ``auto_exposure`` (bool); the Pi camera adds gains, focus, AF state,
+        sensor temperature and crop, software sources ``scene_luma``. None for what this source cannot
+        measure."""
 
     @property
     def frames_captured(self) -> int:

@@ -11,6 +11,13 @@ One ``Picamera2`` object is configured once with two streams and never reconfigu
 * ``lores``: ``settings.detection_size`` YUV420 (VC4 boards require YUV for lores, and its Y plane is
   what the Haar detector reads), pulled by the capture thread as :class:`AnalysisFrame`.
 
+On a Camera Module 3 (IMX708) the 2304x1296 sensor mode is asked for whenever the main stream fits in
+it, so a wide module keeps its whole field of view. Camera controls are libcamera controls sent with
+``set_controls`` while everything runs (remembered and re-applied after a re-open); only the IMX708's
+sensor HDR needs the camera closed and re-opened (:meth:`Picamera2Camera.set_sensor_hdr`). A tuning
+file (``CAMERA_TUNING_FILE`` or ``CAMERA_NOIR=true``) is handed to libcamera through a fresh camera
+manager, the only time libcamera reads it.
+
 Threads and who calls what::
 
     capture thread      captured_request(wait=capture_timeout) -> make_array("lores"),
