@@ -209,7 +209,8 @@ class CameraControls:
                 supported = spec.software or spec.service
                 applied_by = "software" if spec.software else ("service" if supported else None)
                 if not supported:
-                    reason = f"{self.camera.source} has no sensor: {name} needs a camera with {', '.join(spec.libcamera)}"
+                    reason = (f"this source ({self.camera.source}) has no sensor; {name} needs a Pi camera "
+                              f"(libcamera {', '.join(spec.libcamera)})")
                 if name == "hdr":
                     choices = ("off",)
             if name == "lens_correction" and self.lens is None:
@@ -384,7 +385,9 @@ class CameraControls:
             old = dict(self._state)
             self._state.update(changes)
             self._sync_derived()
-            result = UpdateResult(changed={k: self._state[k] for k in changes if old.get(k) != self._state[k]})
+            touched = set(changes) | ({"zoom"} if "roi" in changes else set()) | (
+                {"focus_distance"} if "lens_position" in changes else set())
+            result = UpdateResult(changed={k: self._state[k] for k in sorted(touched) if old.get(k) != self._state[k]})
             try:
                 if {"night_threshold", "day_threshold", "day_night_dwell"} & changes.keys():
                     self._switch.configure(self._state["night_threshold"], self._state["day_threshold"],
