@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the tests need (ffmpeg from Debian when absent, the Python test extras) and runs them.
+# Installs what the tests need (ffmpeg, chromium and chromium-driver from Debian when absent, the Python
+# test extras with Playwright) and runs them.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! command -v ffmpeg >/dev/null 2>&1; then
+# Debian packages: ffmpeg (RTSP receiver, test videos), chromium + chromium-driver (browser tests)
+missing=()
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+[ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 EXTRAS="test" . scripts/setup-venv.sh
 exec .venv/bin/python -m pytest "$@"

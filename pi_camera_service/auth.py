@@ -5,7 +5,14 @@ alias), which accepts either of:
 
 * ``X-API-Key: <CAMERA_API_KEY>``;
 * ``Authorization: Bearer <JWT>`` (RFC 6750 §2.1), the JWT being issued by ``POST /v1/auth/token``
-  (OAuth 2.0 password grant, RFC 6749 §4.3) or ``GET /v1/auth/login`` (HTTP Basic, RFC 7617).
+  (OAuth 2.0 password grant, RFC 6749 §4.3) or ``GET /v1/auth/login`` (HTTP Basic, RFC 7617);
+* the web page's session cookie (:data:`SESSION_COOKIE`, set by ``POST /login`` of
+  :mod:`pi_camera_service.web.routes`): an HttpOnly, SameSite=Strict cookie holding a short-lived JWT
+  (:data:`SESSION_TTL`). It is only looked at when neither header is sent. A state-changing request
+  (anything but GET/HEAD/OPTIONS) authenticated by the cookie must also carry ``X-CSRF-Token``
+  equal to :func:`csrf_token_for` the session: an HMAC-SHA256 of the session's ``jti`` under the JWT
+  secret (a stateless "HMAC-based synchroniser token", no server-side storage), else 403.
+  ``POST /logout`` revokes the session's ``jti`` (in memory, until the token would expire anyway).
 
 Failures are answered with 401, a ``WWW-Authenticate: Bearer realm="pi-camera-service"`` challenge
 (with ``error="invalid_token"`` / ``error="invalid_request"`` and an ``error_description`` as in
@@ -30,6 +37,8 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import logging
 import os
@@ -72,6 +81,20 @@ LOGIN_URL = "/v1/auth/login"
 API_KEY_FILE = "api_key"
 JWT_SECRET_FILE = "jwt_secret"
 QUERY_TOKEN_PARAMS = ("token", "access_token")
+
+SESSION_COOKIE = "pcs_session"
+"""Name of the web page's session cookie (HttpOnly, SameSite=Strict, a JWT)."""
+
+CSRF_HEADER = "X-CSRF-Token"
+"""Header that cookie-authenticated state-changing requests must carry (see :func:`csrf_token_for`)."""
+
+SESSION_TTL = 3600
+"""Longest lifetime of a web session cookie, s (shorter when ``CAMERA_TOKEN_TTL`` is shorter)."""
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+"""Methods that need no CSRF token with cookie authentication (they change nothing)."""
+
+_CSRF_CONTEXT = b"pi-camera-service csrf v1:"
 
 GENERATE_SECRET_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 HASH_PASSWORD_HINT = "pi-camera-service hash-password"
@@ -379,21 +402,22 @@ class TokenError(Exception):
     """
 
 
-def issue_token(cfg: AuthConfig, subject: str) -> tuple[str, int]:
+def issue_token(cfg: AuthConfig, subject: str, ttl: int | None = None) -> tuple[str, int]:
     """Sign an HS256 JWT for ``subject``; return ``(token, expires_in)``, ``expires_in`` in seconds.
 
-    Claims (RFC 7519 §4.1): ``sub`` = ``subject``, ``iat`` = now, ``exp`` = now + ``cfg.token_ttl``
-    (NumericDate, seconds since the epoch) and a random ``jti``.
+    Claims (RFC 7519 §4.1): ``sub`` = ``subject``, ``iat`` = now, ``exp`` = now + ``ttl`` (default
+    ``cfg.token_ttl``; NumericDate, seconds since the epoch) and a random ``jti``.
     """
+    lifetime = cfg.token_ttl if ttl is None else int(ttl)
     now = int(time.time())
     claims = {
         "sub": subject,
         "iat": now,
-        "exp": now + cfg.token_ttl,
+        "exp": now + lifetime,
         "jti": secrets.token_urlsafe(16),
     }
     token = jwt.encode(claims, cfg.jwt_secret, algorithm=JWT_ALGORITHM)
-    return token, cfg.token_ttl
+    return token, lifetime
 
 
 def decode_token(cfg: AuthConfig, token: str) -> dict[str, Any]:
@@ -522,6 +546,118 @@ def get_auth_config(request: Request) -> AuthConfig:
     return cfg
 
 
+# ------------------------------------------------------------------------------------------------
+# Web sessions (cookie + CSRF)
+# ------------------------------------------------------------------------------------------------
+
+
+def csrf_token_for(cfg: AuthConfig, jti: str) -> str:
+    """The CSRF token bound to the session whose JWT has id ``jti``.
+
+    ``base64url(HMAC-SHA256(jwt_secret, "pi-camera-service csrf v1:" + jti))``: only the server can
+    compute it, it changes with every login, and nothing needs storing. A cross-site page can neither
+    read it (it is only in the page's HTML) nor derive it from the HttpOnly cookie it cannot read.
+    """
+    digest = hmac.new(cfg.jwt_secret.encode("utf-8"), _CSRF_CONTEXT + jti.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def session_ttl(cfg: AuthConfig) -> int:
+    """Lifetime of a web session, s: :data:`SESSION_TTL` or ``CAMERA_TOKEN_TTL`` when that is shorter."""
+    return max(1, min(SESSION_TTL, cfg.token_ttl))
+
+
+def issue_session(cfg: AuthConfig) -> tuple[str, int, str]:
+    """Open a web session for the configured user: return ``(jwt, ttl_seconds, csrf_token)``."""
+    token, ttl = issue_token(cfg, cfg.username, ttl=session_ttl(cfg))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return token, ttl, csrf_token_for(cfg, claims["jti"])
+
+
+def _revoked_sessions(app: Any) -> dict[str, float]:
+    revoked = getattr(app.state, "revoked_sessions", None)
+    if revoked is None:
+        revoked = app.state.revoked_sessions = {}
+    return revoked
+
+
+def revoke_session(app: Any, claims: dict[str, Any]) -> None:
+    """Refuse the session ``claims`` (its ``jti``) from now on (logout).
+
+    Kept in ``app.state.revoked_sessions`` until the token would have expired anyway, so the set
+    stays small; a restart forgets it (the cookie is deleted from the browser by the logout, and the
+    token expires within :data:`SESSION_TTL` s in any case).
+    """
+    revoked = _revoked_sessions(app)
+    now = time.time()
+    for jti, exp in list(revoked.items()):
+        if exp < now:
+            del revoked[jti]
+    jti = claims.get("jti")
+    if isinstance(jti, str):
+        revoked[jti] = float(claims.get("exp", now + SESSION_TTL))
+
+
+def decode_session(request: Request, cfg: AuthConfig, cookie: str) -> dict[str, Any]:
+    """Verify a session cookie's JWT and return its claims.
+
+    Raises:
+        TokenError: the token is invalid or expired (see :func:`decode_token`), has no ``jti``,
+            or its session was ended by a logout.
+    """
+    claims = decode_token(cfg, cookie)
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti:
+        raise TokenError("session token lacks a jti claim")
+    if jti in _revoked_sessions(request.app):
+        raise TokenError("session ended (logged out)")
+    return claims
+
+
+def session_from_request(request: Request) -> dict[str, Any] | None:
+    """Claims of the request's valid session cookie, or ``None`` (no cookie, invalid, expired, revoked)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        return decode_session(request, get_auth_config(request), cookie)
+    except TokenError:
+        return None
+
+
+def forbidden(detail: str) -> HTTPException:
+    """A 403 ``HTTPException`` with a JSON ``detail`` (CSRF failures: authenticated but not allowed)."""
+    return HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=detail)
+
+
+def _cookie_principal(request: Request, cfg: AuthConfig, cookie: str) -> str:
+    """Authenticate by the session cookie; state-changing methods also need the CSRF header."""
+    try:
+        claims = decode_session(request, cfg, cookie)
+    except TokenError as exc:
+        reason = str(exc).split(";", 1)[0]
+        raise unauthorized(
+            f"session cookie refused ({reason}): log in again at /login, or {_CREDENTIALS_HINT}",
+            error="invalid_token",
+        ) from None
+    if request.method.upper() not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if not sent:
+            raise forbidden(
+                f"CSRF token missing: a {request.method} authenticated by the session cookie must send the "
+                f"{CSRF_HEADER} header with the token of the page (meta name=csrf-token); API clients "
+                f"should use {API_KEY_HEADER} or Authorization: Bearer instead"
+            )
+        if not _same(sent, csrf_token_for(cfg, claims["jti"])):
+            raise forbidden(
+                f"CSRF token invalid: the {CSRF_HEADER} header does not belong to this session; "
+                "reload the page (a new login issues a new token)"
+            )
+    principal = claims["sub"]
+    request.state.principal = principal
+    return principal
+
+
 async def require_auth(
     request: Request,
     api_key: Annotated[str | None, Security(api_key_scheme)],
@@ -531,7 +667,9 @@ async def require_auth(
 
     The principal is the username for a valid bearer token (RFC 6750 §2.1), else
     :data:`API_KEY_PRINCIPAL` for a valid ``X-API-Key``; it is also stored in
-    ``request.state.principal``. Every credential presented must be valid.
+    ``request.state.principal``. Every credential presented must be valid. Without either header,
+    a valid session cookie (:data:`SESSION_COOKIE`) is accepted as the username; with it, methods
+    other than GET/HEAD/OPTIONS need the session's ``X-CSRF-Token`` (403 when missing or wrong).
 
     Raises:
         HTTPException: 401 with ``WWW-Authenticate: Bearer realm=...`` (RFC 6750 §3) and a
@@ -539,7 +677,10 @@ async def require_auth(
             "invalid_request"``, refused even with a valid header); no credentials are sent; the
             Authorization scheme is not Bearer; the API key is wrong or API keys are disabled; the
             token is empty, malformed, expired, wrongly signed, altered, ``alg: none`` or for an
-            unknown subject (``error="invalid_token"``).
+            unknown subject (``error="invalid_token"``); the session cookie is invalid, expired or
+            logged out.
+        HTTPException: 403 when a cookie-authenticated POST/PATCH/PUT/DELETE lacks the session's
+            ``X-CSRF-Token`` or sends a wrong one.
         RuntimeError: ``app.state.auth`` is missing (see :func:`get_auth_config`).
     """
     cfg = get_auth_config(request)
@@ -554,6 +695,9 @@ async def require_auth(
 
     authorization = request.headers.get("Authorization")
     if api_key is None and not authorization:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            return _cookie_principal(request, cfg, cookie)
         raise unauthorized(f"not authenticated: {_CREDENTIALS_HINT}")
 
     principal: str | None = None

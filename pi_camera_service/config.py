@@ -105,6 +105,48 @@ class Settings(BaseSettings):
         description="longest frame (and so exposure) time allowed at night on a Pi camera, µs",
     )
 
+    # --- stills history -------------------------------------------------------------------------
+    stills_enabled: bool = Field(
+        True, description="keep a history of JPEG stills taken from the live pipeline (schedule, detections, API)"
+    )
+    stills_dir: Path = Field(
+        Path("stills"), description="directory of the stills history: one YYYY-MM-DD directory per local day"
+    )
+    stills_interval: float = Field(
+        3600.0, ge=1, le=7 * 86_400, description="seconds between scheduled stills (ignored when stills_cron is set)"
+    )
+    stills_cron: str | None = Field(
+        None,
+        description="5-field crontab expression in local time (minute hour day month day_of_week), e.g. "
+        "'*/15 6-22 * * *'; when set it replaces stills_interval",
+    )
+    stills_on_detection: bool = Field(
+        False, description="also take a still when detection reports at least one face or profile"
+    )
+    stills_detection_min_interval: float = Field(
+        60.0, ge=1, le=86_400, description="at most one detection-triggered still per this many seconds"
+    )
+    stills_max_age_days: float = Field(30.0, gt=0, le=3650, description="stills older than this are deleted, days")
+    stills_max_total_mb: float = Field(
+        1024.0, gt=0, le=10_000_000, description="largest total size of the history (JPEG + thumbnail + sidecar), MB"
+    )
+    stills_min_free_mb: float = Field(
+        200.0, ge=0, le=10_000_000,
+        description="free space to leave on the stills filesystem, MB: the oldest stills are deleted to keep it, "
+        "and a still is skipped when even that is not enough",
+    )
+    stills_thumbnail_width: int = Field(
+        320, ge=16, le=1280, description="thumbnail width, px (aspect ratio kept; never wider than the still)"
+    )
+    stills_quality: int = Field(90, ge=1, le=100, description="JPEG quality of the stills")
+
+    # --- web page and live view -----------------------------------------------------------------
+    mjpeg_fps: float = Field(5.0, gt=0, le=30, description="frames/s of the MJPEG live view (/v1/camera/mjpeg)")
+    mjpeg_width: int = Field(640, ge=64, le=4608, description="width of the MJPEG live view, px")
+    webrtc_url: str | None = Field(
+        None, description="MediaMTX WebRTC page of this camera (e.g. http://camera:8889/cam) for the web page's button"
+    )
+
     # --- files and logs -------------------------------------------------------------------------
     state_dir: Path = Field(Path("state"), description="directory for generated secrets and state")
     log_level: LogLevel = Field("INFO", description="DEBUG | INFO | WARNING | ERROR | CRITICAL")
@@ -169,6 +211,27 @@ class Settings(BaseSettings):
             raise ValueError("must be WIDTHxHEIGHT in px, such as 4608x2592")
         return value
 
+    @field_validator("stills_cron", mode="before")
+    @classmethod
+    def _cron(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a 5-field crontab expression such as '0 * * * *'")
+        value = " ".join(value.split())
+        if not value:
+            return None
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"not a valid crontab expression ({exc}); use 5 fields 'minute hour day month day_of_week' "
+                "in local time, such as '0 * * * *' (hourly) or '*/15 6-22 * * mon-fri'"
+            ) from None
+        return value
+
     def lens_model(self):  # noqa: ANN201 - imaging is imported lazily
         """The :class:`~pi_camera_service.imaging.LensModel` for ``lens_correction``: the configured
         matrix and distortion, else the Camera Module 3 Wide estimate."""
@@ -193,6 +256,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"CAMERA_DETECTION_WIDTH={self.detection_width} exceeds CAMERA_WIDTH={self.width}; "
                 "the analysis stream cannot be larger than the main stream"
+            )
+        if self.stills_enabled and self.stills_on_detection and not self.detection_enabled:
+            raise ValueError(
+                "CAMERA_STILLS_ON_DETECTION=true needs CAMERA_DETECTION_ENABLED=true (no detection events "
+                "without detection); enable detection or set CAMERA_STILLS_ON_DETECTION=false"
             )
         return self
 

@@ -66,6 +66,12 @@ class EventLog:
                 log.exception("event listener %r failed", listener)
         return event
 
+    @property
+    def last_id(self) -> int:
+        """Id of the newest event (0 before the first)."""
+        with self._lock:
+            return self._events[-1].id if self._events else 0
+
     def since(self, last_id: int = 0, type_: str | None = None, limit: int = 100) -> list[Event]:
         """Events with ``id > last_id`` (of ``type_`` when given), oldest first, at most ``limit``."""
         with self._lock:

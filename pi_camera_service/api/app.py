@@ -15,12 +15,17 @@ from pi_camera_service import __version__
 from pi_camera_service.api.auth_routes import router as auth_router
 from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
+from pi_camera_service.api.live_routes import router as live_router
+from pi_camera_service.api.stills_routes import router as stills_router
 from pi_camera_service.auth import load_auth_config
 from pi_camera_service.config import Settings
 from pi_camera_service.controls.manager import CameraControls, default_store
 from pi_camera_service.events import EventLog
 from pi_camera_service.sources import create_camera
 from pi_camera_service.sources.base import Camera, CameraUnavailable
+from pi_camera_service.live import MjpegBroadcaster
+from pi_camera_service.stills import StillsService
+from pi_camera_service.web.routes import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,14 @@ def create_app(
             detection.add_listener(controls.on_detection)
             detection.start()
         app.state.detection = detection
+        stills = None
+        if settings.stills_enabled:
+            stills = StillsService.from_settings(settings, cam, detection=detection, controls=controls)
+            await run_in_threadpool(stills.start)
+            if settings.stills_on_detection and detection is not None:
+                detection.add_listener(stills.on_detection)
+        app.state.stills = stills
+        app.state.mjpeg = MjpegBroadcaster(cam, fps=settings.mjpeg_fps, width=settings.mjpeg_width)
         if settings.stream_on_start:
             cam.start_streaming()
         log.info(
@@ -91,8 +104,11 @@ def create_app(
         try:
             yield
         finally:
+            if stills is not None:
+                await run_in_threadpool(stills.stop)
             if detection is not None:
                 await run_in_threadpool(detection.stop)
+            await run_in_threadpool(app.state.mjpeg.close)
             await run_in_threadpool(controls.stop)
             await run_in_threadpool(cam.close)
 
@@ -118,4 +134,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(v1)
     app.include_router(control_router)
+    app.include_router(stills_router)
+    app.include_router(live_router)
+    install_web(app)
     return app

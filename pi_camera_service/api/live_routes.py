@@ -1,0 +1,104 @@
+"""Live routes (behind authentication): the MJPEG view and the server-sent event stream.
+
+* ``GET /v1/camera/mjpeg``: ``multipart/x-mixed-replace`` JPEGs at ``CAMERA_MJPEG_FPS`` (default 5) and
+  ``CAMERA_MJPEG_WIDTH`` px, from the service itself (works without MediaMTX; an ``<img src>`` shows it).
+* ``GET /v1/events/stream``: server-sent events (``text/event-stream``): ``detection`` (each new
+  detection result, boxes in main-stream px, without encodings) and every event of ``/v1/events``
+  (``day_night``, ``controls``, ``camera_restart``...), with ``id:`` lines so a reconnecting
+  ``EventSource`` resumes with ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import StreamingResponse
+
+from pi_camera_service.api.routes import UNAUTHORIZED
+from pi_camera_service.auth import require_auth
+from pi_camera_service.live import BOUNDARY, MjpegBroadcaster, mjpeg_parts
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNAUTHORIZED)
+
+#: how often the event stream looks for a new detection result or event, s
+POLL_INTERVAL = 0.1
+#: a comment line is sent after this many s of silence so proxies keep the connection open
+KEEPALIVE = 15.0
+
+
+def get_mjpeg(request: Request) -> MjpegBroadcaster:
+    """The service's broadcaster (``app.state.mjpeg``)."""
+    return request.app.state.mjpeg
+
+
+@router.get(
+    "/camera/mjpeg",
+    tags=["camera"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}},
+)
+async def mjpeg(broadcaster: Annotated[MjpegBroadcaster, Depends(get_mjpeg)]) -> StreamingResponse:
+    """Live MJPEG: the newest frame as JPEG ``fps`` times a second, encoded once for all viewers; a slow
+    viewer skips frames. Ends after 10 s without a frame (camera gone)."""
+    sub = broadcaster.subscribe()
+    return StreamingResponse(
+        mjpeg_parts(broadcaster, sub),
+        media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _detection_payload(result: Any) -> dict[str, Any]:
+    body = result.to_dict()
+    for face in body.get("faces", []):
+        face.pop("encoding", None)  # 128 floats per face: not for drawing boxes
+    return body
+
+
+async def _event_stream(request: Request, last_id: int) -> AsyncIterator[bytes]:
+    log = request.app.state.events
+    detection = request.app.state.detection
+    seen_frame = None
+    idle = 0.0
+    yield b"retry: 2000\n\n"
+    while not await request.is_disconnected():
+        sent = False
+        for event in log.since(last_id, limit=50):
+            last_id = event.id
+            yield _sse(event.type, event.to_dict(), event.id)
+            sent = True
+        result = detection.latest() if detection is not None else None
+        if result is not None and result.frame_index != seen_frame:
+            seen_frame = result.frame_index
+            yield _sse("detection", _detection_payload(result))
+            sent = True
+        idle = 0.0 if sent else idle + POLL_INTERVAL
+        if idle >= KEEPALIVE:
+            idle = 0.0
+            yield b": keep-alive\n\n"
+        await asyncio.sleep(POLL_INTERVAL)
+
+
+@router.get("/events/stream", tags=["events"], response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def event_stream(
+    request: Request,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """Server-sent events: ``detection`` results as they come and the service's events (day/night,
+    controls, restarts) from ``Last-Event-ID`` on (new events only on a first connection)."""
+    start = last_event_id if last_event_id is not None else request.app.state.events.last_id
+    return StreamingResponse(
+        _event_stream(request, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
