@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +43,8 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+
+from pi_camera_service.fileio import fsync_dir, unlink_quietly, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -258,44 +259,6 @@ def compact_detection(result: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("cannot remove %s: %s", path, exc)
-
-
-def _write_atomic(path: Path, data: bytes) -> int:
-    """Write ``data`` to ``path`` through a temp file in the same directory (fsync + rename).
-
-    Returns the bytes written. On any error the temp file is removed and the error re-raised;
-    ``path`` is then untouched.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            view = memoryview(data)
-            while view:
-                view = view[fh.write(view):]
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(Path(tmp))
-        raise
-    return len(data)
-
-
 # ------------------------------------------------------------------------------------ the store
 class StillStore:
     """The stills history under ``root`` and its in-memory index. Thread-safe.
@@ -374,7 +337,7 @@ class StillStore:
         day = day_dir.name
         for name in sorted(sizes):
             if name.startswith(".") and name.endswith(".tmp"):
-                _unlink(day_dir / name)
+                unlink_quietly(day_dir / name)
                 removed += 1
                 continue
             if not name.endswith(".json"):
@@ -400,7 +363,7 @@ class StillStore:
                 log.warning("stills: sidecar %s %s; removing that still", day_dir / name, problem)
                 for suffix in (".json", ".jpg", ".thumb.jpg"):
                     if f"{still_id}{suffix}" in sizes:
-                        _unlink(day_dir / f"{still_id}{suffix}")
+                        unlink_quietly(day_dir / f"{still_id}{suffix}")
                         removed += 1
                 continue
             records.append(record)
@@ -410,7 +373,7 @@ class StillStore:
                 if name.endswith(suffix):
                     stem = name[: -len(suffix)]
                     if ID_RE.fullmatch(stem) and stem not in committed and (day_dir / name).exists():
-                        _unlink(day_dir / name)  # written before a sidecar that never came
+                        unlink_quietly(day_dir / name)  # written before a sidecar that never came
                         removed += 1
                     break
         if not records:
@@ -520,9 +483,9 @@ class StillStore:
             if not day_dir.is_dir():
                 day_dir.mkdir(parents=True, exist_ok=True)
                 created_dir = True
-            _write_atomic(jpeg_path, jpeg)
-            _write_atomic(thumb_path, thumbnail)
-            _fsync_dir(day_dir)  # the JPEG and thumbnail are durable before the sidecar commits them
+            write_atomic(jpeg_path, jpeg)
+            write_atomic(thumb_path, thumbnail)
+            fsync_dir(day_dir)  # the JPEG and thumbnail are durable before the sidecar commits them
             iso = datetime.fromtimestamp(taken_at).astimezone().isoformat(timespec="milliseconds")
             sidecar = {
                 "format": SIDECAR_FORMAT,
@@ -539,11 +502,11 @@ class StillStore:
                 "camera": camera or {},
             }
             payload = json.dumps(sidecar, separators=(",", ":"), default=str).encode()
-            _write_atomic(sidecar_path, payload)
-            _fsync_dir(day_dir)
+            write_atomic(sidecar_path, payload)
+            fsync_dir(day_dir)
         except BaseException as exc:
             for path in (sidecar_path, thumb_path, jpeg_path):
-                _unlink(path)
+                unlink_quietly(path)
             if created_dir:
                 try:
                     day_dir.rmdir()
@@ -576,7 +539,7 @@ class StillStore:
                 del self._ids[index]
             self._account(record, -1)
         for path in (self.sidecar_path(still_id), self.jpeg_path(still_id), self.thumbnail_path(still_id)):
-            _unlink(path)
+            unlink_quietly(path)
         with self._dir_lock:
             try:
                 self.jpeg_path(still_id).parent.rmdir()  # only succeeds once the day is empty
