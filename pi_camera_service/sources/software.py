@@ -277,8 +277,10 @@ class SoftwareCamera(Camera):
         Raises:
             ValueError: ``adjust.roi`` is not inside the picture.
         """
-        processor = None if adjust.is_identity else FrameProcessor(self.width, self.height, adjust)
-        self._processor = processor
+        current = self._processor
+        if (current.adjust if current is not None else ImageAdjust()) == adjust:
+            return  # unchanged (day/night ticks, other controls): keep the built LUTs and remap maps
+        self._processor = None if adjust.is_identity else FrameProcessor(self.width, self.height, adjust)
 
     def scene_level(self) -> float | None:
         """Mean luma 0..255 of the newest frame before adjustments (None before the first)."""
