@@ -562,6 +562,11 @@ def csrf_token_for(cfg: AuthConfig, jti: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+def csrf_valid(cfg: AuthConfig, claims: dict[str, Any], sent: str | None) -> bool:
+    """True when ``sent`` is the CSRF token of the session ``claims`` (compared in constant time)."""
+    return bool(sent) and _same(sent, csrf_token_for(cfg, claims["jti"]))
+
+
 def session_ttl(cfg: AuthConfig) -> int:
     """Lifetime of a web session, s: :data:`SESSION_TTL` or ``CAMERA_TOKEN_TTL`` when that is shorter."""
     return max(1, min(SESSION_TTL, cfg.token_ttl))
@@ -648,7 +653,7 @@ def _cookie_principal(request: Request, cfg: AuthConfig, cookie: str) -> str:
                 f"{CSRF_HEADER} header with the token of the page (meta name=csrf-token); API clients "
                 f"should use {API_KEY_HEADER} or Authorization: Bearer instead"
             )
-        if not _same(sent, csrf_token_for(cfg, claims["jti"])):
+        if not csrf_valid(cfg, claims, sent):
             raise forbidden(
                 f"CSRF token invalid: the {CSRF_HEADER} header does not belong to this session; "
                 "reload the page (a new login issues a new token)"

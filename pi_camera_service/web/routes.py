@@ -29,6 +29,7 @@ from pi_camera_service.auth import (
     _same,
     authenticate,
     csrf_token_for,
+    csrf_valid,
     get_auth_config,
     issue_session,
     require_auth,
@@ -76,9 +77,7 @@ def _origin(url: str | None) -> str | None:
 
 
 def _webrtc_url(request: Request) -> str | None:
-    settings = getattr(request.app.state, "settings", None)
-    value = getattr(settings, "webrtc_url", None)
-    return str(value) if value else None
+    return request.app.state.settings.webrtc_url  # CAMERA_WEBRTC_URL
 
 
 def _login_page(request: Request, error: str | None = None, status_code: int = 200, username: str = "") -> HTMLResponse:
@@ -165,7 +164,7 @@ async def logout(request: Request) -> Response:
             form = await request.form()
             value = form.get("csrf")
             sent = value if isinstance(value, str) else None
-        if not sent or not _same(sent, csrf_token_for(get_auth_config(request), claims["jti"])):
+        if not csrf_valid(get_auth_config(request), claims, sent):
             return Response(
                 '{"detail":"CSRF token missing or invalid: log out with the page\'s Log out button"}',
                 status_code=403,
