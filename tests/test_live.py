@@ -44,7 +44,9 @@ def test_viewers_get_jpegs_at_the_rate_encoded_once(camera):
     # 10 fps asked; a loaded CI machine may deliver fewer, never more (ticks are skipped, not bunched)
     assert 5 <= len(frames_a) / elapsed <= 12
     # both viewers got the very same encoded frames: one encode per tick, whatever the number of viewers
-    assert [f.seq for f in frames_a] == [f.seq for f in frames_b]
+    # (the second viewer subscribes just after the first, so it may miss the very first frame)
+    seq_a, seq_b = [f.seq for f in frames_a], [f.seq for f in frames_b]
+    assert seq_a[1:] == seq_b[: len(seq_a) - 1] or seq_a == seq_b, (seq_a, seq_b)
     assert broadcaster.frames_encoded <= len(frames_a) + 2
     img = cv2.imdecode(np.frombuffer(frames_a[-1].jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert img.shape == (240, 320, 3)
