@@ -1,0 +1,199 @@
+"""Bootstrap (``/v1/setup``), login (``/v1/auth/token`` OAuth2 password grant), dashboard sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from central import bootstrap
+from central.api.deps import (
+    DB, SESSION_COOKIE, SCOPES, Principal, authenticate, central, client_address, csrf_token_for, unauthorized,
+)
+from central.api.schemas import AdminCreate, AdminOut, TokenOut
+from central.models import Admin, utcnow
+from central.security import TokenError, decode_jwt, encode_jwt, hash_password, verify_password
+
+router = APIRouter(tags=["auth"])
+
+
+def too_many(detail: str, retry_after: int) -> HTTPException:
+    """A 429 with ``Retry-After`` (RFC 9110 §10.2.3) in seconds."""
+    return HTTPException(429, f"{detail}; retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
+
+
+class SetupIn(BaseModel):
+    """The bootstrap password printed in the server's log at first start."""
+
+    password: str = Field(min_length=1, max_length=200)
+
+
+@router.get("/v1/setup")
+def setup_status(db: DB) -> dict[str, bool]:
+    """``{"bootstrap_open": bool}``: whether the first admin still has to be created."""
+    return {"bootstrap_open": bootstrap.is_open(db)}
+
+
+@router.post("/v1/setup")
+async def setup(body: SetupIn, request: Request) -> dict[str, Any]:
+    """Exchange the one-time bootstrap password for a setup token (15 min) that can only create the
+    first admin. 409 once bootstrap is closed; 401 for a wrong password; 429 after repeated failures."""
+    state = central(request)
+    address = client_address(request)
+    blocked = state.limiter.first_exceeded([("setup-address", address)])
+    if blocked:
+        raise too_many("too many wrong bootstrap passwords from this address", blocked[1])
+
+    def check() -> bool | None:
+        with state.sessions() as db:
+            if not bootstrap.is_open(db):
+                return None
+            return verify_password(body.password, bootstrap.password_hash(db))
+
+    ok = await run_in_threadpool(check)
+    if ok is None:
+        raise HTTPException(409, "setup is already done: an admin exists; log in with POST /v1/auth/token")
+    if not ok:
+        state.limiter.record([("setup-address", address)])
+        raise unauthorized("wrong bootstrap password (it is printed in the server log at start-up)", "invalid_grant")
+    token, ttl = encode_jwt(state.secret_key, "bootstrap", "setup", state.settings.setup_token_ttl)
+    return {"setup_token": token, "token_type": "bearer", "expires_in": ttl}
+
+
+@router.post("/v1/setup/admin", status_code=201)
+def setup_admin(body: AdminCreate, request: Request, db: DB) -> AdminOut:
+    """Create the first admin with ``Authorization: Bearer <setup_token>``; closes bootstrap for good."""
+    state = central(request)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized("a setup token is required: POST /v1/setup with the bootstrap password", "invalid_request")
+    try:
+        decode_jwt(state.secret_key, token, "setup")
+    except TokenError as exc:
+        raise unauthorized(str(exc)) from None
+    if not bootstrap.is_open(db):
+        raise HTTPException(409, "setup is already done: an admin exists")
+    admin = Admin(username=body.username, password_hash=hash_password(body.password))
+    db.add(admin)
+    db.flush()
+    bootstrap.close(db)
+    return AdminOut.from_admin(admin)
+
+
+async def _login(request: Request, username: str | None, password: str | None) -> Admin:
+    """Check a username and password with per-username and per-address failure limits.
+
+    The password is verified (argon2) even for unknown or disabled usernames, so the time taken does
+    not tell whether a username exists.
+
+    Raises:
+        HTTPException: 401 for any wrong or missing credential (one message for all), 429 when too many
+            failures came for this username or from this address.
+    """
+    state = central(request)
+    username = (username or "").strip()
+    address = client_address(request)
+    checks = [("login-address", address)] + ([("login-user", username.lower())] if username else [])
+    blocked = state.limiter.first_exceeded(checks)
+    if blocked:
+        what = "this username" if blocked[0] == "login-user" else "this address"
+        raise too_many(f"too many failed logins for {what}", blocked[1])
+
+    def verify() -> Admin | None:
+        with state.sessions() as db:
+            admin = db.scalar(select(Admin).where(Admin.username == username)) if username else None
+            ok = verify_password(password or "", admin.password_hash if admin else None)
+            if not ok or admin is None or admin.disabled or not password:
+                return None
+            admin.last_login_at = utcnow()
+            db.commit()
+            return admin
+
+    admin = await run_in_threadpool(verify)
+    if admin is None:
+        state.limiter.record(checks)
+        raise unauthorized("incorrect username or password", "invalid_grant")
+    state.limiter.clear("login-user", username.lower())
+    return admin
+
+
+def _access_claims(admin: Admin) -> dict[str, Any]:
+    return {"pwd": int(admin.password_changed_at.timestamp()), "name": admin.username}
+
+
+@router.post("/v1/auth/token")
+async def token(
+    request: Request,
+    username: Annotated[str | None, Form()] = None,
+    password: Annotated[str | None, Form()] = None,
+    grant_type: Annotated[str | None, Form()] = None,
+) -> TokenOut:
+    """OAuth2 password grant (RFC 6749 §4.3, form-encoded): ``{access_token, token_type, expires_in}``,
+    a 24 h JWT. Every wrong or missing credential gives the same 401."""
+    if grant_type not in (None, "password"):
+        raise HTTPException(400, {"detail": "only grant_type=password is supported", "error": "unsupported_grant_type"})
+    admin = await _login(request, username, password)
+    state = central(request)
+    access, ttl = encode_jwt(state.secret_key, admin.id, "access", state.settings.access_token_ttl, **_access_claims(admin))
+    return TokenOut(access_token=access, token_type="bearer", expires_in=ttl, scope=" ".join(sorted(SCOPES)))
+
+
+@router.post("/v1/auth/session")
+async def session_login(
+    request: Request,
+    response: Response,
+    username: Annotated[str | None, Form()] = None,
+    password: Annotated[str | None, Form()] = None,
+) -> dict[str, Any]:
+    """Dashboard login: sets the HttpOnly, SameSite=Strict session cookie; returns ``{csrf_token, username}``."""
+    admin = await _login(request, username, password)
+    state = central(request)
+    ttl = state.settings.session_ttl
+    cookie, _ = encode_jwt(state.secret_key, admin.id, "session", ttl, **_access_claims(admin))
+    jti = decode_jwt(state.secret_key, cookie, "session")["jti"]
+    response.set_cookie(SESSION_COOKIE, cookie, max_age=ttl, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/")
+    return {"csrf_token": csrf_token_for(state.secret_key, jti), "username": admin.username}
+
+
+@router.post("/v1/auth/logout", status_code=204)
+def logout(request: Request, response: Response, db: DB) -> Response:
+    """End the dashboard session (the cookie's token is refused from now on) and clear the cookie."""
+    principal = authenticate(request, db)
+    if principal.via == "session":
+        central(request).revoke_session(principal.claims)
+    response.status_code = 204
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/v1/auth/me")
+def me(request: Request, db: DB) -> dict[str, Any]:
+    """The calling admin, how they authenticated, their scopes, and the CSRF token of a cookie session."""
+    principal: Principal = authenticate(request, db)
+    out: dict[str, Any] = {"admin": AdminOut.from_admin(principal.admin), "via": principal.via,
+                           "scopes": sorted(principal.scopes)}
+    if principal.via == "session":
+        out["csrf_token"] = csrf_token_for(central(request).secret_key, principal.claims.get("jti", ""))
+    return out
+
+
+def create_admin(db: Session, body: AdminCreate, created_by: str | None) -> Admin:
+    """Insert an admin with an argon2 hash of ``body.password``.
+
+    Raises:
+        HTTPException: 409 when the username is taken.
+    """
+    admin = Admin(username=body.username, password_hash=hash_password(body.password), created_by=created_by)
+    db.add(admin)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        raise HTTPException(409, f"an admin named {body.username!r} already exists") from None
+    return admin

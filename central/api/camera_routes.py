@@ -1,0 +1,157 @@
+"""Cameras (pair by code, list, rename, disable, unpair, rotate the secret) and discovery (mDNS, scan)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from central import pairing
+from central.api.auth_routes import too_many
+from central.api.deps import DB, Principal, central, client_address, require
+from central.api.schemas import CameraPatch, PairIn, ScanIn
+from central.fleet import camera_view
+from central.models import Camera, utcnow
+
+router = APIRouter(prefix="/v1", tags=["cameras"])
+Reader = Annotated[Principal, Depends(require("read"))]
+Operator = Annotated[Principal, Depends(require("cameras"))]
+
+
+def _camera_or_404(db: DB, camera_id: str) -> Camera:
+    camera = db.get(Camera, camera_id)
+    if camera is None:
+        raise HTTPException(404, f"no paired camera with id {camera_id!r}")
+    return camera
+
+
+def _view(request: Request, camera: Camera) -> dict[str, Any]:
+    return camera_view(camera, central(request).settings.offline_after_s())
+
+
+@router.get("/cameras")
+def list_cameras(request: Request, _: Reader, db: DB) -> list[dict[str, Any]]:
+    """Every paired camera with its state (``online``/``offline``/``disabled``/``awaiting_camera``)."""
+    return [_view(request, c) for c in db.scalars(select(Camera).order_by(Camera.name))]
+
+
+@router.get("/cameras/{camera_id}")
+def get_camera(camera_id: str, request: Request, _: Reader, db: DB) -> dict[str, Any]:
+    """One paired camera."""
+    return _view(request, _camera_or_404(db, camera_id))
+
+
+@router.post("/cameras/pair", status_code=201)
+async def pair_camera(body: PairIn, request: Request, principal: Operator) -> dict[str, Any]:
+    """Pair the camera showing ``code`` as ``name``. Wrong (404), expired (410) and reused (409) codes
+    are counted; after too many per address, per admin or overall the endpoint answers 429."""
+    state = central(request)
+    address = client_address(request)
+    checks = [("pair-address", address), ("pair-admin", principal.admin.id), ("pair-global", "all")]
+    blocked = state.limiter.first_exceeded(checks)
+    if blocked:
+        raise too_many("too many refused pairing codes", blocked[1])
+
+    def run() -> dict[str, Any]:
+        with state.sessions() as db:
+            camera, row = pairing.pair(db, body.code, body.name, principal.admin.id, address)
+            return {**_view(request, camera), "pairing_request_id": row.id}
+
+    try:
+        out = await run_in_threadpool(run)
+    except pairing.PairingError as exc:
+        state.limiter.record(checks)
+        raise HTTPException(exc.status, {"detail": str(exc), "error": exc.error}) from None
+    state.waiters.wake(out.pop("pairing_request_id"))
+    return out
+
+
+@router.patch("/cameras/{camera_id}")
+def patch_camera(camera_id: str, body: CameraPatch, request: Request, _: Operator, db: DB) -> dict[str, Any]:
+    """Rename and/or disable/enable a camera; a disabled camera's requests are refused at once (403)."""
+    camera = _camera_or_404(db, camera_id)
+    if body.name is not None:
+        camera.name = body.name
+    if body.disabled is not None:
+        camera.disabled = body.disabled
+    db.commit()
+    return _view(request, camera)
+
+
+@router.delete("/cameras/{camera_id}", status_code=204)
+def unpair_camera(camera_id: str, _: Operator, db: DB) -> Response:
+    """Unpair: delete the camera record; its credentials are refused at once (401 ``unknown_device``) and
+    the camera goes back to asking for a pairing code."""
+    db.delete(_camera_or_404(db, camera_id))
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/cameras/{camera_id}/rotate-secret", status_code=202)
+def rotate_secret(camera_id: str, request: Request, _: Operator, db: DB) -> dict[str, Any]:
+    """Ask for a new device secret: the camera receives it in its next heartbeat response; from then
+    on the old secret only serves to collect the new one, until the camera first uses the new one.
+    To cut off a camera whose secret leaked, unpair or disable it instead."""
+    camera = _camera_or_404(db, camera_id)
+    camera.rotate_requested = True
+    db.commit()
+    return _view(request, camera)
+
+
+@router.get("/pairing/stats")
+def pairing_stats(request: Request, _: Reader, db: DB) -> dict[str, Any]:
+    """Pending codes and refused attempts over the last hour and day, by reason."""
+    now = utcnow()
+    return {
+        "pending_codes": pairing.pending_count(db, now),
+        "refused_last_hour": pairing.failures_since(db, now - dt.timedelta(hours=1)),
+        "refused_last_day": pairing.failures_since(db, now - dt.timedelta(days=1)),
+    }
+
+
+def _discovered(request: Request, db: DB, cameras: list[Any]) -> list[dict[str, Any]]:
+    paired = {c.hardware_id: c for c in db.scalars(select(Camera))}
+    out = []
+    for found in cameras:
+        item = found.to_dict()
+        camera = paired.get(found.hardware_id)
+        item["paired"] = camera is not None
+        item["camera_id"] = camera.id if camera else None
+        item["camera_name"] = camera.name if camera else None
+        out.append(item)
+    return out
+
+
+@router.get("/discovery")
+def discovery(request: Request, _: Reader, db: DB) -> list[dict[str, Any]]:
+    """Cameras seen on the LAN (mDNS ``_pi-camera._tcp`` and scans), each marked ``paired`` or not."""
+    return _discovered(request, db, central(request).browser.cameras())
+
+
+@router.post("/discovery/scan")
+async def scan(body: ScanIn, request: Request, _: Operator) -> list[dict[str, Any]]:
+    """Scan an IPv4 network (at most /20) for cameras on ``port`` (default ``CENTRAL_CAMERA_PORT``);
+    found cameras join the discovery list. For networks without multicast."""
+    from central.discovery import scan_cidr
+
+    state = central(request)
+    try:
+        network = ipaddress.ip_network(body.cidr, strict=False)
+    except ValueError:
+        raise HTTPException(422, f"cidr={body.cidr!r} is not an IPv4 network such as 192.168.1.0/24") from None
+    try:
+        found = await scan_cidr(str(network), body.port or state.settings.camera_port)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    for camera in found:
+        state.browser.add(camera)
+
+    def view() -> list[dict[str, Any]]:
+        with state.sessions() as db:
+            return _discovered(request, db, found)
+
+    return await run_in_threadpool(view)

@@ -1,0 +1,208 @@
+"""Request dependencies: database session, client address, admin and device authentication.
+
+Admins authenticate with ``Authorization: Bearer <JWT>`` (from ``POST /v1/auth/token``), a long-lived
+API token (``Bearer pcs_...``) or the dashboard's session cookie (+ ``X-CSRF-Token`` on unsafe methods).
+Cameras authenticate with HTTP Basic ``device_id:device_secret``. Every check reads the database, so a
+disabled admin, a revoked token or an unpaired camera is refused on its very next request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Iterator
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from central.models import Admin, ApiToken, Camera, utcnow
+from central.security import API_TOKEN_PREFIX, TokenError, decode_jwt, digest
+
+SCOPES = {
+    "read": "read cameras, discovery and fleet state",
+    "cameras": "pair, rename, disable, unpair cameras, rotate their secrets, scan the network",
+    "admins": "manage admins and API tokens",
+}
+SESSION_COOKIE = "pcs_central_session"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def central(request: Request) -> Any:
+    """The server's shared state (``app.state.central``, a :class:`central.app.CentralState`)."""
+    return request.app.state.central
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One SQLAlchemy session per request, closed afterwards (commit is explicit in the handlers)."""
+    with central(request).sessions() as session:
+        yield session
+
+
+DB = Annotated[Session, Depends(get_db)]
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address (first ``X-Forwarded-For`` hop only when ``trust_proxy_headers``)."""
+    if central(request).settings.trust_proxy_headers:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def unauthorized(detail: str, error: str = "invalid_token") -> HTTPException:
+    """A 401 with ``WWW-Authenticate: Bearer`` (RFC 6750 §3) and ``{"detail", "error"}``."""
+    return HTTPException(401, detail={"detail": detail, "error": error},
+                         headers={"WWW-Authenticate": f'Bearer error="{error}"'})
+
+
+def csrf_token_for(secret_key: str, jti: str) -> str:
+    """The CSRF token bound to a session: HMAC-SHA256(secret key, session jti), hex."""
+    return hmac.new(secret_key.encode(), f"csrf:{jti}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Principal:
+    """Who is calling: the admin, the scopes granted and how (``jwt`` | ``api_token`` | ``session``)."""
+
+    admin: Admin
+    scopes: set[str]
+    via: str
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+def _admin_from_claims(db: Session, claims: dict[str, Any]) -> Admin:
+    admin = db.get(Admin, claims["sub"])
+    if admin is None:
+        raise unauthorized("the account of this token no longer exists")
+    if admin.disabled:
+        raise unauthorized("this account is disabled")
+    if claims.get("pwd", 0) < int(admin.password_changed_at.timestamp()):
+        raise unauthorized("the password changed after this token was issued; log in again")
+    return admin
+
+
+def _from_api_token(db: Session, token: str) -> Principal:
+    row = db.scalar(select(ApiToken).where(ApiToken.token_hash == digest(token)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None:
+        raise unauthorized("unknown or revoked API token")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise unauthorized("API token expired")
+    if row.admin.disabled:
+        raise unauthorized("the account owning this API token is disabled")
+    row.last_used_at = now
+    db.commit()
+    return Principal(row.admin, set(row.scope_list), "api_token")
+
+
+def authenticate(request: Request, db: Session) -> Principal:
+    """The calling admin from a Bearer JWT, an API token or the session cookie.
+
+    Raises:
+        HTTPException: 401 when credentials are missing or invalid; 403 for a cookie request that
+            changes state without a valid ``X-CSRF-Token``.
+    """
+    state = central(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        if credentials.startswith(API_TOKEN_PREFIX):
+            return _from_api_token(db, credentials)
+        try:
+            claims = decode_jwt(state.secret_key, credentials, "access")
+        except TokenError as exc:
+            raise unauthorized(str(exc)) from None
+        return Principal(_admin_from_claims(db, claims), set(SCOPES), "jwt", claims)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        try:
+            claims = decode_jwt(state.secret_key, cookie, "session")
+        except TokenError as exc:
+            raise unauthorized(f"session: {exc}; log in again") from None
+        if state.revoked_sessions.get(claims.get("jti", "")):
+            raise unauthorized("session ended; log in again")
+        admin = _admin_from_claims(db, claims)
+        if request.method not in _SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent, csrf_token_for(state.secret_key, claims.get("jti", ""))):
+                raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header for a cookie session")
+        return Principal(admin, set(SCOPES), "session", claims)
+    raise unauthorized("authentication required: send Authorization: Bearer <access_token>", "invalid_request")
+
+
+def require(scope: str) -> Any:
+    """A dependency admitting admins whose credentials carry ``scope`` (see :data:`SCOPES`).
+
+    Raises:
+        HTTPException: 401 as :func:`authenticate`; 403 when the scope is missing.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def dependency(request: Request, db: DB) -> Principal:
+        principal = authenticate(request, db)
+        if scope not in principal.scopes:
+            raise HTTPException(403, f"this token lacks the {scope!r} scope (it has: {' '.join(sorted(principal.scopes)) or 'none'})")
+        return principal
+
+    return dependency
+
+
+@dataclass
+class DeviceAuth:
+    """An authenticated camera; ``with_retiring_secret`` when it used the secret being rotated out."""
+
+    camera: Camera
+    with_retiring_secret: bool
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def authenticate_device(request: Request, db: Session, *, allow_retiring: bool = False) -> DeviceAuth:
+    """The calling camera from HTTP Basic ``device_id:device_secret``.
+
+    Raises:
+        HTTPException: 401 ``unknown_device`` for missing, unknown or wrong credentials (an unpaired
+            camera's); 403 ``camera_disabled`` when an admin disabled the camera.
+    """
+    creds = _basic_credentials(request)
+    if creds is None:
+        raise HTTPException(401, {"detail": "device credentials required (HTTP Basic device_id:device_secret)",
+                                  "error": "unknown_device"}, headers={"WWW-Authenticate": 'Basic realm="devices"'})
+    device_id, secret = creds
+    camera = db.get(Camera, device_id)
+    secret_digest = digest(secret)
+    retiring = False
+    if camera is not None and camera.secret_hash and hmac.compare_digest(secret_digest, camera.secret_hash):
+        pass
+    elif (allow_retiring and camera is not None and camera.retiring_secret_hash
+          and hmac.compare_digest(secret_digest, camera.retiring_secret_hash)):
+        retiring = True
+    else:
+        raise HTTPException(401, {"detail": "unknown device or wrong device secret; the camera must pair again",
+                                  "error": "unknown_device"}, headers={"WWW-Authenticate": 'Basic realm="devices"'})
+    if camera.disabled:
+        raise HTTPException(403, {"detail": "this camera is disabled on the central server", "error": "camera_disabled"})
+    if not retiring:
+        changed = camera.claimed_at is None or camera.retiring_secret_hash is not None
+        if camera.claimed_at is None:
+            camera.claimed_at = utcnow()
+        camera.retiring_secret_hash = None
+        if changed:
+            db.commit()
+    return DeviceAuth(camera, retiring)

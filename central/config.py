@@ -1,0 +1,128 @@
+"""Settings of the central server (environment prefix ``CENTRAL_``; the database also from ``DATABASE_URL``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CENTRAL_"
+
+
+class ConfigError(ValueError):
+    """Raised by :func:`load_settings` when a setting is invalid; ``str()`` is one line."""
+
+
+class CentralSettings(BaseSettings):
+    """All settings of the central server. Durations are in seconds unless the name says otherwise."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+        env_ignore_empty=True,
+        populate_by_name=True,
+    )
+
+    host: str = Field("0.0.0.0", description="address the HTTP API and dashboard bind to")
+    port: int = Field(8080, ge=1, le=65535, description="HTTP port")
+    data_dir: Path = Field(Path("central-data"), description="SQLite file and generated secret key")
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "CENTRAL_DATABASE_URL", "database_url"),
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pass@host/db; default SQLite in data_dir",
+    )
+    migrate_on_start: bool = Field(True, description="run Alembic upgrade to head at start-up")
+    secret_key: str | None = Field(
+        None, min_length=32, description="JWT signing key; generated into data_dir/secret-key when unset"
+    )
+    access_token_ttl: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600, description="login JWT lifetime, s")
+    setup_token_ttl: int = Field(15 * 60, ge=60, le=3600, description="bootstrap setup token lifetime, s")
+    session_ttl: int = Field(12 * 3600, ge=60, le=7 * 24 * 3600, description="dashboard session lifetime, s")
+    login_failures_per_user: int = Field(
+        5, ge=1, le=1000, description="failed logins per username per 15 min before 429"
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, le=10000, description="failed logins per client address per 15 min before 429"
+    )
+    pairing_code_ttl: int = Field(600, ge=30, le=3600, description="pairing code lifetime, s")
+    pairing_failures_per_address: int = Field(
+        10, ge=1, le=10000, description="wrong pairing codes per client address per 15 min before 429"
+    )
+    pairing_failures_global: int = Field(
+        100, ge=1, le=100000, description="wrong pairing codes per hour, all clients together, before 429"
+    )
+    pairing_requests_per_address: int = Field(
+        30, ge=1, le=100000, description="pairing code requests per client address per hour"
+    )
+    max_pending_pairings: int = Field(200, ge=1, le=100000, description="unexpired codes at once (503 beyond)")
+    heartbeat_interval: int = Field(30, ge=2, le=3600, description="how often cameras report in, s")
+    offline_after: int = Field(
+        0, ge=0, le=86400, description="a camera is offline when silent this long, s (0 = 3 × heartbeat)"
+    )
+    mdns_enabled: bool = Field(True, description="browse for _pi-camera._tcp cameras over mDNS")
+    mdns_interfaces: str | None = Field(None, description="comma-separated IPv4 addresses to browse on")
+    camera_port: int = Field(8000, ge=1, le=65535, description="port the CIDR scan probes")
+    trust_proxy_headers: bool = Field(
+        False, description="take the client address from X-Forwarded-For (only behind a trusted proxy)"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith("postgres://"):  # the Heroku-style spelling
+            value = "postgresql://" + value[len("postgres://"):]
+        if value.startswith("postgresql://"):  # SQLAlchemy's default driver is psycopg2; we ship psycopg 3
+            value = "postgresql+psycopg://" + value[len("postgresql://"):]
+        if not value.startswith(("sqlite", "postgresql+psycopg://")):
+            raise ValueError("must be an sqlite:/// or postgresql:// URL")
+        return value
+
+    def resolved_database_url(self) -> str:
+        """The database URL in use: ``database_url`` or ``sqlite:///<data_dir>/central.db``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'central.db').resolve()}"
+
+    def offline_after_s(self) -> int:
+        """Silence (s) after which a paired camera is shown offline."""
+        return self.offline_after or 3 * self.heartbeat_interval
+
+    def mdns_interface_list(self) -> list[str] | None:
+        """``mdns_interfaces`` split into addresses, or None for all interfaces."""
+        if not self.mdns_interfaces:
+            return None
+        return [part.strip() for part in self.mdns_interfaces.split(",") if part.strip()]
+
+
+def load_settings(**overrides: object) -> CentralSettings:
+    """Read the settings from the environment and ``.env``; keyword ``overrides`` win (tests).
+
+    Raises:
+        ConfigError: a value is invalid; the message names the variable, its value and what is allowed.
+    """
+    try:
+        return CentralSettings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = str(err.get("loc", ("?",))[0])
+        name = "DATABASE_URL" if loc == "database_url" else ENV_PREFIX + loc.upper()
+        raise ConfigError(f"{name}={err.get('input')!r} is invalid: {err.get('msg')}") from None
+
+
+def configure_logging(level: str) -> None:
+    """Root logging in a journald-friendly format (journald adds the timestamps)."""
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO), format="%(levelname)s %(name)s: %(message)s", force=True
+    )

@@ -1,0 +1,170 @@
+"""Database tables of the central server (SQLAlchemy 2 declarative; the schema itself is made by Alembic).
+
+Secrets are never stored in clear: passwords as argon2 hashes, API tokens, device secrets and pairing
+poll tokens as SHA-256 hex digests (they are 256-bit random values, so a fast hash is enough and lets a
+camera's heartbeat be checked without an argon2 computation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_id() -> str:
+    """A random UUID4 as 32 hex characters (primary keys of cameras, admins, tokens)."""
+    return uuid.uuid4().hex
+
+
+class UtcDateTime(TypeDecorator):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite keeps no zone).
+
+    Raises:
+        ValueError: on write, a naive datetime (its zone would be a guess).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: use timezone-aware UTC")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every central-server table."""
+
+
+class ServerState(Base):
+    """Key/value facts about the server itself, e.g. ``bootstrap_password_hash``, ``bootstrap_closed_at``."""
+
+    __tablename__ = "server_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Admin(Base):
+    """An administrator account (argon2 password hash; ``disabled`` refuses its logins and tokens at once)."""
+
+    __tablename__ = "admins"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    password_changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    tokens: Mapped[list["ApiToken"]] = relationship(back_populates="admin", cascade="all, delete-orphan")
+
+
+class ApiToken(Base):
+    """A long-lived, named, scoped API token for scripts; only its SHA-256 digest is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    admin_id: Mapped[str] = mapped_column(ForeignKey("admins.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    admin: Mapped[Admin] = relationship(back_populates="tokens")
+
+    @property
+    def scope_list(self) -> list[str]:
+        """The scopes as a list (stored space-separated, as OAuth2's ``scope`` parameter)."""
+        return self.scopes.split()
+
+
+class Camera(Base):
+    """A paired camera and its last reported health.
+
+    ``secret_hash`` is the current device secret's digest. After an admin asks for a rotation
+    (``rotate_requested``) the camera's next heartbeat receives a new secret; ``retiring_secret_hash``
+    keeps the previous one usable for heartbeats only, until the camera first authenticates with the new
+    one (so a lost heartbeat response does not lock the camera out).
+
+    The secret itself is never stored: it is generated when the camera collects its credentials over
+    its pairing long poll (again on each collection until ``claimed_at``, the first authenticated call).
+    """
+
+    __tablename__ = "cameras"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    hardware_id: Mapped[str] = mapped_column(String(64), index=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    retiring_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rotate_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret_rotated_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    paired_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    paired_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    api_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    rtsp_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class PairingRequest(Base):
+    """A pending pairing: the code a camera shows until an admin enters it (the seed's "paillasson" table).
+
+    ``code`` is unique among rows; a row is deleted once expired for long enough, so a code value can
+    come back later, never while its row exists.
+    """
+
+    __tablename__ = "pairing_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    poll_token_hash: Mapped[str] = mapped_column(String(64))
+    hardware_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    api_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    rtsp_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    camera_id: Mapped[str | None] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), nullable=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_pairing_requests_expires_at", "expires_at"),)
+
+
+class PairingAttempt(Base):
+    """One failed pairing attempt (wrong, expired or reused code), kept for counting and auditing."""
+
+    __tablename__ = "pairing_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    admin_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(String(16))

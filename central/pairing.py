@@ -1,0 +1,214 @@
+"""Pairing with one-time codes (seed ``photobooth-pairing-notes.md``), done over a channel the camera opens.
+
+1. An unpaired camera ``POST /v1/pairing/requests``: the server stores a pending row (code, expiry,
+   SHA-256 of a poll token) and returns the code, which the camera shows.
+2. The camera long-polls ``GET /v1/pairing/requests/{id}`` with its poll token; it never needs to be
+   reachable from the server.
+3. An admin enters the code (``POST /v1/cameras/pair``): the camera record is created and the waiting
+   poll is woken.
+4. The poll returns a device id and a freshly generated device secret (only its digest is stored). The
+   credentials can be collected again (with a new secret) until the camera first authenticates with one.
+
+Codes: 8 symbols from 55 (:data:`central.security.CODE_ALPHABET`), 55^8 ≈ 8.4 × 10^13; single use;
+expire after ``pairing_code_ttl`` (600 s); wrong, expired and reused codes are counted and limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from central.models import Camera, PairingAttempt, PairingRequest, utcnow
+from central.security import digest, digest_matches, new_pairing_code, normalise_code, random_token
+
+log = logging.getLogger(__name__)
+
+# Rows of expired or used requests are kept this long, so a reused code is reported as reused.
+KEEP_FINISHED = dt.timedelta(days=1)
+
+
+class PairingError(Exception):
+    """A refused pairing step: ``status`` (HTTP), ``error`` (machine code) and a readable message."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+@dataclass
+class Issued:
+    """A new pairing request: what the camera receives (the poll token is never stored)."""
+
+    request: PairingRequest
+    poll_token: str
+
+
+class PairingWaiters:
+    """Wakes the long polls of pairing requests (asyncio, one event per waiting request id)."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    async def wait(self, request_id: str, timeout_s: float) -> None:
+        """Wait until :meth:`wake` for ``request_id`` or ``timeout_s`` s, whichever comes first."""
+        event = self._events.setdefault(request_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            # A wake between two polls is not lost: every poll reads the database before waiting.
+            if self._events.get(request_id) is event:
+                del self._events[request_id]
+
+    def wake(self, request_id: str) -> None:
+        """Wake the poll waiting on ``request_id`` (no-op when none waits). Call on the event loop."""
+        event = self._events.get(request_id)
+        if event is not None:
+            event.set()
+
+
+def purge(db: Session, now: dt.datetime | None = None) -> int:
+    """Delete pairing requests finished (expired or used) more than a day ago; returns rows deleted."""
+    cutoff = (now or utcnow()) - KEEP_FINISHED
+    result = db.execute(delete(PairingRequest).where(PairingRequest.expires_at < cutoff))
+    db.execute(delete(PairingAttempt).where(PairingAttempt.at < cutoff))
+    db.commit()
+    return result.rowcount or 0
+
+
+def pending_count(db: Session, now: dt.datetime | None = None) -> int:
+    """Unexpired, unused pairing codes."""
+    now = now or utcnow()
+    return db.scalar(
+        select(func.count()).select_from(PairingRequest)
+        .where(PairingRequest.used_at.is_(None), PairingRequest.expires_at > now)
+    ) or 0
+
+
+def create_request(db: Session, info: dict[str, Any], address: str, ttl_s: int, max_pending: int) -> Issued:
+    """Store a pending request for the camera described by ``info`` (``hardware_id``, ``name``,
+    ``version``, ``api_url``, ``rtsp_url``). The camera's earlier unused requests are withdrawn.
+
+    Raises:
+        PairingError: 503 ``too_many_pending`` when ``max_pending`` codes are already outstanding.
+    """
+    now = utcnow()
+    db.execute(delete(PairingRequest).where(
+        PairingRequest.hardware_id == info["hardware_id"], PairingRequest.used_at.is_(None)))
+    if pending_count(db, now) >= max_pending:
+        db.rollback()
+        raise PairingError(503, "too_many_pending",
+                           f"{max_pending} pairing codes are already waiting; try again when some have expired")
+    poll_token = random_token()
+    for _ in range(5):  # a collision among live codes is ~1e-11 likely; retry anyway
+        row = PairingRequest(code=new_pairing_code(), poll_token_hash=digest(poll_token), client_address=address,
+                             created_at=now, expires_at=now + dt.timedelta(seconds=ttl_s), **info)
+        db.add(row)
+        try:
+            db.commit()
+            return Issued(row, poll_token)
+        except IntegrityError:
+            db.rollback()
+    raise PairingError(503, "code_space_busy", "could not allocate a unique pairing code; try again")
+
+
+def find_for_poll(db: Session, request_id: str, poll_token: str) -> PairingRequest:
+    """The request ``request_id`` if ``poll_token`` is its token.
+
+    Raises:
+        PairingError: 404 unknown request (withdrawn or purged), 401 wrong poll token.
+    """
+    row = db.get(PairingRequest, request_id)
+    if row is None:
+        raise PairingError(404, "unknown_request", "no such pairing request; request a new code")
+    if not digest_matches(poll_token, row.poll_token_hash):
+        raise PairingError(401, "invalid_poll_token", "wrong poll token for this pairing request")
+    return row
+
+
+def poll_result(db: Session, row: PairingRequest, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """What a poll returns now: the credentials once paired (a new secret on every collection until the
+    camera first uses one), None while still pending.
+
+    Raises:
+        PairingError: 410 when the code expired unused, or the credentials were already used.
+    """
+    now = now or utcnow()
+    db.refresh(row)
+    if row.camera_id is None:
+        if row.expires_at <= now:
+            raise PairingError(410, "expired", "this pairing code expired; request a new one")
+        return None
+    camera = db.get(Camera, row.camera_id)
+    if camera is None:
+        raise PairingError(410, "unpaired", "the camera was unpaired; request a new code")
+    if camera.claimed_at is not None:
+        raise PairingError(410, "already_claimed", "these credentials were already collected and used")
+    secret = random_token()
+    camera.secret_hash = digest(secret)
+    db.commit()
+    return {"status": "paired", "device_id": camera.id, "device_secret": secret, "camera_name": camera.name}
+
+
+def pair(db: Session, code: str, name: str, admin_id: str, address: str) -> tuple[Camera, PairingRequest]:
+    """Pair the camera showing ``code`` under ``name``; records the failure when the code is refused.
+
+    A camera already known by its hardware id keeps its record (id and history) and gets new
+    credentials; its old secret stops working at once.
+
+    Raises:
+        PairingError: 404 ``wrong_code``, 410 ``expired_code`` or 409 ``used_code``.
+    """
+    now = utcnow()
+    code = normalise_code(code)
+    row = db.scalar(select(PairingRequest).where(PairingRequest.code == code))
+    reason = None
+    if row is None:
+        reason, error = "wrong", PairingError(
+            404, "wrong_code", "no camera is waiting with this code; check it on the camera (letters are case-sensitive)")
+    elif row.used_at is not None:
+        reason, error = "reused", PairingError(409, "used_code", "this code was already used; a code pairs one camera once")
+    elif row.expires_at <= now:
+        reason, error = "expired", PairingError(
+            410, "expired_code", "this code expired; the camera shows a new one within a minute")
+    if reason is not None:
+        db.add(PairingAttempt(at=now, admin_id=admin_id, client_address=address, reason=reason))
+        db.commit()
+        raise error
+    camera = db.scalar(select(Camera).where(Camera.hardware_id == row.hardware_id))
+    if camera is None:
+        camera = Camera(hardware_id=row.hardware_id, name=name)
+        db.add(camera)
+    camera.name = name
+    camera.secret_hash = None
+    camera.retiring_secret_hash = None
+    camera.rotate_requested = False
+    camera.disabled = False
+    camera.claimed_at = None
+    camera.paired_at = now
+    camera.paired_by = admin_id
+    camera.version = row.version
+    camera.api_url = row.api_url
+    camera.rtsp_url = row.rtsp_url
+    db.flush()
+    row.camera_id = camera.id
+    row.used_at = now
+    db.commit()
+    log.info("camera %s paired as %r (%s)", camera.hardware_id, name, camera.id)
+    return camera, row
+
+
+def failures_since(db: Session, since: dt.datetime) -> dict[str, int]:
+    """Refused pairing attempts since ``since`` by reason (``wrong``, ``expired``, ``reused``)."""
+    rows = db.execute(select(PairingAttempt.reason, func.count()).where(PairingAttempt.at >= since)
+                      .group_by(PairingAttempt.reason)).all()
+    return {reason: count for reason, count in rows}

@@ -1,0 +1,118 @@
+"""Secrets of the central server: argon2 passwords (pwdlib), JWTs (PyJWT), random tokens and pairing codes.
+
+Token formats (the prefix tells a leaked string's kind at a glance, as GitHub's ``ghp_`` does):
+
+- API tokens: ``pcs_`` + 43 url-safe characters (256 random bits);
+- device secrets and pairing poll tokens: 43 url-safe characters (256 bits);
+- pairing codes: 8 characters from :data:`CODE_ALPHABET`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+JWT_ALGORITHM = "HS256"
+API_TOKEN_PREFIX = "pcs_"
+
+# Mixed-case letters and digits without the look-alikes 0/O/o, 1/l/I/i: 24 + 23 + 8 = 55 symbols.
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ" + "abcdefghjkmnpqrstuvwxyz" + "23456789"
+CODE_LENGTH = 8
+
+_hasher = PasswordHash((Argon2Hasher(),))
+# Verified against when the username does not exist, so both paths cost one argon2 computation.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class TokenError(ValueError):
+    """A JWT is missing, malformed, expired, signed with another key or of the wrong kind."""
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash (PHC string, ``$argon2id$...``) of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Check ``password`` against ``password_hash`` in constant work: a None hash (unknown user) is
+    checked against a dummy hash so the response time does not reveal whether the user exists."""
+    try:
+        ok = _hasher.verify(password, password_hash or _DUMMY_HASH)
+    except Exception:  # noqa: BLE001 - a corrupt hash is a failed login, not a 500
+        return False
+    return ok and password_hash is not None
+
+
+def random_token(nbytes: int = 32) -> str:
+    """A url-safe random string of ``nbytes`` random bytes (43 characters for 32 bytes)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def digest(token: str) -> str:
+    """SHA-256 hex digest of a high-entropy token (how API tokens and device secrets are stored)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def digest_matches(token: str, stored_digest: str | None) -> bool:
+    """Constant-time comparison of ``digest(token)`` with ``stored_digest`` (False when None)."""
+    if not stored_digest:
+        return False
+    return hmac.compare_digest(digest(token), stored_digest)
+
+
+def new_api_token() -> str:
+    """A new API token ``pcs_...``; show it once, store :func:`digest` of it."""
+    return API_TOKEN_PREFIX + random_token()
+
+
+def new_pairing_code() -> str:
+    """An 8-character pairing code drawn uniformly from :data:`CODE_ALPHABET` (55^8 ≈ 8.4e13 codes)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(code: str) -> str:
+    """A typed code without spaces and dashes (``"Xk7m-Pq2R"`` → ``"Xk7mPq2R"``); case is kept."""
+    return code.replace(" ", "").replace("-", "").strip()
+
+
+def encode_jwt(secret_key: str, subject: str, kind: str, ttl_s: int, **claims: Any) -> tuple[str, int]:
+    """Sign a JWT for ``subject`` of kind ``kind`` ("access", "setup", "session") valid ``ttl_s`` s.
+
+    Returns ``(token, expires_in_s)``. Claims: ``sub``, ``typ``, ``iat``, ``exp``, ``jti`` and ``claims``.
+    """
+    now = dt.datetime.now(dt.timezone.utc)
+    payload = {
+        "sub": subject,
+        "typ": kind,
+        "iat": now,
+        "exp": now + dt.timedelta(seconds=ttl_s),
+        "jti": secrets.token_hex(8),
+        **claims,
+    }
+    return jwt.encode(payload, secret_key, algorithm=JWT_ALGORITHM), ttl_s
+
+
+def decode_jwt(secret_key: str, token: str, kind: str) -> dict[str, Any]:
+    """Verify ``token`` (signature, ``exp``, required claims) and that its ``typ`` is ``kind``.
+
+    Raises:
+        TokenError: the token is invalid, expired or of another kind; the message says which.
+    """
+    try:
+        claims = jwt.decode(
+            token, secret_key, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "iat", "sub", "typ"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise TokenError(f"invalid token: {exc}") from None
+    if claims.get("typ") != kind:
+        raise TokenError(f"a {claims.get('typ')!r} token cannot be used here; a {kind!r} token is required")
+    return claims

@@ -1,0 +1,40 @@
+"""The camera's stable identity: one id per installation, shared by mDNS discovery and pairing.
+
+The id is a random UUID4 (hex, 32 characters) generated on first start and kept in
+``<state_dir>/hardware-id``. It is not derived from the Pi's serial number so that two services on the
+same board (or tests on one machine) stay distinct, and so that wiping the state directory gives the
+camera a fresh identity, as a factory reset should.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+from pi_camera_service.fileio import fsync_dir, write_atomic
+
+FILE_NAME = "hardware-id"
+_VALID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def hardware_id(state_dir: Path) -> str:
+    """Return this installation's id (32 lowercase hex characters), creating it on first use.
+
+    A missing or corrupt file is replaced by a new id, written atomically.
+
+    Raises:
+        OSError: the state directory cannot be created or written.
+    """
+    path = Path(state_dir) / FILE_NAME
+    try:
+        value = path.read_text(encoding="ascii").strip()
+        if _VALID.match(value):
+            return value
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = uuid.uuid4().hex
+    write_atomic(path, value.encode("ascii") + b"\n")
+    fsync_dir(path.parent)
+    return value
