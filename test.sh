@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need (ffmpeg, chromium and chromium-driver from Debian when absent, the Python
-# test extras with Playwright) and runs them.
+# Installs what the tests need (ffmpeg, chromium and chromium-driver, PostgreSQL from Debian when absent,
+# the Python test extras with Playwright), starts a local PostgreSQL for the central server's tests, and
+# runs them.
 set -euo pipefail
 cd "$(dirname "$0")"
 # Debian packages: ffmpeg (RTSP receiver, test videos), chromium + chromium-driver (browser tests)
@@ -12,5 +13,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+# PostgreSQL: installed, started, role and database created; exports PCS_TEST_POSTGRES_URL
+. scripts/postgres-for-tests.sh
 EXTRAS="test" . scripts/setup-venv.sh
 exec .venv/bin/python -m pytest "$@"

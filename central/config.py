@@ -50,7 +50,7 @@ class CentralSettings(BaseSettings):
     login_failures_per_address: int = Field(
         20, ge=1, le=10000, description="failed logins per client address per 15 min before 429"
     )
-    pairing_code_ttl: int = Field(600, ge=30, le=3600, description="pairing code lifetime, s")
+    pairing_code_ttl: int = Field(600, ge=5, le=3600, description="pairing code lifetime, s")
     pairing_failures_per_address: int = Field(
         10, ge=1, le=10000, description="wrong pairing codes per client address per 15 min before 429"
     )

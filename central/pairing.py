@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,14 +96,16 @@ def pending_count(db: Session, now: dt.datetime | None = None) -> int:
 
 def create_request(db: Session, info: dict[str, Any], address: str, ttl_s: int, max_pending: int) -> Issued:
     """Store a pending request for the camera described by ``info`` (``hardware_id``, ``name``,
-    ``version``, ``api_url``, ``rtsp_url``). The camera's earlier unused requests are withdrawn.
+    ``version``, ``api_url``, ``rtsp_url``). The camera's earlier unused codes expire at once.
 
     Raises:
         PairingError: 503 ``too_many_pending`` when ``max_pending`` codes are already outstanding.
     """
     now = utcnow()
-    db.execute(delete(PairingRequest).where(
-        PairingRequest.hardware_id == info["hardware_id"], PairingRequest.used_at.is_(None)))
+    # The camera's earlier codes expire now (kept, so an admin typing one learns it expired).
+    db.execute(update(PairingRequest).where(
+        PairingRequest.hardware_id == info["hardware_id"], PairingRequest.used_at.is_(None),
+        PairingRequest.expires_at > now).values(expires_at=now))
     if pending_count(db, now) >= max_pending:
         db.rollback()
         raise PairingError(503, "too_many_pending",
@@ -125,7 +127,7 @@ def find_for_poll(db: Session, request_id: str, poll_token: str) -> PairingReque
     """The request ``request_id`` if ``poll_token`` is its token.
 
     Raises:
-        PairingError: 404 unknown request (withdrawn or purged), 401 wrong poll token.
+        PairingError: 404 unknown request (purged a day after it ended), 401 wrong poll token.
     """
     row = db.get(PairingRequest, request_id)
     if row is None:

@@ -1,0 +1,178 @@
+"""Pairing end to end between a real camera process and a real central server process over loopback
+HTTP: the code shown by the camera, wrong/expired/reused codes, the brute-force cut-off, credentials
+stored 0600, heartbeats into the fleet view, and disable/unpair taking effect at once — on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SAMPLE, CentralProcess, ServiceProcess, bearer, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+API_KEY = "e2e-camera-key-0123456789"
+ADMIN = ("alice", "correct horse battery")
+
+
+def start_central(tmp_path: Path, database_url: str, **env: str) -> CentralProcess:
+    base_env = {
+        "CENTRAL_PORT": str(free_port()),
+        "CENTRAL_HOST": "127.0.0.1",
+        "CENTRAL_DATA_DIR": str(tmp_path / "central-data"),
+        "DATABASE_URL": database_url,
+        "CENTRAL_MDNS_ENABLED": "false",
+        "CENTRAL_HEARTBEAT_INTERVAL": "2",
+        **env,
+    }
+    return CentralProcess(base_env, tmp_path / "central.log").start()
+
+
+def admin_token(central: CentralProcess) -> str:
+    c = httpx.Client(base_url=central.base, timeout=30)
+    setup = c.post("/v1/setup", json={"password": central.bootstrap_password()}).json()["setup_token"]
+    assert c.post("/v1/setup/admin", json={"username": ADMIN[0], "password": ADMIN[1]},
+                  headers=bearer(setup)).status_code == 201
+    return c.post("/v1/auth/token", data={"username": ADMIN[0], "password": ADMIN[1]}).json()["access_token"]
+
+
+def start_camera(tmp_path: Path, central: CentralProcess, **env: str) -> ServiceProcess:
+    base_env = {
+        "CAMERA_SOURCE": str(SAMPLE),
+        "CAMERA_WIDTH": "320",
+        "CAMERA_HEIGHT": "240",
+        "CAMERA_RTSP_URL": f"rtsp://127.0.0.1:{free_port()}/cam",
+        "CAMERA_STREAM_ON_START": "false",
+        "CAMERA_HOST": "127.0.0.1",
+        "CAMERA_PORT": str(free_port()),
+        "CAMERA_API_KEY": API_KEY,
+        "CAMERA_STATE_DIR": str(tmp_path / "state"),
+        "CAMERA_STILLS_DIR": str(tmp_path / "stills"),
+        "CAMERA_DETECTION_FPS": "4",
+        "CAMERA_MDNS_ENABLED": "false",
+        "CAMERA_CENTRAL_URL": central.base,
+        "CAMERA_CENTRAL_POLL_WAIT": "5",
+        "CAMERA_CENTRAL_RETRY_MAX_DELAY": "2",
+        **env,
+    }
+    return ServiceProcess(base_env, tmp_path / "camera.log").start()
+
+
+def camera_pairing(camera: ServiceProcess) -> dict:
+    return httpx.get(camera.base + "/v1/pairing", headers={"X-API-Key": API_KEY}, timeout=10).json()
+
+
+def wait_for_code(camera: ServiceProcess, not_code: str | None = None) -> str:
+    def code() -> str | None:
+        state = camera_pairing(camera)
+        if state["state"] == "waiting_for_admin" and state["code"] and state["code"] != not_code:
+            return state["code"]
+        return None
+
+    return wait_until(code, 30, 0.2, f"camera shows a pairing code other than {not_code}")
+
+
+def wait_for_state(camera: ServiceProcess, wanted: str, timeout: float = 20) -> dict:
+    return wait_until(lambda: (s := camera_pairing(camera))["state"] == wanted and s, timeout, 0.2,
+                      f"camera pairing state {wanted!r}")
+
+
+@pytest.fixture()
+def central_and_camera(tmp_path, database_url):
+    central = start_central(tmp_path, database_url, CENTRAL_PAIRING_FAILURES_PER_ADDRESS="4")
+    camera = None
+    try:
+        token = admin_token(central)
+        camera = start_camera(tmp_path, central)
+        yield central, camera, token
+    finally:
+        if camera is not None:
+            camera.stop()
+        central.stop()
+
+
+def test_pairing_between_two_real_processes(central_and_camera, tmp_path):
+    central, camera, token = central_and_camera
+    c = httpx.Client(base_url=central.base, headers=bearer(token), timeout=30)
+    code = wait_for_code(camera)
+    assert re.fullmatch(r"[A-HJ-NP-Za-km-np-z2-9]{8}", code)
+    assert f"pairing code: {code}" in camera.log()
+
+    # A wrong code is refused and pairs nothing; the camera keeps waiting with its code.
+    wrong = c.post("/v1/cameras/pair", json={"code": code[::-1] if code[::-1] != code else "ABCDEFGH", "name": "x"})
+    assert wrong.status_code == 404 and wrong.json()["error"] == "wrong_code"
+    assert c.get("/v1/cameras").json() == []
+
+    paired = c.post("/v1/cameras/pair", json={"code": code, "name": "Front door"})
+    assert paired.status_code == 201, paired.text
+    camera_id = paired.json()["id"]
+    state = wait_for_state(camera, "paired")
+    assert state["device_id"] == camera_id and state["camera_name"] == "Front door" and "device_secret" not in state
+
+    creds_file = tmp_path / "state" / "central-credentials.json"
+    assert stat.S_IMODE(creds_file.stat().st_mode) == 0o600
+    creds = json.loads(creds_file.read_text())
+    assert creds["device_id"] == camera_id and creds["central_url"] == central.base
+
+    # Heartbeats fill the fleet view with the camera's real health.
+    def online() -> dict | None:
+        cam = c.get(f"/v1/cameras/{camera_id}").json()
+        return cam if cam["state"] == "online" and (cam["detection_fps"] or 0) > 0 else None
+
+    cam = wait_until(online, 30, 0.3, "camera online with detection fps in the fleet view")
+    assert cam["streaming"] is False and cam["api_url"] == f"http://127.0.0.1:{camera.port}"
+    assert cam["mjpeg_url"] == f"http://127.0.0.1:{camera.port}/v1/camera/mjpeg"
+    # The device credentials open the camera's own API (the central server's way in).
+    status = httpx.get(camera.base + "/v1/camera/status", auth=(creds["device_id"], creds["device_secret"]))
+    assert status.status_code == 200
+
+    reused = c.post("/v1/cameras/pair", json={"code": code, "name": "again"})
+    assert reused.status_code == 409 and reused.json()["error"] == "used_code"
+
+    # Disable: the camera is refused at its next heartbeat, keeps its credentials, resumes when enabled.
+    c.patch(f"/v1/cameras/{camera_id}", json={"disabled": True})
+    wait_for_state(camera, "disabled")
+    assert creds_file.exists()
+    c.patch(f"/v1/cameras/{camera_id}", json={"disabled": False})
+    wait_for_state(camera, "paired")
+
+    # Unpair: refused at once; the camera forgets its credentials and shows a new code.
+    assert c.delete(f"/v1/cameras/{camera_id}").status_code == 204
+    new_code = wait_for_code(camera, not_code=code)
+    assert not creds_file.exists()
+    assert httpx.get(camera.base + "/v1/camera/status",
+                     auth=(creds["device_id"], creds["device_secret"])).status_code == 401
+    assert c.post("/v1/cameras/pair", json={"code": new_code, "name": "Front door"}).status_code == 201
+    wait_for_state(camera, "paired")
+    cameras = c.get("/v1/cameras").json()
+    assert len(cameras) == 1 and cameras[0]["id"] != camera_id  # unpairing deleted the old record
+
+
+def test_expired_code_is_refused_and_replaced_and_guessing_is_cut_off(tmp_path, database_url):
+    central = start_central(tmp_path, database_url, CENTRAL_PAIRING_CODE_TTL="5",
+                            CENTRAL_PAIRING_FAILURES_PER_ADDRESS="3")
+    camera = None
+    try:
+        token = admin_token(central)
+        c = httpx.Client(base_url=central.base, headers=bearer(token), timeout=30)
+        camera = start_camera(tmp_path, central)
+        first = wait_for_code(camera)
+        second = wait_for_code(camera, not_code=first)  # the first one expired; the camera asked again
+        late = c.post("/v1/cameras/pair", json={"code": first, "name": "late"})
+        assert late.status_code == 410 and late.json()["error"] == "expired_code"
+        for guess in ("Guess222", "Guess333"):
+            assert c.post("/v1/cameras/pair", json={"code": guess, "name": "x"}).status_code == 404
+        cut = c.post("/v1/cameras/pair", json={"code": second, "name": "x"})
+        assert cut.status_code == 429 and int(cut.headers["Retry-After"]) > 0
+        assert camera_pairing(camera)["state"] == "waiting_for_admin"
+        stats = c.get("/v1/pairing/stats").json()["refused_last_hour"]
+        assert stats == {"expired": 1, "wrong": 2}
+    finally:
+        if camera is not None:
+            camera.stop()
+        central.stop()
