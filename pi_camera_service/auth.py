@@ -13,6 +13,8 @@ alias), which accepts either of:
   equal to :func:`csrf_token_for` the session: an HMAC-SHA256 of the session's ``jti`` under the JWT
   secret (a stateless "HMAC-based synchroniser token", no server-side storage), else 403.
   ``POST /logout`` revokes the session's ``jti`` (in memory, until the token would expire anyway).
+* ``Authorization: Basic <device_id:device_secret>`` while the camera is paired with a central server
+  (:mod:`pi_camera_service.central_link`), so that server can read the camera's status and live view.
 
 Failures are answered with 401, a ``WWW-Authenticate: Bearer realm="pi-camera-service"`` challenge
 (with ``error="invalid_token"`` / ``error="invalid_request"`` and an ``error_description`` as in
@@ -663,6 +665,40 @@ def _cookie_principal(request: Request, cfg: AuthConfig, cookie: str) -> str:
     return principal
 
 
+DEVICE_PRINCIPAL_PREFIX = "device:"
+"""Principal of a request authenticated with the central server's device credentials: ``device:<id>``."""
+
+
+def _device_principal(request: Request, authorization: str) -> str | None:
+    """Check HTTP Basic (RFC 7617) ``device_id:device_secret`` against the paired camera's credentials.
+
+    The credentials come from ``request.app.state.central_link.device_credentials()`` (see
+    :mod:`pi_camera_service.central_link`); both parts are compared in constant time. Returns
+    ``device:<device_id>`` when they match, ``None`` when the scheme is not Basic or the camera is not
+    paired (the caller then refuses the scheme as before).
+
+    Raises:
+        HTTPException: 401 when the camera is paired and the Basic credentials are malformed or wrong.
+    """
+    scheme, _, param = authorization.strip().partition(" ")
+    link = getattr(request.app.state, "central_link", None)
+    stored = link.device_credentials() if link is not None and scheme.lower() == "basic" else None
+    if stored is None:
+        return None
+    try:
+        device_id, sep, secret = base64.b64decode(param.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise unauthorized("Basic credentials are not valid base64 of UTF-8 device_id:device_secret",
+                           error="invalid_request") from None
+    id_ok = _same(device_id, stored[0])
+    secret_ok = _same(secret, stored[1])
+    if not (sep and id_ok and secret_ok):
+        raise unauthorized("device credentials invalid (HTTP Basic is only accepted with the device_id and "
+                           "device_secret the central server issued to this camera)", error="invalid_token")
+    request.state.principal = DEVICE_PRINCIPAL_PREFIX + device_id
+    return request.state.principal
+
+
 async def require_auth(
     request: Request,
     api_key: Annotated[str | None, Security(api_key_scheme)],
@@ -675,6 +711,9 @@ async def require_auth(
     ``request.state.principal``. Every credential presented must be valid. Without either header,
     a valid session cookie (:data:`SESSION_COOKIE`) is accepted as the username; with it, methods
     other than GET/HEAD/OPTIONS need the session's ``X-CSRF-Token`` (403 when missing or wrong).
+    While the camera is paired with a central server, ``Authorization: Basic`` with its device
+    credentials is accepted as ``device:<device_id>`` (see :func:`_device_principal`); otherwise the
+    Basic scheme is refused like any other non-Bearer scheme.
 
     Raises:
         HTTPException: 401 with ``WWW-Authenticate: Bearer realm=...`` (RFC 6750 §3) and a
@@ -706,6 +745,9 @@ async def require_auth(
         raise unauthorized(f"not authenticated: {_CREDENTIALS_HINT}")
 
     principal: str | None = None
+    device = _device_principal(request, authorization) if authorization and bearer_token is None else None
+    if device is not None:
+        principal, authorization = device, None  # an X-API-Key sent as well must still be valid (below)
     if authorization:
         if bearer_token is None:
             scheme = authorization.split(" ", 1)[0][:20]

@@ -66,6 +66,47 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="address the HTTP API binds to")
     port: int = Field(8000, ge=1, le=65535, description="HTTP API port")
 
+    # --- discovery (mDNS/DNS-SD, docs/discovery.md) ---------------------------------------------
+    mdns_enabled: bool = Field(True, description="advertise the service as _pi-camera._tcp over mDNS/DNS-SD")
+    mdns_name: str | None = Field(
+        None, max_length=63, description="DNS-SD instance name; default: host name + '-' + 6 hardware id characters"
+    )
+    mdns_interfaces: str | None = Field(
+        None, description="comma-separated IPv4 addresses of the interfaces to advertise on; default: all"
+    )
+    advertised_host: str | None = Field(
+        None, description="IPv4 address announced over mDNS and put in the rtsp TXT URL; default: the interfaces'"
+    )
+
+    @field_validator("mdns_name")
+    @classmethod
+    def _instance_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "." in value or any(ord(c) < 32 for c in value)):
+            raise ValueError("must be a non-empty name without dots or control characters, such as 'Front door'")
+        return value.strip() if value else value
+
+    @field_validator("mdns_interfaces", "advertised_host")
+    @classmethod
+    def _ipv4_list(cls, value: str | None, info) -> str | None:  # noqa: ANN001 - pydantic ValidationInfo
+        if value is None:
+            return value
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        import ipaddress
+
+        try:
+            addresses = [str(ipaddress.IPv4Address(p)) for p in parts]
+        except ValueError:
+            addresses = []
+        if not addresses or (info.field_name == "advertised_host" and len(addresses) != 1):
+            what = "comma-separated IPv4 addresses" if info.field_name == "mdns_interfaces" else "one IPv4 address"
+            raise ValueError(f"must be {what}, such as 192.168.1.20")
+        return ",".join(addresses)
+
+    @property
+    def mdns_interface_list(self) -> list[str]:
+        """``mdns_interfaces`` as a list (empty: all interfaces)."""
+        return self.mdns_interfaces.split(",") if self.mdns_interfaces else []
+
     # --- authentication -------------------------------------------------------------------------
     api_key: str | None = Field(None, description="X-API-Key value accepted on /v1 routes")
     username: str = Field("admin", min_length=1, max_length=64, description="user for /v1/auth/*")
@@ -146,6 +187,39 @@ class Settings(BaseSettings):
     webrtc_url: str | None = Field(
         None, description="MediaMTX WebRTC page of this camera (e.g. http://camera:8889/cam) for the web page's button"
     )
+
+    # --- central server (docs/pairing-camera.md) ------------------------------------------------
+    central_url: str | None = Field(
+        None, description="central server to pair with and report to, http(s)://host[:port]; unset: no pairing"
+    )
+    api_url: str | None = Field(
+        None,
+        description="URL the central server reaches this camera's API at (e.g. http://camera.lan:8000); default: "
+        "http://<address used to reach the central server>:<CAMERA_PORT>",
+    )
+    central_poll_wait: int = Field(30, ge=1, le=60, description="s the central server may hold a pairing poll")
+    central_retry_max_delay: float = Field(
+        300.0, ge=1, le=3600, description="longest wait between retries when the central server fails, s"
+    )
+
+    @field_validator("central_url", "api_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL ({exc}); use http(s)://host[:port]") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, such as http://central.lan:8080")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must not contain a query, a fragment or user:password; use http(s)://host[:port][/path]")
+        return value
 
     # --- files and logs -------------------------------------------------------------------------
     state_dir: Path = Field(Path("state"), description="directory for generated secrets and state")

@@ -21,6 +21,10 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
+# In-process apps (TestClient) do not announce themselves on the machine's network; the mDNS tests
+# enable it explicitly, and service processes get only the CAMERA_* variables a test gives them.
+os.environ.setdefault("CAMERA_MDNS_ENABLED", "false")
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SAMPLE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"
@@ -188,6 +192,24 @@ class ServiceProcess:
         return self.proc.returncode if self.proc else 0
 
 
+def sample_camera_env(workdir: Path, api_key: str, **overrides: str) -> dict[str, str]:
+    """CAMERA_* env of a small camera process on the sample video: 320x240, not publishing at start,
+    its own free API port and state directory under ``workdir``; ``overrides`` win."""
+    return {
+        "CAMERA_SOURCE": str(SAMPLE),
+        "CAMERA_WIDTH": "320",
+        "CAMERA_HEIGHT": "240",
+        "CAMERA_RTSP_URL": f"rtsp://127.0.0.1:{free_port()}/cam",
+        "CAMERA_STREAM_ON_START": "false",
+        "CAMERA_HOST": "127.0.0.1",
+        "CAMERA_PORT": str(free_port()),
+        "CAMERA_API_KEY": api_key,
+        "CAMERA_STATE_DIR": str(workdir / "state"),
+        "CAMERA_STILLS_DIR": str(workdir / "stills"),
+        **overrides,
+    }
+
+
 class CentralProcess(ServiceProcess):
     """The real central server (``python -m central``), configured by CENTRAL_* env and DATABASE_URL."""
 
@@ -245,6 +267,57 @@ def database_url(request, tmp_path) -> str:
         yield url
     finally:
         _drop_postgres_database(name)
+
+
+# ----------------------------------------------------------------------------- loopback multicast (mDNS tests)
+def _multicast_round_trip() -> bool:
+    """True if a multicast datagram sent on 127.0.0.1 comes back to a socket joined on 127.0.0.1."""
+    group = "239.255.71.73"
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        rx.bind(("", 0))
+        rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton("127.0.0.1"))
+        rx.settimeout(1.0)
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+        tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+        token = os.urandom(8)
+        tx.sendto(token, (group, rx.getsockname()[1]))
+        while True:
+            data, _ = rx.recvfrom(64)
+            if data == token:
+                return True
+    except OSError:
+        return False
+    finally:
+        rx.close()
+        tx.close()
+
+
+@pytest.fixture(scope="session")
+def loopback_multicast():
+    """Multicast works on 127.0.0.1 (enabled here as root when it does not by default)."""
+    undo: list[list[str]] = []
+    if not _multicast_round_trip():
+        if os.geteuid() != 0:
+            pytest.skip("multicast on lo does not work here and enabling it (ip link set lo multicast on) needs root")
+        steps = [
+            (["ip", "link", "set", "lo", "multicast", "on"], ["ip", "link", "set", "lo", "multicast", "off"]),
+            (["ip", "route", "add", "224.0.0.0/4", "dev", "lo"], ["ip", "route", "del", "224.0.0.0/4", "dev", "lo"]),
+        ]
+        for do, revert in steps:
+            if subprocess.run(do, capture_output=True, check=False).returncode == 0:
+                undo.append(revert)
+            if _multicast_round_trip():
+                break
+        else:
+            for cmd in reversed(undo):
+                subprocess.run(cmd, capture_output=True, check=False)
+            pytest.skip("multicast on lo does not work even after 'ip link set lo multicast on' and a 224.0.0.0/4 route")
+    yield
+    for cmd in reversed(undo):
+        subprocess.run(cmd, capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")

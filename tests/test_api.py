@@ -54,8 +54,9 @@ def test_health_reports_degraded_parts_honestly(client):
     body = client.get("/health").json()
     assert body == {
         "status": "healthy", "camera_configured": True, "streaming_active": False,
-        "detection_active": False, "version": body["version"],
+        "detection_active": False, "version": body["version"], "hardware_id": body["hardware_id"],
     }
+    assert len(body["hardware_id"]) == 32
 
 
 def test_detection_disabled_is_a_clear_409(client):

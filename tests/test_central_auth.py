@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import jwt
-import pytest
 from sqlalchemy import select
 
 from central.models import Admin, ApiToken

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import SAMPLE, CentralProcess, ServiceProcess, bearer, free_port, wait_until
+from tests.conftest import CentralProcess, ServiceProcess, bearer, free_port, sample_camera_env, wait_until
 
 pytestmark = pytest.mark.e2e
 API_KEY = "e2e-camera-key-0123456789"
@@ -42,24 +42,14 @@ def admin_token(central: CentralProcess) -> str:
 
 
 def start_camera(tmp_path: Path, central: CentralProcess, **env: str) -> ServiceProcess:
-    base_env = {
-        "CAMERA_SOURCE": str(SAMPLE),
-        "CAMERA_WIDTH": "320",
-        "CAMERA_HEIGHT": "240",
-        "CAMERA_RTSP_URL": f"rtsp://127.0.0.1:{free_port()}/cam",
-        "CAMERA_STREAM_ON_START": "false",
-        "CAMERA_HOST": "127.0.0.1",
-        "CAMERA_PORT": str(free_port()),
-        "CAMERA_API_KEY": API_KEY,
-        "CAMERA_STATE_DIR": str(tmp_path / "state"),
-        "CAMERA_STILLS_DIR": str(tmp_path / "stills"),
+    base_env = sample_camera_env(tmp_path, API_KEY, **{
         "CAMERA_DETECTION_FPS": "4",
         "CAMERA_MDNS_ENABLED": "false",
         "CAMERA_CENTRAL_URL": central.base,
         "CAMERA_CENTRAL_POLL_WAIT": "5",
         "CAMERA_CENTRAL_RETRY_MAX_DELAY": "2",
         **env,
-    }
+    })
     return ServiceProcess(base_env, tmp_path / "camera.log").start()
 
 
@@ -172,6 +162,48 @@ def test_expired_code_is_refused_and_replaced_and_guessing_is_cut_off(tmp_path, 
         assert camera_pairing(camera)["state"] == "waiting_for_admin"
         stats = c.get("/v1/pairing/stats").json()["refused_last_hour"]
         assert stats == {"expired": 1, "wrong": 2}
+    finally:
+        if camera is not None:
+            camera.stop()
+        central.stop()
+
+
+def test_discovery_of_a_real_camera_by_the_central_server(tmp_path, database_url, loopback_multicast):
+    """mDNS on the loopback interface between the two processes, then the scan fallback, then the
+    "paired" mark once the camera is paired."""
+    central = start_central(tmp_path, database_url, CENTRAL_MDNS_ENABLED="true", CENTRAL_MDNS_INTERFACES="127.0.0.1")
+    camera = None
+    try:
+        token = admin_token(central)
+        c = httpx.Client(base_url=central.base, headers=bearer(token), timeout=30)
+        camera = start_camera(tmp_path, central, CAMERA_MDNS_ENABLED="true", CAMERA_MDNS_INTERFACES="127.0.0.1",
+                              CAMERA_ADVERTISED_HOST="127.0.0.1", CAMERA_MDNS_NAME="Porch camera")
+        hardware_id = httpx.get(camera.base + "/health").json()["hardware_id"]
+
+        def listed() -> dict | None:
+            return next((d for d in c.get("/v1/discovery").json() if d["hardware_id"] == hardware_id), None)
+
+        found = wait_until(listed, 20, 0.2, "the camera in the central server's discovery list")
+        assert found["source"] == "mdns" and found["paired"] is False and found["camera_id"] is None
+        assert (found["host"], found["port"]) == ("127.0.0.1", camera.port)
+        assert found["api_path"] == "/v1" and found["rtsp_url"].startswith("rtsp://127.0.0.1:")
+        assert found["name"].startswith("Porch camera")
+
+        scanned = c.post("/v1/discovery/scan", json={"cidr": "127.0.0.0/29", "port": camera.port})
+        assert scanned.status_code == 200
+        assert [d["hardware_id"] for d in scanned.json()] == [hardware_id]
+        bad = c.post("/v1/discovery/scan", json={"cidr": "10.0.0.0/8"})
+        assert bad.status_code == 422 and "/20" in bad.json()["detail"]
+
+        code = wait_for_code(camera)
+        camera_id = c.post("/v1/cameras/pair", json={"code": code, "name": "Porch"}).json()["id"]
+        found = wait_until(lambda: (d := listed()) and d["paired"] and d, 20, 0.2, "discovery marks it paired")
+        assert found["camera_id"] == camera_id and found["camera_name"] == "Porch"
+
+        camera.stop()  # goodbye packets: the camera leaves the mDNS list
+        camera = None
+        wait_until(lambda: all(d["source"] != "mdns" for d in c.get("/v1/discovery").json()), 20, 0.2,
+                   "the stopped camera's mDNS entry is gone")
     finally:
         if camera is not None:
             camera.stop()

@@ -11,7 +11,6 @@ import time
 import uuid
 
 import httpx
-import pytest
 from sqlalchemy import select, update
 
 from central.models import Camera, PairingAttempt, PairingRequest

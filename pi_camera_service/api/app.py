@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
@@ -13,14 +14,19 @@ from fastapi.responses import JSONResponse
 
 from pi_camera_service import __version__
 from pi_camera_service.api.auth_routes import router as auth_router
+from pi_camera_service.api.errors import validation_message
 from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
 from pi_camera_service.api.live_routes import router as live_router
+from pi_camera_service.api.pairing_routes import router as pairing_router
 from pi_camera_service.api.stills_routes import router as stills_router
 from pi_camera_service.auth import load_auth_config
+from pi_camera_service.central_link import CentralLink
 from pi_camera_service.config import Settings
 from pi_camera_service.controls.manager import CameraControls, default_store
-from pi_camera_service.events import EventLog
+from pi_camera_service.discovery import ServiceAdvertiser
+from pi_camera_service.events import Event, EventLog
+from pi_camera_service.identity import hardware_id
 from pi_camera_service.sources import create_camera
 from pi_camera_service.sources.base import Camera, CameraUnavailable
 from pi_camera_service.live import MjpegBroadcaster
@@ -30,14 +36,15 @@ from pi_camera_service.web.routes import install as install_web
 log = logging.getLogger(__name__)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    """One readable line per invalid field: ``query.width: Input should be ... (got '99999')``."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "request"
-        got = f" (got {err['input']!r})" if "input" in err and err["input"] is not None else ""
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}{got}")
-    return "; ".join(parts)
+def _follow_pairing(advertiser: ServiceAdvertiser, loop: asyncio.AbstractEventLoop) -> Callable[[Event], None]:
+    """An EventLog listener keeping the mDNS ``paired`` TXT record in step with ``pairing`` events."""
+
+    def listener(event: Event) -> None:
+        if event.type == "pairing":
+            paired = event.data.get("state") in ("paired", "disabled")
+            loop.call_soon_threadsafe(lambda: loop.create_task(advertiser.set_paired(paired)))
+
+    return listener
 
 
 def _default_detection(camera: Camera, settings: Settings) -> Any:
@@ -101,9 +108,19 @@ def create_app(
             "serving %s on http://%s:%d (API docs at /docs); publishing to %s",
             cam.source, settings.host, settings.port, cam.streaming_status().url,
         )
+        central_link = app.state.central_link = CentralLink.for_service(settings, cam, detection, events)
+        await central_link.start()
+        app.state.hardware_id = await run_in_threadpool(hardware_id, settings.state_dir)
+        app.state.advertiser = ServiceAdvertiser(
+            settings, settings.port, camera=cam, paired=central_link.device_credentials() is not None
+        )
+        await app.state.advertiser.start()  # background, best effort: never fails the start-up
+        events.add_listener(_follow_pairing(app.state.advertiser, asyncio.get_running_loop()))
         try:
             yield
         finally:
+            await app.state.advertiser.stop()  # goodbye packets first: browsers drop the camera at once
+            await central_link.stop()
             if stills is not None:
                 await run_in_threadpool(stills.stop)
             if detection is not None:
@@ -124,7 +141,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
     @app.exception_handler(CameraUnavailable)
     async def _unavailable(_: Request, exc: CameraUnavailable) -> JSONResponse:
@@ -136,5 +153,6 @@ def create_app(
     app.include_router(control_router)
     app.include_router(stills_router)
     app.include_router(live_router)
+    app.include_router(pairing_router)
     install_web(app)
     return app

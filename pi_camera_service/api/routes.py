@@ -35,8 +35,9 @@ v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNA
 
 
 @health_router.get("/health", response_model=Health)
-def health(camera: CameraDep, detection: DetectionDep) -> Health:
-    """Liveness without authentication: ``{status, camera_configured, streaming_active, detection_active, version}``."""
+def health(request: Request, camera: CameraDep, detection: DetectionDep) -> Health:
+    """Liveness without authentication: ``{status, camera_configured, streaming_active, detection_active, version,
+    hardware_id}`` (the central server's network scan recognises a camera by ``hardware_id`` and ``version``)."""
     configured = camera.is_open and camera.frames_captured > 0
     return Health(
         status="healthy" if configured else "degraded",
@@ -44,6 +45,7 @@ def health(camera: CameraDep, detection: DetectionDep) -> Health:
         streaming_active=camera.streaming_status().state == "streaming",
         detection_active=bool(detection is not None and detection.stats()["active"]),
         version=__version__,
+        hardware_id=request.app.state.hardware_id,
     )
 
 

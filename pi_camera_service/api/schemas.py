@@ -15,6 +15,7 @@ class Health(BaseModel):
     streaming_active: bool = Field(description="frames are being published over RTSP")
     detection_active: bool = Field(description="the background detection task is running")
     version: str
+    hardware_id: str = Field(description="this installation's stable id (32 hex characters), the mDNS TXT 'id'")
 
 
 class StreamingStatusOut(BaseModel):

@@ -67,6 +67,7 @@
     es.addEventListener("detection", function (e) { try { drawBoxes(JSON.parse(e.data)); } catch (x) { /* ignore */ } });
     es.addEventListener("controls", function () { if (!pending && Date.now() - touched > 3000) loadControls(); });
     es.addEventListener("day_night", refreshStatus);
+    es.addEventListener("pairing", function () { loadPairing(); });
   }
 
   api("GET", "/v1/web/config").then(function (res) {
@@ -119,6 +120,37 @@
   }
   refreshStatus();
   setInterval(refreshStatus, 4000);
+
+  /* ------------------------------------------------------------------ pairing with the central server */
+  var pairing = null;
+  function showPairing() {
+    var p = pairing, box = $("st-pairing"), text;
+    if (!p) return;
+    box.textContent = "";
+    if (p.state === "unconfigured") text = "not configured (CAMERA_CENTRAL_URL)";
+    else if (p.state === "waiting_for_admin" && p.code) {
+      var left = p.expires_at ? Math.ceil((Date.parse(p.expires_at) - Date.now()) / 60000) : null;
+      box.appendChild(document.createTextNode("Pairing code "));
+      box.appendChild(el("strong", { id: "pairing-code" }, p.code));
+      text = " — enter it on the central server" +
+        (left == null || isNaN(left) ? "" : left > 0 ? " (expires in " + left + " min)" : " (expired; a new code follows)");
+    } else if (p.state === "paired") text = "Paired with " + p.central_url + " as " + (p.camera_name || p.device_id);
+    else if (p.state === "disabled") text = "Disabled on " + p.central_url + (p.camera_name ? " (" + p.camera_name + ")" : "");
+    else if (p.state === "requesting") text = "Requesting a pairing code from " + p.central_url + "…";
+    else text = "Central server " + p.central_url + " not available";
+    if (p.last_error && p.state !== "unconfigured") text += " — " + p.last_error;
+    box.appendChild(document.createTextNode(text));
+  }
+  function loadPairing() {
+    api("GET", "/v1/pairing").then(function (r) {
+      if (!r.ok) { $("st-pairing").textContent = detail(r); return; }
+      pairing = r.data;
+      showPairing();
+    }).catch(function () {});
+  }
+  loadPairing();
+  setInterval(loadPairing, 30000);
+  setInterval(showPairing, 15000);
 
   /* ------------------------------------------------------------------ stills */
   var full = $("full"), current = null, cursor = null;
