@@ -202,7 +202,8 @@ def test_discovery_of_a_real_camera_by_the_central_server(tmp_path, database_url
 
         camera.stop()  # goodbye packets: the camera leaves the mDNS list
         camera = None
-        wait_until(lambda: all(d["source"] != "mdns" for d in c.get("/v1/discovery").json()), 20, 0.2,
+        wait_until(lambda: not any(d["hardware_id"] == hardware_id and d["source"] == "mdns"
+                                   for d in c.get("/v1/discovery").json()), 20, 0.2,
                    "the stopped camera's mDNS entry is gone")
     finally:
         if camera is not None:
