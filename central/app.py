@@ -40,6 +40,7 @@ class CentralState:
     limiter: FailureLimiter
     waiters: pairing.PairingWaiters
     browser: Any
+    faces: Any = None  # central.people.FaceRegistry: face indexes and media files
     secret_key: str = ""
     started_at: float = field(default_factory=time.time)
     revoked_sessions: dict[str, float] = field(default_factory=dict)
@@ -83,6 +84,13 @@ def _make_browser(settings: CentralSettings) -> Any:
     return CameraBrowser(interfaces=settings.mdns_interface_list())
 
 
+def _make_faces(settings: CentralSettings) -> Any:
+    from central.ingest import MediaStore
+    from central.people import FaceRegistry
+
+    return FaceRegistry(MediaStore(settings.resolved_media_dir()), settings.match_tolerance, settings.sighting_gap_s)
+
+
 async def _purge_loop(state: CentralState) -> None:
     while True:
         await asyncio.sleep(PURGE_INTERVAL_S)
@@ -104,6 +112,7 @@ def create_app(settings: CentralSettings) -> FastAPI:
     engine = make_engine(url)
     state = CentralState(settings=settings, engine=engine, sessions=session_factory(engine),
                          limiter=_limiter(settings), waiters=pairing.PairingWaiters(), browser=_make_browser(settings))
+    state.faces = _make_faces(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -156,9 +165,9 @@ def create_app(settings: CentralSettings) -> FastAPI:
         return {"status": "healthy" if database == "ok" else "degraded", "version": __version__,
                 "database": database, "database_dialect": engine.dialect.name}
 
-    from central.api import admin_routes, auth_routes, camera_routes, device_routes
+    from central.api import admin_routes, auth_routes, camera_routes, device_routes, ingest_routes, people_routes
 
-    for module in (auth_routes, admin_routes, camera_routes, device_routes):
+    for module in (auth_routes, admin_routes, camera_routes, device_routes, ingest_routes, people_routes):
         app.include_router(module.router)
     try:
         from central.web.routes import install as install_web

@@ -71,6 +71,19 @@ class CentralSettings(BaseSettings):
     trust_proxy_headers: bool = Field(
         False, description="take the client address from X-Forwarded-For (only behind a trusted proxy)"
     )
+    match_tolerance: float = Field(
+        0.6, gt=0.0, le=2.0,
+        description="largest Euclidean distance between two 128-d face encodings of the same person "
+                    "(0.6 is dlib's / face_recognition's default; lower is stricter)",
+    )
+    sighting_gap_s: float = Field(
+        60.0, gt=0.0, le=86400.0,
+        description="a detection more than this many s after a person's last one on a camera opens a new sighting",
+    )
+    media_dir: Path | None = Field(None, description="face crops and photos; default data_dir/media")
+    ingest_max_request_mb: int = Field(
+        64, ge=1, le=1024, description="largest POST /v1/ingest/events body, MB (413 beyond)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")
@@ -94,6 +107,10 @@ class CentralSettings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL in use: ``database_url`` or ``sqlite:///<data_dir>/central.db``."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'central.db').resolve()}"
+
+    def resolved_media_dir(self) -> Path:
+        """Where face crops, frames and photos are written: ``media_dir`` or ``data_dir/media``."""
+        return (self.media_dir or self.data_dir / "media").resolve()
 
     def offline_after_s(self) -> int:
         """Silence (s) after which a paired camera is shown offline."""

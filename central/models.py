@@ -11,7 +11,20 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -168,3 +181,124 @@ class PairingAttempt(Base):
     admin_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str] = mapped_column(String(16))
+
+
+# --- faces, people and sightings (migration 0002) ----------------------------------------------------
+
+
+class IngestedItem(Base):
+    """One item a camera sent (a face event or a photo), kept so a repeated upload is recognised.
+
+    ``item_id`` is the 32-hex id the camera generated; ``(camera_id, item_id)`` is unique, which makes
+    ``POST /v1/ingest/*`` idempotent. ``track_id``, ``event`` and ``profiles`` (``[{"box": [x, y, w, h]}]``,
+    px) are set for face events only.
+    """
+
+    __tablename__ = "ingested_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    captured_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    track_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    event: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    profiles: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (UniqueConstraint("camera_id", "item_id", name="uq_ingested_items_camera_item"),)
+
+
+class Person(Base):
+    """A named person faces are matched to."""
+
+    __tablename__ = "people"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class UnknownGroup(Base):
+    """Faces matching no person that resemble each other (their members are :class:`FaceObservation` s)."""
+
+    __tablename__ = "unknown_groups"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FaceObservation(Base):
+    """One face in one face event.
+
+    ``box`` is ``[x, y, w, h]`` in the camera's main-stream px. ``encoding`` is the 128-d dlib encoding
+    as 128 little-endian float64 (1,024 bytes), or None when the camera sent none. ``crop_path`` is
+    relative to the media directory. ``distance`` is the Euclidean distance to the nearest enrolled
+    encoding of ``person_id`` (matched) or to the nearest member of ``unknown_group_id``'s group
+    (None when the face started the group or has no encoding).
+    """
+
+    __tablename__ = "face_observations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(32))
+    track_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    captured_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    box: Mapped[list[int]] = mapped_column(JSON)
+    encoding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    crop_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    person_id: Mapped[str | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"), nullable=True,
+                                                  index=True)
+    unknown_group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("unknown_groups.id", ondelete="SET NULL"), nullable=True, index=True)
+    distance: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_face_observations_camera_item", "camera_id", "item_id"),)
+
+
+class Photo(Base):
+    """A JPEG a camera uploaded: a still or snapshot (``POST /v1/ingest/photos``) or the frame of a
+    face event (``kind="frame"``, same ``item_id`` as the event). ``path`` is relative to the media
+    directory; ``size`` in bytes; ``sha256`` hex of the file."""
+
+    __tablename__ = "photos"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    captured_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+
+    __table_args__ = (UniqueConstraint("camera_id", "item_id", "kind", name="uq_photos_camera_item_kind"),)
+
+
+class PersonEncoding(Base):
+    """An enrolled encoding of a person (128 little-endian float64), from an uploaded photo
+    (``source="photo"``, ``source_path`` the stored photo) or a received face (``source="observation"``,
+    ``observation_id``; ``source_path`` its crop, if any)."""
+
+    __tablename__ = "person_encodings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    encoding: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(String(16))
+    source_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    observation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("face_observations.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Sighting(Base):
+    """A person seen on one camera without a gap longer than ``sighting_gap_s``: from ``started_at``
+    to ``ended_at`` (capture times of the first and last matched face), ``detections`` faces."""
+
+    __tablename__ = "sightings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    camera_id: Mapped[str] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    detections: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (Index("ix_sightings_person_camera_ended", "person_id", "camera_id", "ended_at"),)

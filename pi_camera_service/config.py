@@ -202,6 +202,21 @@ class Settings(BaseSettings):
         300.0, ge=1, le=3600, description="longest wait between retries when the central server fails, s"
     )
 
+    # --- outbox: durable delivery to the central server (docs/outbox.md) -------------------------
+    outbox_enabled: bool = Field(
+        True, description="record face events (and stills to upload) in <state_dir>/outbox.db and send them to the "
+        "central server while paired"
+    )
+    outbox_max_items: int = Field(10_000, ge=1, le=10_000_000, description="most items kept; the oldest are dropped")
+    outbox_max_mb: float = Field(200.0, gt=0, le=1_000_000, description="most MB kept (payloads + images)")
+    outbox_max_age_days: float = Field(30.0, gt=0, le=3650, description="items older than this are dropped, days")
+    outbox_update_interval: float = Field(
+        30.0, ge=0.5, le=86_400, description="shortest time between two events of one person track, s"
+    )
+    outbox_track_end: float = Field(5.0, gt=0, le=3600, description="a track unseen this long ends, s")
+    outbox_full_frame: bool = Field(False, description="also send the whole frame (JPEG <= 2 MB) with each face event")
+    outbox_stills: bool = Field(False, description="queue every still taken for upload to the central server")
+
     @field_validator("central_url", "api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

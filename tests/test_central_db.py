@@ -13,7 +13,8 @@ from central import db
 from central.config import ConfigError, load_settings
 from central.models import Base
 
-TABLES = {"admins", "api_tokens", "cameras", "pairing_attempts", "pairing_requests", "server_state"}
+TABLES = {"admins", "api_tokens", "cameras", "pairing_attempts", "pairing_requests", "server_state",
+          "ingested_items", "face_observations", "photos", "people", "person_encodings", "unknown_groups", "sightings"}
 
 
 def _tables(url: str) -> set[str]:

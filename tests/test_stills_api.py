@@ -23,7 +23,7 @@ ROUTES = [
     ("GET", "/v1/stills"), ("POST", "/v1/stills"), ("GET", "/v1/stills/days"), ("GET", "/v1/stills/latest"),
     ("GET", "/v1/stills/status"), ("GET", "/v1/stills/20261122_143005_123"),
     ("GET", "/v1/stills/20261122_143005_123/thumbnail"), ("GET", "/v1/stills/20261122_143005_123/metadata"),
-    ("DELETE", "/v1/stills/20261122_143005_123"),
+    ("DELETE", "/v1/stills/20261122_143005_123"), ("POST", "/v1/stills/20261122_143005_123/upload"),
 ]
 
 
@@ -53,7 +53,7 @@ def decode(content: bytes) -> np.ndarray:
 def test_every_stills_route_needs_credentials(client):
     documented = {(m.upper(), p) for p, ops in client.app.openapi()["paths"].items() if p.startswith("/v1/stills")
                   for m in ops}
-    assert len(documented) == len(ROUTES) == 9
+    assert len(documented) == len(ROUTES) == 10
     for method, path in ROUTES:
         r = client.request(method, path, headers={"X-API-Key": ""})
         assert r.status_code == 401, (method, path, r.status_code)

@@ -18,6 +18,7 @@ from pi_camera_service.api.errors import validation_message
 from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
 from pi_camera_service.api.live_routes import router as live_router
+from pi_camera_service.api.outbox_routes import router as outbox_router
 from pi_camera_service.api.pairing_routes import router as pairing_router
 from pi_camera_service.api.stills_routes import router as stills_router
 from pi_camera_service.auth import load_auth_config
@@ -52,6 +53,53 @@ def _default_detection(camera: Camera, settings: Settings) -> Any:
     from pi_camera_service.detection.service import DetectionService
 
     return DetectionService(camera, FaceDetector, settings.detection_fps)
+
+
+async def _start_outbox(app: FastAPI, settings: Settings, cam: Camera, detection: Any, stills: Any,
+                        central_link: CentralLink) -> tuple[Any, Any, Any]:
+    """Open the outbox, register the face-event recorder and start the sender (docs/outbox.md).
+
+    Sets ``app.state.outbox``, ``outbox_recorder`` and ``outbox_sender`` (None when disabled, when no
+    central server is configured, or when the database cannot be opened, which is logged, not fatal). Returns them for :func:`_stop_outbox`.
+    """
+    from pi_camera_service.detection.tracks import FaceTracker
+    from pi_camera_service.outbox import Outbox
+    from pi_camera_service.outbox_sender import DetectionRecorder, OutboxSender, StillsFollower
+
+    app.state.outbox = app.state.outbox_recorder = app.state.outbox_sender = None
+    if not settings.outbox_enabled or not settings.central_url:  # nothing to deliver to: write nothing
+        return None, None, None
+    outbox = Outbox.from_settings(settings)
+    try:
+        await run_in_threadpool(outbox.open)
+    except Exception as exc:  # noqa: BLE001 - the camera works without the outbox
+        log.error("outbox disabled: cannot open %s: %s", outbox.db_path, exc)
+        return None, None, None
+    recorder = None
+    if detection is not None:
+        tracker = FaceTracker(settings.outbox_update_interval, settings.outbox_track_end)
+        recorder = DetectionRecorder(outbox, cam, tracker, full_frame=settings.outbox_full_frame)
+        recorder.start()
+        detection.add_listener(recorder.on_detection)
+    follower = StillsFollower(outbox, stills) if (settings.outbox_stills and stills is not None) else None
+    sender = OutboxSender(
+        outbox, settings.central_url, central_link.device_credentials,
+        retry_max_delay=settings.central_retry_max_delay, before_round=follower.poll if follower else None,
+    )
+    await sender.start()
+    app.state.outbox, app.state.outbox_recorder, app.state.outbox_sender = outbox, recorder, sender
+    return outbox, recorder, sender
+
+
+async def _stop_outbox(parts: tuple[Any, Any, Any]) -> None:
+    """Stop the sender and the recorder, then close the outbox (queued items stay on disk)."""
+    outbox, recorder, sender = parts
+    if sender is not None:
+        await sender.stop()
+    if recorder is not None:
+        await run_in_threadpool(recorder.stop)
+    if outbox is not None:
+        await run_in_threadpool(outbox.close)
 
 
 def create_app(
@@ -110,6 +158,7 @@ def create_app(
         )
         central_link = app.state.central_link = CentralLink.for_service(settings, cam, detection, events)
         await central_link.start()
+        outbox_parts = await _start_outbox(app, settings, cam, detection, stills, central_link)
         app.state.hardware_id = await run_in_threadpool(hardware_id, settings.state_dir)
         app.state.advertiser = ServiceAdvertiser(
             settings, settings.port, camera=cam, paired=central_link.device_credentials() is not None
@@ -120,6 +169,7 @@ def create_app(
             yield
         finally:
             await app.state.advertiser.stop()  # goodbye packets first: browsers drop the camera at once
+            await _stop_outbox(outbox_parts)
             await central_link.stop()
             if stills is not None:
                 await run_in_threadpool(stills.stop)
@@ -154,5 +204,6 @@ def create_app(
     app.include_router(stills_router)
     app.include_router(live_router)
     app.include_router(pairing_router)
+    app.include_router(outbox_router)
     install_web(app)
     return app

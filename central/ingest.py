@@ -1,0 +1,465 @@
+"""What cameras upload: face events (``POST /v1/ingest/events``) and photos (``POST /v1/ingest/photos``).
+
+Every item carries a 32-hex ``item_id`` generated on the camera; ``(camera, item_id)`` is unique in
+``ingested_items``, so a repeated upload (the camera retrying after a lost response) answers
+``duplicate`` and stores nothing. Items are validated one by one: a malformed item is ``rejected``
+with a reason and the others of the batch are still stored.
+
+Files (face crops, event frames, photos) go under the media directory (``CENTRAL_MEDIA_DIR``,
+default ``<data_dir>/media``): written to a temp file, fsynced and renamed (plus a directory fsync)
+*before* the database commit that names them, so a stored row never names a missing file; when that
+commit fails they are removed again. Paths in the database are relative to the media directory.
+
+The face matching of each stored face (people, unknown groups, sightings) is done by
+:class:`central.people.FaceRegistry`; this module validates, stores files and rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pi_camera_service.fileio import fsync_dir, unlink_quietly, write_atomic
+
+log = logging.getLogger(__name__)
+
+#: most items in one ``POST /v1/ingest/events``
+MAX_ITEMS = 100
+#: largest face crop, bytes (decoded)
+MAX_CROP_BYTES = 200 * 1024
+#: largest event frame, bytes (decoded)
+MAX_FRAME_BYTES = 2 * 1024 * 1024
+#: largest photo, bytes
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+#: most faces (and profiles) in one event
+MAX_FACES = 50
+#: largest ``metadata`` of a photo, characters of JSON
+MAX_METADATA_CHARS = 64 * 1024
+#: largest box coordinate, px
+MAX_BOX_PX = 100_000
+#: how far in the future a capture time may be (camera clock drift), s
+MAX_FUTURE_S = 24 * 3600
+EVENT_TYPES = ("face_event",)
+EVENTS = ("appeared", "updated")
+PHOTO_KINDS = ("still", "snapshot")
+_ITEM_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class ItemRejected(ValueError):
+    """An uploaded item is malformed; ``str()`` says what is wrong and what is allowed."""
+
+
+# --- media files ------------------------------------------------------------------------------------
+
+
+class MediaStore:
+    """Files under one root directory, named by paths relative to it (the form kept in the database).
+
+    Args:
+        root: the media directory; created on first write.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, relative: str) -> Path:
+        """Absolute path of a stored file.
+
+        Raises:
+            ValueError: ``relative`` escapes the media directory.
+        """
+        path = (self.root / relative).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ValueError(f"{relative!r} is outside the media directory")
+        return path
+
+    def write(self, relative: str, data: bytes) -> str:
+        """Write ``data`` durably (temp file + fsync + rename + directory fsync); returns ``relative``.
+
+        Raises:
+            OSError: the write failed (e.g. disk full); nothing is left behind.
+        """
+        path = self.path(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+        fsync_dir(path.parent)
+        return relative
+
+    def delete(self, relatives: list[str | None] | tuple[str | None, ...]) -> None:
+        """Remove these files (None entries and missing files are skipped; errors are logged)."""
+        for relative in relatives:
+            if relative:
+                try:
+                    unlink_quietly(self.path(relative))
+                except ValueError:
+                    log.warning("not deleting %r: outside the media directory", relative)
+
+
+def unique_name(*parts: str) -> str:
+    """``parts[0]/.../parts[-1]-<8 random hex>.jpg``: a new file name never shared by two writers."""
+    return "/".join(parts[:-1] + (f"{parts[-1]}-{uuid.uuid4().hex[:8]}.jpg",))
+
+
+# --- validation -------------------------------------------------------------------------------------
+
+
+def check_item_id(value: Any) -> str:
+    """The item id, lower-cased.
+
+    Raises:
+        ItemRejected: not 32 hexadecimal characters.
+    """
+    if not isinstance(value, str) or not _ITEM_ID.match(value):
+        raise ItemRejected(f"item_id must be 32 hexadecimal characters, got {str(value)[:40]!r}")
+    return value.lower()
+
+
+def parse_time(value: Any, name: str = "captured_at", now: dt.datetime | None = None) -> dt.datetime:
+    """An ISO-8601 time with a UTC offset (``2026-11-22T10:00:00Z``), as timezone-aware UTC.
+
+    Raises:
+        ItemRejected: not a string, not ISO-8601, without an offset, or more than 24 h in the future.
+    """
+    if not isinstance(value, str):
+        raise ItemRejected(f"{name} must be an ISO-8601 string such as 2026-11-22T10:00:00Z")
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ItemRejected(f"{name}={value[:40]!r} is not an ISO-8601 time such as 2026-11-22T10:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise ItemRejected(f"{name}={value[:40]!r} has no UTC offset; send e.g. 2026-11-22T10:00:00Z")
+    parsed = parsed.astimezone(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if (parsed - now).total_seconds() > MAX_FUTURE_S:
+        raise ItemRejected(f"{name}={value[:40]!r} is more than 24 h in the future (is the camera's clock set?)")
+    return parsed
+
+
+def is_jpeg(data: bytes) -> bool:
+    """True when ``data`` starts like a JPEG (FF D8 FF) and OpenCV decodes it (at 1/8 scale, cheap)."""
+    if not data.startswith(_JPEG_MAGIC):
+        return False
+    import cv2
+
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_8)
+    except cv2.error:
+        return False
+    return image is not None and image.size > 0
+
+
+def decode_jpeg_b64(value: Any, name: str, limit: int) -> bytes | None:
+    """Base64 text -> JPEG bytes (None stays None).
+
+    Raises:
+        ItemRejected: not a string, not base64, bigger than ``limit`` bytes, or not a decodable JPEG.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ItemRejected(f"{name} must be base64 text of a JPEG, or null")
+    if len(value) > (limit + 2) // 3 * 4 + 4:
+        raise ItemRejected(f"{name} is too big: at most {limit // 1024} KB of JPEG")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ItemRejected(f"{name} is not valid base64 (standard alphabet, with padding)") from None
+    if len(data) > limit:
+        raise ItemRejected(f"{name} is too big: {len(data)} bytes, at most {limit // 1024} KB")
+    if not is_jpeg(data):
+        raise ItemRejected(f"{name} is not a JPEG image")
+    return data
+
+
+def check_box(value: Any, name: str) -> list[int]:
+    """``[x, y, w, h]`` in px: integers, x and y >= 0, w and h >= 1, each <= 100,000.
+
+    Raises:
+        ItemRejected: anything else.
+    """
+    if (not isinstance(value, list) or len(value) != 4
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise ItemRejected(f"{name} must be [x, y, w, h], four integers in px")
+    x, y, w, h = value
+    if x < 0 or y < 0 or w < 1 or h < 1 or max(value) > MAX_BOX_PX:
+        raise ItemRejected(f"{name}={value} is out of range: x, y >= 0; w, h >= 1; each <= {MAX_BOX_PX}")
+    return list(value)
+
+
+def check_encoding(value: Any, name: str) -> np.ndarray | None:
+    """128 finite numbers -> ``(128,)`` float64 (None stays None).
+
+    Raises:
+        ItemRejected: not a list of 128 finite numbers.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ItemRejected(f"{name} must be a list of 128 numbers, or null")
+    if len(value) != 128:
+        raise ItemRejected(f"{name} has {len(value)} numbers; a face encoding has exactly 128")
+    if not all(math.isfinite(v) for v in value):
+        raise ItemRejected(f"{name} contains NaN or infinity; only finite numbers are allowed")
+    return np.asarray(value, dtype=np.float64)
+
+
+@dataclass
+class ParsedFace:
+    """One face of a validated event: ``box`` px, ``encoding`` ``(128,)`` float64 or None, ``crop`` JPEG bytes or None."""
+
+    box: list[int]
+    encoding: np.ndarray | None
+    crop: bytes | None
+
+
+@dataclass
+class ParsedEvent:
+    """A validated ``face_event`` item (see :func:`parse_event`)."""
+
+    item_id: str
+    captured_at: dt.datetime
+    track_id: str
+    event: str
+    faces: list[ParsedFace]
+    profiles: list[dict[str, list[int]]]
+    frame: bytes | None = None
+    observation_ids: list[str] = field(default_factory=list)
+
+
+def parse_event(raw: Any, now: dt.datetime | None = None) -> ParsedEvent:
+    """Validate one item of ``POST /v1/ingest/events`` (the protocol is in docs/people.md).
+
+    Raises:
+        ItemRejected: the first problem found, naming the field and what is allowed.
+    """
+    if not isinstance(raw, dict):
+        raise ItemRejected("an item must be a JSON object")
+    item_id = check_item_id(raw.get("item_id"))
+    if raw.get("type") not in EVENT_TYPES:
+        raise ItemRejected(f"type={raw.get('type')!r} is not supported; allowed: {', '.join(EVENT_TYPES)}")
+    captured_at = parse_time(raw.get("captured_at"), now=now)
+    track_id = raw.get("track_id")
+    if not isinstance(track_id, str) or not 1 <= len(track_id) <= 64:
+        raise ItemRejected("track_id must be a string of 1 to 64 characters")
+    if raw.get("event") not in EVENTS:
+        raise ItemRejected(f"event={raw.get('event')!r} is not allowed; allowed: {', '.join(EVENTS)}")
+    faces_raw, profiles_raw = raw.get("faces", []), raw.get("profiles", [])
+    if not isinstance(faces_raw, list) or len(faces_raw) > MAX_FACES:
+        raise ItemRejected(f"faces must be a list of at most {MAX_FACES} faces")
+    if not isinstance(profiles_raw, list) or len(profiles_raw) > MAX_FACES:
+        raise ItemRejected(f"profiles must be a list of at most {MAX_FACES} profiles")
+    faces = []
+    for i, face in enumerate(faces_raw):
+        if not isinstance(face, dict):
+            raise ItemRejected(f"faces[{i}] must be an object {{box, encoding, crop_jpeg}}")
+        faces.append(ParsedFace(
+            check_box(face.get("box"), f"faces[{i}].box"),
+            check_encoding(face.get("encoding"), f"faces[{i}].encoding"),
+            decode_jpeg_b64(face.get("crop_jpeg"), f"faces[{i}].crop_jpeg", MAX_CROP_BYTES),
+        ))
+    profiles = []
+    for i, profile in enumerate(profiles_raw):
+        if not isinstance(profile, dict):
+            raise ItemRejected(f"profiles[{i}] must be an object {{box}}")
+        profiles.append({"box": check_box(profile.get("box"), f"profiles[{i}].box")})
+    frame = decode_jpeg_b64(raw.get("frame_jpeg"), "frame_jpeg", MAX_FRAME_BYTES)
+    return ParsedEvent(item_id, captured_at, track_id, raw["event"], faces, profiles, frame)
+
+
+@dataclass
+class ParsedPhoto:
+    """A validated ``POST /v1/ingest/photos`` upload: ``data`` the JPEG, ``sha256`` hex of it."""
+
+    item_id: str
+    kind: str
+    captured_at: dt.datetime
+    metadata: dict[str, Any] | None
+    data: bytes
+    sha256: str
+
+
+def parse_photo(item_id: Any, kind: Any, captured_at: Any, metadata: Any, data: bytes | None,
+                content_type: str | None) -> ParsedPhoto:
+    """Validate the form fields of a photo upload.
+
+    Args:
+        data: the file's bytes (at most ``MAX_PHOTO_BYTES + 1`` read), None when no file was sent.
+        content_type: the file part's declared type (``image/jpeg`` expected; ``application/octet-stream``
+            and none are tolerated, the bytes decide).
+
+    Raises:
+        ItemRejected: a field is missing or malformed, the file is over 10 MB or is not a JPEG.
+    """
+    item_id = check_item_id(item_id)
+    if kind not in PHOTO_KINDS:
+        raise ItemRejected(f"kind={kind!r} is not allowed; allowed: {', '.join(PHOTO_KINDS)}")
+    when = parse_time(captured_at)
+    meta = None
+    if metadata not in (None, ""):
+        if not isinstance(metadata, str) or len(metadata) > MAX_METADATA_CHARS:
+            raise ItemRejected(f"metadata must be a JSON object of at most {MAX_METADATA_CHARS // 1024} KB")
+        try:
+            meta = json.loads(metadata)
+        except ValueError:
+            raise ItemRejected("metadata is not valid JSON; send a JSON object such as {\"exposure_us\": 10000}") from None
+        if not isinstance(meta, dict):
+            raise ItemRejected("metadata must be a JSON object, not a list or a scalar")
+    if data is None:
+        raise ItemRejected("file is missing: send the JPEG as the multipart field 'file'")
+    if content_type and content_type.split(";")[0].strip().lower() not in ("image/jpeg", "image/jpg",
+                                                                           "application/octet-stream"):
+        raise ItemRejected(f"file has content type {content_type!r}; only image/jpeg is accepted")
+    if len(data) > MAX_PHOTO_BYTES:
+        raise ItemRejected("file is too big: at most 10 MB")
+    if not data:
+        raise ItemRejected("file is empty")
+    if not is_jpeg(data):
+        raise ItemRejected("file is not a JPEG image (it must decode as JPEG)")
+    return ParsedPhoto(item_id, kind, when, meta, data, hashlib.sha256(data).hexdigest())
+
+
+# --- storing ----------------------------------------------------------------------------------------
+
+
+def _stored_ids(db: Any, camera_id: str, item_ids: list[str]) -> set[str]:
+    from sqlalchemy import select
+
+    from central.models import IngestedItem
+
+    if not item_ids:
+        return set()
+    return set(db.scalars(select(IngestedItem.item_id).where(IngestedItem.camera_id == camera_id,
+                                                             IngestedItem.item_id.in_(item_ids))))
+
+
+def _add_event(registry: Any, db: Any, camera_id: str, event: ParsedEvent, pending: list[Any],
+               files: list[str]) -> None:
+    """Rows (item, frame, observations, sightings) and files of one new event; not committed."""
+    from central.matching import encoding_to_bytes
+    from central.models import FaceObservation, IngestedItem, Photo, new_id
+
+    db.add(IngestedItem(camera_id=camera_id, item_id=event.item_id, kind="face_event",
+                        captured_at=event.captured_at, track_id=event.track_id, event=event.event,
+                        profiles=event.profiles))
+    if event.frame is not None:
+        path = registry.media.write(unique_name("frames", camera_id, event.item_id), event.frame)
+        files.append(path)
+        db.add(Photo(camera_id=camera_id, item_id=event.item_id, kind="frame", path=path,
+                     sha256=hashlib.sha256(event.frame).hexdigest(), size=len(event.frame),
+                     captured_at=event.captured_at))
+    for face in event.faces:
+        obs_id = new_id()
+        crop_path = None
+        if face.crop is not None:
+            crop_path = registry.media.write(unique_name("crops", camera_id, obs_id), face.crop)
+            files.append(crop_path)
+        person_id = group_id = distance = None
+        if face.encoding is not None:
+            found = registry.classify(db, face.encoding, pending)
+            person_id, group_id, distance = found.person_id, found.group_id, found.distance
+            if person_id is not None:
+                registry.record_sighting(db, person_id, camera_id, event.captured_at)
+        db.add(FaceObservation(id=obs_id, camera_id=camera_id, item_id=event.item_id, track_id=event.track_id,
+                               captured_at=event.captured_at, box=face.box,
+                               encoding=encoding_to_bytes(face.encoding) if face.encoding is not None else None,
+                               crop_path=crop_path, person_id=person_id, unknown_group_id=group_id,
+                               distance=distance))
+        event.observation_ids.append(obs_id)
+        db.flush()  # the group (if new) before a later face refers to it; sightings visible to the next face
+
+
+def store_events(registry: Any, db: Any, camera_id: str, events: list[ParsedEvent]) -> dict[str, str]:
+    """Store the new events of one request and match their faces (see :class:`central.people.FaceRegistry`).
+
+    Under ``registry.lock``: events already stored for this camera are skipped; the others' files
+    are written, their rows added and committed at once. If that commit fails on the uniqueness of
+    ``(camera, item_id)`` (another process stored one meanwhile), every event is retried alone.
+
+    Returns:
+        ``{item_id: "stored" | "duplicate"}`` for every event given.
+
+    Raises:
+        OSError: a file could not be written (the transaction is rolled back, written files removed).
+        sqlalchemy.exc.SQLAlchemyError: the database failed for another reason.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    with registry.lock:
+        registry.ensure_loaded(db)
+        status = {e.item_id: "duplicate" for e in events}
+        stored = _stored_ids(db, camera_id, [e.item_id for e in events])
+        todo = [e for e in events if e.item_id not in stored]
+
+        def attempt(batch: list[ParsedEvent]) -> bool:
+            pending: list[Any] = []
+            files: list[str] = []
+            try:
+                for event in batch:
+                    event.observation_ids.clear()
+                    _add_event(registry, db, camera_id, event, pending, files)
+                db.commit()
+            except IntegrityError as exc:
+                db.rollback()
+                registry.media.delete(files)
+                log.info("storing %d event(s) of camera %s conflicted (%s); retrying one by one",
+                         len(batch), camera_id, type(exc.orig).__name__)
+                return False
+            except BaseException:
+                db.rollback()
+                registry.media.delete(files)
+                raise
+            if pending:
+                registry.unknown.add(np.stack([e for e, _ in pending]), [g for _, g in pending])
+            for event in batch:
+                status[event.item_id] = "stored"
+            return True
+
+        if todo and not attempt(todo):
+            for event in todo:
+                attempt([event])  # a failure here is a concurrent duplicate: stays "duplicate"
+        return status
+
+
+def store_photo(registry: Any, db: Any, camera_id: str, photo: ParsedPhoto) -> str:
+    """Store one photo (file under ``photos/<camera>/``, rows in ``ingested_items`` and ``photos``).
+
+    Returns:
+        ``"stored"``, or ``"duplicate"`` when this camera already sent ``photo.item_id``.
+
+    Raises:
+        OSError: the file could not be written.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from central.models import IngestedItem, Photo
+
+    if _stored_ids(db, camera_id, [photo.item_id]):
+        return "duplicate"
+    path = registry.media.write(unique_name("photos", camera_id, photo.item_id), photo.data)
+    db.add(IngestedItem(camera_id=camera_id, item_id=photo.item_id, kind=photo.kind, captured_at=photo.captured_at))
+    db.add(Photo(camera_id=camera_id, item_id=photo.item_id, kind=photo.kind, path=path, sha256=photo.sha256,
+                 size=len(photo.data), captured_at=photo.captured_at, meta=photo.metadata))
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        registry.media.delete([path])
+        return "duplicate"
+    except BaseException:
+        db.rollback()
+        registry.media.delete([path])
+        raise
+    return "stored"

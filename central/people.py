@@ -1,0 +1,403 @@
+"""People, their enrolled face encodings, unknown-face groups, and the in-memory indexes over them.
+
+:class:`FaceRegistry` (one per server process, ``CentralState.faces``) keeps two
+:class:`~central.matching.EncodingIndex` es: enrolled encodings labelled with person ids, and the
+encodings of unknown faces labelled with their group ids. Both are loaded from the database on first
+use and rebuilt after every change made through this module (enrolment, merge, deletion, group
+assignment); the ingest adds to the unknown index as it goes. Changes are serialised by
+``registry.lock`` (a face being matched never sees half an operation).
+
+Only one server process should write to a database: a second process would not see the first one's
+changes in its indexes until it restarts.
+
+Face encodings of uploaded photos are computed here with the cameras' own detector
+(:class:`pi_camera_service.detection.detector.FaceDetector`, dlib HOG + 5-point alignment + ResNet,
+face_recognition's ``face_encodings(model="small")`` numbers), so server and camera encodings compare
+like for like.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from central import sightings
+from central.ingest import MediaStore, unique_name
+from central.matching import EncodingIndex, Match, encoding_from_bytes, encoding_to_bytes
+from central.models import FaceObservation, Person, PersonEncoding, Photo, Sighting, UnknownGroup, new_id
+
+log = logging.getLogger(__name__)
+
+#: photos are scaled so their long side is at most this, px, before detection (bounds the HOG cost)
+MAX_DETECT_SIDE = 1280
+#: ... and at least this (small photos are scaled up so faces reach HOG's 40 px minimum with upsample 1)
+MIN_DETECT_SIDE = 640
+
+
+class PeopleError(ValueError):
+    """A people operation cannot be done; ``status`` is the HTTP status (404, 409, 422), ``str()`` why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- encodings of uploaded photos -----------------------------------------------------------------
+
+
+def encode_faces(jpeg: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Every frontal face of a JPEG photo and its 128-d encoding.
+
+    The photo is scaled to a long side between 640 and 1280 px, converted to I420 as the camera's
+    frames are, and run through the camera's :class:`FaceDetector` (HOG upsampled once, so faces down
+    to ~40 px of the scaled photo; Haar corroboration; ResNet encodings in this process).
+
+    Returns:
+        ``(N, 128)`` float64 encodings and N boxes ``(x, y, w, h)`` in the photo's px.
+
+    Raises:
+        PeopleError: 422 when the bytes are not a decodable image.
+        pi_camera_service.detection.models.ModelNotAvailable: dlib or its model files are missing.
+    """
+    import cv2
+
+    from pi_camera_service.detection.detector import FaceDetector
+    from pi_camera_service.frames import AnalysisFrame, Frame
+
+    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.size == 0:
+        raise PeopleError(422, "the file is not a decodable JPEG image")
+    height, width = bgr.shape[:2]
+    long_side = max(width, height)
+    scale = min(max(1.0, MIN_DETECT_SIDE / long_side), MAX_DETECT_SIDE / long_side)
+    w2, h2 = max(2, round(width * scale) // 2 * 2), max(2, round(height * scale) // 2 * 2)
+    if (w2, h2) != (width, height):
+        bgr = cv2.resize(bgr, (w2, h2), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    detector = FaceDetector(encodings="inline", upsample=1, profiles=False, encoding_max_age=0)
+    result = detector.analyse(AnalysisFrame(Frame(i420, w2, h2, 0), width, height))
+    encodings = np.array([f.encoding for f in result.faces], dtype=np.float64).reshape(-1, 128)
+    return encodings, [(f.x, f.y, f.width, f.height) for f in result.faces]
+
+
+# --- the registry -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Classified:
+    """Where one ingested face went: ``person_id`` (matched), else ``group_id`` (unknown; ``new_group``
+    when it started the group); ``distance`` to the nearest enrolled encoding / group member."""
+
+    person_id: str | None
+    group_id: str | None
+    distance: float | None
+    new_group: bool = False
+
+
+class FaceRegistry:
+    """The indexes of enrolled and unknown encodings, the media store and the settings they use.
+
+    Args:
+        media: where crops, frames, photos and enrolment photos are written.
+        tolerance: match tolerance (Euclidean distance, default 0.6) for people and unknown groups.
+        sighting_gap_s: s between two detections beyond which a new sighting opens.
+    """
+
+    def __init__(self, media: MediaStore, tolerance: float = 0.6, sighting_gap_s: float = 60.0) -> None:
+        self.media = media
+        self.tolerance = tolerance
+        self.sighting_gap_s = sighting_gap_s
+        self.people = EncodingIndex(tolerance)
+        self.unknown = EncodingIndex(tolerance)
+        self.lock = threading.RLock()
+        self._loaded = False
+
+    # --- indexes ------------------------------------------------------------------------------------
+
+    def reload(self, db: Session) -> None:
+        """Rebuild both indexes from the database (enrolled encodings; unknown faces with an encoding)."""
+        with self.lock:
+            rows = db.execute(select(PersonEncoding.person_id, PersonEncoding.encoding)).all()
+            self.people.replace(np.array([encoding_from_bytes(e) for _, e in rows]).reshape(-1, 128),
+                                [p for p, _ in rows])
+            rows = db.execute(select(FaceObservation.unknown_group_id, FaceObservation.encoding).where(
+                FaceObservation.unknown_group_id.is_not(None), FaceObservation.encoding.is_not(None))).all()
+            self.unknown.replace(np.array([encoding_from_bytes(e) for _, e in rows]).reshape(-1, 128),
+                                 [g for g, _ in rows])
+            self._loaded = True
+
+    def ensure_loaded(self, db: Session) -> None:
+        """:meth:`reload` unless already loaded."""
+        if not self._loaded:
+            self.reload(db)
+
+    def classify(self, db: Session, encoding: np.ndarray, pending: list[tuple[np.ndarray, str]]) -> Classified:
+        """Match one face: the enrolled person within tolerance, else the unknown group whose nearest
+        member is within tolerance (``pending``: members added in this batch, not yet in the index),
+        else a new group (added to the session and to ``pending``). Call under :attr:`lock`.
+
+        Args:
+            encoding: ``(128,)`` float64.
+            pending: ``[(encoding, group_id)]`` of this batch; appended to.
+        """
+        person = self.people.nearest(encoding)
+        if person.label is not None:
+            return Classified(person.label, None, person.distance)
+        best: Match = self.unknown.nearest(encoding)
+        if pending:
+            stack = np.stack([e for e, _ in pending])
+            dists = np.linalg.norm(stack - encoding, axis=1)
+            i = int(np.argmin(dists))
+            if best.distance is None or dists[i] < best.distance:
+                best = Match(pending[i][1] if dists[i] <= self.tolerance else None, float(dists[i]), pending[i][1])
+        if best.label is not None:
+            pending.append((encoding, best.label))
+            return Classified(None, best.label, best.distance)
+        group = UnknownGroup(id=new_id())
+        db.add(group)
+        db.flush()  # no ORM relationship orders the inserts: the group goes first
+        pending.append((encoding, group.id))
+        return Classified(None, group.id, None, new_group=True)
+
+    def record_sighting(self, db: Session, person_id: str, camera_id: str, at: dt.datetime) -> None:
+        """:func:`central.sightings.record` with this registry's gap."""
+        sightings.record(db, person_id, camera_id, at, self.sighting_gap_s)
+
+    # --- people -------------------------------------------------------------------------------------
+
+    def person_or_404(self, db: Session, person_id: str) -> Person:
+        """The person.
+
+        Raises:
+            PeopleError: 404 when there is no person with this id.
+        """
+        person = db.get(Person, person_id)
+        if person is None:
+            raise PeopleError(404, f"no person with id {person_id!r}")
+        return person
+
+    def enrol_photo(self, db: Session, person_id: str, jpeg: bytes) -> PersonEncoding:
+        """Enrol the single face of a photo: the photo is kept under ``enrol/<person>/`` and the
+        encoding computed with :func:`encode_faces`.
+
+        Raises:
+            PeopleError: 404 unknown person; 422 not a JPEG, or not exactly one face (says how many).
+        """
+        encodings, _ = encode_faces(jpeg)
+        if len(encodings) != 1:
+            raise PeopleError(422, f"the photo must show exactly one face; {len(encodings)} found"
+                              + (" (use a sharper, frontal, well-lit photo, face at least 40 px wide)"
+                                 if not len(encodings) else " (crop it to one face)"))
+        with self.lock:
+            self.ensure_loaded(db)
+            self.person_or_404(db, person_id)
+            path = self.media.write(unique_name("enrol", person_id, "photo"), jpeg)
+            row = PersonEncoding(person_id=person_id, encoding=encoding_to_bytes(encodings[0]), source="photo",
+                                 source_path=path)
+            db.add(row)
+            try:
+                db.commit()
+            except Exception:
+                db.rollback()
+                self.media.delete([path])
+                raise
+            self.people.add(encodings, [person_id])
+            return row
+
+    def enrol_observations(self, db: Session, person_id: str, observation_ids: list[str]) -> list[dict[str, Any]]:
+        """Enrol received faces as encodings of the person; each is linked to the person and leaves
+        its unknown group (emptied groups are deleted). One result per id, in order:
+        ``{observation_id, status: "enrolled" | "already_enrolled" | "rejected", reason}``.
+
+        Raises:
+            PeopleError: 404 unknown person.
+        """
+        with self.lock:
+            self.ensure_loaded(db)
+            self.person_or_404(db, person_id)
+            rows = {o.id: o for o in db.scalars(select(FaceObservation).where(FaceObservation.id.in_(observation_ids)))}
+            done = set(db.scalars(select(PersonEncoding.observation_id).where(
+                PersonEncoding.person_id == person_id, PersonEncoding.observation_id.in_(observation_ids))))
+            results, touched_groups = [], set()
+            for oid in observation_ids:
+                obs = rows.get(oid)
+                if obs is None:
+                    results.append({"observation_id": oid, "status": "rejected", "reason": "no face observation with this id"})
+                elif obs.encoding is None:
+                    results.append({"observation_id": oid, "status": "rejected",
+                                    "reason": "this face has no encoding (the camera sent none); it cannot be enrolled"})
+                elif oid in done:
+                    results.append({"observation_id": oid, "status": "already_enrolled", "reason": None})
+                else:
+                    done.add(oid)
+                    db.add(PersonEncoding(person_id=person_id, encoding=obs.encoding, source="observation",
+                                          source_path=obs.crop_path, observation_id=oid))
+                    if obs.unknown_group_id:
+                        touched_groups.add(obs.unknown_group_id)
+                    if obs.person_id != person_id:
+                        obs.person_id, obs.unknown_group_id, obs.distance = person_id, None, 0.0
+                        self.record_sighting(db, person_id, obs.camera_id, obs.captured_at)
+                    results.append({"observation_id": oid, "status": "enrolled", "reason": None})
+            db.flush()
+            self._drop_empty_groups(db, touched_groups)
+            db.commit()
+            self.reload(db)
+            return results
+
+    def _drop_empty_groups(self, db: Session, group_ids: set[str]) -> None:
+        for gid in group_ids:
+            left = db.scalar(select(func.count()).select_from(FaceObservation).where(FaceObservation.unknown_group_id == gid))
+            if not left:
+                db.execute(delete(UnknownGroup).where(UnknownGroup.id == gid))
+
+    def merge(self, db: Session, person_id: str, other_id: str) -> Person:
+        """Move ``other_id``'s encodings, observations and sightings to ``person_id``; delete ``other_id``.
+
+        Raises:
+            PeopleError: 404 either person unknown; 422 both ids are the same.
+        """
+        if person_id == other_id:
+            raise PeopleError(422, "other_id must be a different person than the one merged into")
+        with self.lock:
+            person = self.person_or_404(db, person_id)
+            other = self.person_or_404(db, other_id)
+            for model in (PersonEncoding, FaceObservation, Sighting):
+                db.execute(update(model).where(model.person_id == other_id).values(person_id=person_id))
+            db.delete(other)
+            db.commit()
+            self.reload(db)
+            return person
+
+    def delete_person(self, db: Session, person_id: str) -> dict[str, int]:
+        """Erase a person: their enrolled encodings (and enrolment photos), every face observation
+        matched to them (rows and crop files), the frames of events left with no face, their sightings,
+        then the person. Files are removed after the commit.
+
+        Returns:
+            Counts ``{encodings, observations, frames, sightings, files}`` erased.
+
+        Raises:
+            PeopleError: 404 unknown person.
+        """
+        with self.lock:
+            person = self.person_or_404(db, person_id)
+            encs = db.execute(select(PersonEncoding.id, PersonEncoding.source_path).where(
+                PersonEncoding.person_id == person_id)).all()
+            obs = db.execute(select(FaceObservation.id, FaceObservation.crop_path, FaceObservation.camera_id,
+                                    FaceObservation.item_id).where(FaceObservation.person_id == person_id)).all()
+            files = [p for _, p in encs] + [p for _, p, _, _ in obs]
+            db.execute(delete(PersonEncoding).where(PersonEncoding.person_id == person_id))
+            db.execute(delete(FaceObservation).where(FaceObservation.person_id == person_id))
+            frames = self._orphan_frames(db, {(c, i) for _, _, c, i in obs})
+            files += [f.path for f in frames]
+            for frame in frames:
+                db.delete(frame)
+            n_sightings = db.execute(delete(Sighting).where(Sighting.person_id == person_id)).rowcount
+            db.delete(person)
+            db.commit()
+            self.media.delete(files)
+            self.reload(db)
+            return {"encodings": len(encs), "observations": len(obs), "frames": len(frames),
+                    "sightings": n_sightings or 0, "files": len({f for f in files if f})}
+
+    def _orphan_frames(self, db: Session, items: set[tuple[str, str]]) -> list[Photo]:
+        """The stored frames of these ``(camera_id, item_id)`` events that no longer have a face row."""
+        out = []
+        for camera_id, item_id in items:
+            left = db.scalar(select(func.count()).select_from(FaceObservation).where(
+                FaceObservation.camera_id == camera_id, FaceObservation.item_id == item_id))
+            if not left:
+                out += list(db.scalars(select(Photo).where(Photo.camera_id == camera_id, Photo.item_id == item_id,
+                                                           Photo.kind == "frame")))
+        return out
+
+    # --- unknown groups -----------------------------------------------------------------------------
+
+    def assign_group(self, db: Session, group_id: str, person_id: str | None, name: str | None) -> tuple[Person, int]:
+        """Name an unknown group: its faces become enrolled encodings of the person (an existing one,
+        or a new one called ``name``), are linked to them and counted in their sightings (in capture
+        order); the group is deleted. Later matching faces match the person.
+
+        Returns:
+            The person and the number of faces enrolled.
+
+        Raises:
+            PeopleError: 404 unknown group or person; 422 neither or both of person_id and name.
+        """
+        if (person_id is None) == (name is None):
+            raise PeopleError(422, "send exactly one of person_id (an existing person) or name (a new person)")
+        with self.lock:
+            self.ensure_loaded(db)
+            group = db.get(UnknownGroup, group_id)
+            if group is None:
+                raise PeopleError(404, f"no unknown group with id {group_id!r}")
+            person = self.person_or_404(db, person_id) if person_id else Person(id=new_id(), name=name)
+            db.add(person)
+            db.flush()
+            members = list(db.scalars(select(FaceObservation).where(FaceObservation.unknown_group_id == group_id)
+                                      .order_by(FaceObservation.captured_at)))
+            for obs in members:
+                obs.person_id, obs.unknown_group_id = person.id, None
+                if obs.encoding is not None:
+                    db.add(PersonEncoding(person_id=person.id, encoding=obs.encoding, source="observation",
+                                          source_path=obs.crop_path, observation_id=obs.id))
+                self.record_sighting(db, person.id, obs.camera_id, obs.captured_at)
+            db.flush()
+            db.delete(group)
+            db.commit()
+            self.reload(db)
+            return person, sum(1 for o in members if o.encoding is not None)
+
+    def delete_group(self, db: Session, group_id: str) -> dict[str, int]:
+        """Erase an unknown group: its face observations (rows and crops), frames left with no face,
+        then the group.
+
+        Raises:
+            PeopleError: 404 unknown group.
+        """
+        with self.lock:
+            group = db.get(UnknownGroup, group_id)
+            if group is None:
+                raise PeopleError(404, f"no unknown group with id {group_id!r}")
+            obs = db.execute(select(FaceObservation.crop_path, FaceObservation.camera_id, FaceObservation.item_id)
+                             .where(FaceObservation.unknown_group_id == group_id)).all()
+            db.execute(delete(FaceObservation).where(FaceObservation.unknown_group_id == group_id))
+            frames = self._orphan_frames(db, {(c, i) for _, c, i in obs})
+            files = [p for p, _, _ in obs] + [f.path for f in frames]
+            for frame in frames:
+                db.delete(frame)
+            db.delete(group)
+            db.commit()
+            self.media.delete(files)
+            self.unknown.remove([group_id])
+            return {"observations": len(obs), "frames": len(frames)}
+
+
+def person_view(person: Person, encodings: int, last_seen: dict[str, Any] | None) -> dict[str, Any]:
+    """JSON of a person: ``{id, name, created_at, encodings, last_seen: {camera_id, camera_name, at} | null}``."""
+    return {"id": person.id, "name": person.name, "created_at": person.created_at, "encodings": encodings,
+            "last_seen": last_seen}
+
+
+def list_people(db: Session) -> list[dict[str, Any]]:
+    """Every person by name, with their enrolled-encoding count and last sighting (three queries)."""
+    counts = dict(db.execute(select(PersonEncoding.person_id, func.count()).group_by(PersonEncoding.person_id)).all())
+    seen = sightings.last_seen_all(db)
+    return [person_view(p, counts.get(p.id, 0), seen.get(p.id))
+            for p in db.scalars(select(Person).order_by(Person.name, Person.id))]
+
+
+def one_person(db: Session, person: Person) -> dict[str, Any]:
+    """:func:`person_view` of one person."""
+    count = db.scalar(select(func.count()).select_from(PersonEncoding).where(PersonEncoding.person_id == person.id))
+    last = sightings.last_seen(db, person.id)
+    return person_view(person, count or 0,
+                       {"camera_id": last["camera_id"], "camera_name": last["camera_name"], "at": last["ended_at"]}
+                       if last else None)

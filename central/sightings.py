@@ -1,0 +1,93 @@
+"""Sightings: a person seen on one camera, detections no more than ``sighting_gap_s`` apart.
+
+Each face matched to a person extends that person's sighting on that camera when its capture time
+is within ``gap`` s of the sighting (after its end, or before its start: events may arrive out of
+order); otherwise it opens a new sighting. A sighting counts its detections (matched faces).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from central.models import Camera, Person, Sighting
+
+
+def record(db: Session, person_id: str, camera_id: str, at: dt.datetime, gap_s: float) -> Sighting:
+    """Count one detection of ``person_id`` on ``camera_id`` at ``at`` (UTC): extend the sighting
+    within ``gap_s`` s of ``at`` (the one ending last), else add a new one. Not committed; the caller
+    serialises calls (two concurrent detections could otherwise open two sightings).
+
+    Returns:
+        The sighting extended or added.
+    """
+    gap = dt.timedelta(seconds=gap_s)
+    row = db.scalars(
+        select(Sighting)
+        .where(Sighting.person_id == person_id, Sighting.camera_id == camera_id,
+               Sighting.ended_at >= at - gap, Sighting.started_at <= at + gap)
+        .order_by(Sighting.ended_at.desc()).limit(1)
+    ).first()
+    if row is None:
+        row = Sighting(person_id=person_id, camera_id=camera_id, started_at=at, ended_at=at, detections=1)
+        db.add(row)
+        db.flush()
+        return row
+    row.started_at = min(row.started_at, at)
+    row.ended_at = max(row.ended_at, at)
+    row.detections += 1
+    return row
+
+
+def view(row: Sighting, camera_name: str | None, person_name: str | None) -> dict[str, Any]:
+    """JSON of one sighting: ``{id, person_id, person_name, camera_id, camera_name, started_at,
+    ended_at, duration_s, detections}``."""
+    return {
+        "id": row.id, "person_id": row.person_id, "person_name": person_name, "camera_id": row.camera_id,
+        "camera_name": camera_name, "started_at": row.started_at, "ended_at": row.ended_at,
+        "duration_s": (row.ended_at - row.started_at).total_seconds(), "detections": row.detections,
+    }
+
+
+def _joined() -> Select[Any]:
+    return (select(Sighting, Camera.name, Person.name)
+            .join(Camera, Camera.id == Sighting.camera_id).join(Person, Person.id == Sighting.person_id))
+
+
+def search(db: Session, person_id: str | None = None, camera_id: str | None = None,
+           since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Sightings overlapping ``[since, until]`` (either bound optional), newest end first, at most ``limit``."""
+    query = _joined()
+    if person_id:
+        query = query.where(Sighting.person_id == person_id)
+    if camera_id:
+        query = query.where(Sighting.camera_id == camera_id)
+    if since is not None:
+        query = query.where(Sighting.ended_at >= since)
+    if until is not None:
+        query = query.where(Sighting.started_at <= until)
+    rows = db.execute(query.order_by(Sighting.ended_at.desc(), Sighting.id.desc()).limit(limit)).all()
+    return [view(row, camera, person) for row, camera, person in rows]
+
+
+def last_seen(db: Session, person_id: str) -> dict[str, Any] | None:
+    """The person's newest sighting (by end time) with the camera's name, or None if never seen."""
+    found = search(db, person_id=person_id, limit=1)
+    return found[0] if found else None
+
+
+def last_seen_all(db: Session) -> dict[str, dict[str, Any]]:
+    """``{person_id: {camera_id, camera_name, at}}`` of every person ever seen: one query."""
+    from sqlalchemy import func
+
+    newest = (select(Sighting.person_id, func.max(Sighting.ended_at).label("at"))
+              .group_by(Sighting.person_id).subquery())
+    rows = db.execute(
+        select(Sighting.person_id, Sighting.camera_id, Camera.name, Sighting.ended_at)
+        .join(newest, (newest.c.person_id == Sighting.person_id) & (newest.c.at == Sighting.ended_at))
+        .join(Camera, Camera.id == Sighting.camera_id)
+    ).all()
+    return {pid: {"camera_id": cid, "camera_name": name, "at": at} for pid, cid, name, at in rows}
