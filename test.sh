@@ -4,10 +4,12 @@
 # runs them.
 set -euo pipefail
 cd "$(dirname "$0")"
-# Debian packages: ffmpeg (RTSP receiver, test videos), chromium + chromium-driver (browser tests)
+# Debian packages: ffmpeg (RTSP receiver, test videos), chromium + chromium-driver (browser tests),
+# mosquitto (the MQTT broker the central server's publishing is tested against)
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
+[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
