@@ -260,6 +260,17 @@ def queue_still(outbox: Outbox, stills: Any, still_id: str) -> str:
     return outbox.add("photo", payload, {"photo.jpg": data})
 
 
+def queue_snapshot(outbox: Outbox, jpeg: bytes, width: int, height: int) -> str:
+    """Queue a snapshot JPEG (taken now) as a ``photo`` item of ``kind`` ``snapshot``; returns the item id.
+
+    Raises:
+        OSError, sqlite3.Error: recording the item failed.
+    """
+    payload = {"kind": "snapshot", "captured_at": iso_utc(time.time()),
+               "metadata": {"width": width, "height": height}}
+    return outbox.add("photo", payload, {"photo.jpg": jpeg})
+
+
 class StillsFollower:
     """Queues every still taken after it first ran (``CAMERA_OUTBOX_STILLS=true``).
 

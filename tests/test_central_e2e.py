@@ -276,11 +276,15 @@ def test_a_person_is_recognised_across_two_real_cameras_and_nothing_is_lost_in_a
         last = c.get(f"/v1/people/{person['id']}/last-seen").json()
         assert last["person_name"] == "Carphone" and last["sighting"]["camera_name"] in ("Front door", "Back door")
 
-        # Central down: both cameras keep recording into their outboxes; a still is marked for upload.
+        # Central down: both cameras keep recording into their outboxes; a still and a snapshot are
+        # marked for upload.
         central.stop()
         still = httpx.post(cameras[0].base + "/v1/stills", headers={"X-API-Key": API_KEY}, timeout=30).json()
         queued = httpx.post(cameras[0].base + f"/v1/stills/{still['id']}/upload", headers={"X-API-Key": API_KEY})
         assert queued.status_code == 202
+        snap_queued = httpx.post(cameras[0].base + "/v1/camera/snapshot/upload", params={"width": 160},
+                                 headers={"X-API-Key": API_KEY})
+        assert snap_queued.status_code == 202 and snap_queued.json()["bytes"] > 1000
         wait_until(lambda: all(outbox(cam)["depth"] >= 3 for cam in cameras), 30, 0.5, "items queued while central is down")
         assert all(outbox(cam)["last_error"] for cam in cameras)
 
@@ -298,7 +302,7 @@ def test_a_person_is_recognised_across_two_real_cameras_and_nothing_is_lost_in_a
             # items still queued whose acknowledgement was cut by the shutdown).
             assert len(set(stored_ids) - left) == acked > 0
             kinds |= {k for _, k in stored}
-        assert kinds == {"face_event", "still"}
+        assert kinds == {"face_event", "still", "snapshot"}
     finally:
         for cam in cameras:
             cam.stop()

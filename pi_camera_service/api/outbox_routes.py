@@ -2,22 +2,23 @@
 
 * ``GET /v1/outbox``: what waits for the central server and how delivery goes.
 * ``POST /v1/stills/{id}/upload``: queue one still of the history for upload (202).
+* ``POST /v1/camera/snapshot/upload``: take a snapshot now and queue it for upload (202).
 
-Errors (JSON ``{"detail": ...}``): 404 unknown still, 409 outbox or stills disabled, 422 malformed id,
-507 the still could not be queued (disk full or unwritable).
+Errors (JSON ``{"detail": ...}``): 404 unknown still, 409 outbox or stills disabled, 422 malformed id or
+width, 503 no frame yet, 507 the item could not be queued (disk full or unwritable).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from pi_camera_service.api.routes import UNAUTHORIZED
+from pi_camera_service.api.routes import UNAUTHORIZED, take_snapshot
 from pi_camera_service.api.schemas import Problem
 from pi_camera_service.auth import require_auth
-from pi_camera_service.outbox_sender import queue_still
+from pi_camera_service.outbox_sender import queue_snapshot, queue_still
 from pi_camera_service.stills.store import InvalidId
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses={
@@ -71,3 +72,25 @@ async def upload_still(request: Request, still_id: str) -> dict[str, Any]:
     except OSError as exc:
         raise HTTPException(507, f"the still could not be queued: {exc}") from None
     return {"item_id": item_id, "still_id": still_id}
+
+
+@router.post("/camera/snapshot/upload", status_code=202, tags=["camera"], responses={
+    503: {"model": Problem, "description": "no frame yet"},
+    507: {"model": Problem, "description": "the snapshot could not be queued"},
+})
+async def upload_snapshot(
+    request: Request,
+    width: Annotated[int | None, Query(ge=16, le=4608, description="scaled copy this many px wide")] = None,
+    quality: Annotated[int, Query(ge=1, le=100, description="JPEG quality")] = 90,
+) -> dict[str, Any]:
+    """Take a snapshot now and queue it for upload to the central server (202 ``{item_id, bytes}``)."""
+    outbox = _outbox(request)
+    camera = request.app.state.camera
+    jpeg = await take_snapshot(camera, width, quality)
+    scale = (width or camera.width) / camera.width
+    try:
+        item_id = await run_in_threadpool(queue_snapshot, outbox, jpeg, width or camera.width,
+                                          round(camera.height * scale))
+    except OSError as exc:
+        raise HTTPException(507, f"the snapshot could not be queued: {exc}") from None
+    return {"item_id": item_id, "bytes": len(jpeg)}

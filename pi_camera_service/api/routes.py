@@ -127,13 +127,22 @@ async def snapshot(
     quality: Annotated[int, Query(ge=1, le=100, description="JPEG quality")] = 90,
 ) -> Response:
     """JPEG of the newest full-resolution frame while streaming continues (``?width=`` for a scaled copy)."""
+    jpeg = await take_snapshot(camera, width, quality)
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+async def take_snapshot(camera: Camera, width: int | None, quality: int) -> bytes:
+    """JPEG bytes of the newest frame, ``width`` px wide (None: full size), at JPEG ``quality`` 1..100.
+
+    Raises:
+        HTTPException: 422 ``width`` larger than the main stream; 503 (``Retry-After: 1``) no frame yet.
+    """
     if width is not None and width > camera.width:
         raise HTTPException(422, f"width={width} is larger than the main stream ({camera.width} px); allowed 16..{camera.width}")
     try:
-        jpeg = await run_in_threadpool(camera.snapshot_jpeg, width, quality)
+        return await run_in_threadpool(camera.snapshot_jpeg, width, quality)
     except CameraUnavailable as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
-    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @v1.get("/camera/status", response_model=CameraStatus, tags=["camera"])
