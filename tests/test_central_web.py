@@ -176,7 +176,7 @@ def test_before_setup_every_page_leads_to_the_first_run_form(tmp_path):
 
 def test_static_files_referenced_by_the_pages_are_served(server, session):
     client, _ = session
-    pages = [httpx.get(server.base + "/login", timeout=10).text, client.get("/").text]
+    pages = [httpx.get(server.base + "/login", timeout=10).text, client.get("/").text, client.get("/people").text]
     linked = set()
     for html in pages:
         linked |= set(re.findall(r'(?:src|href)="(/static/[^"]+)"', html))
@@ -217,6 +217,22 @@ def test_dashboard_needs_a_session_and_carries_the_security_headers(server, sess
     # logged in, the login page sends to the dashboard
     r = client.get("/login")
     assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+def test_people_page_needs_a_session_and_carries_the_security_headers(server, session):
+    anonymous = httpx.get(server.base + "/people", timeout=10)
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+    client, _ = session
+    assert 'href="/people" id="nav-people"' in client.get("/").text  # linked from the dashboard's header
+    r = client.get("/people")
+    assert r.status_code == 200
+    csp = assert_page_headers(r)
+    assert "img-src 'self' data:" in csp  # face crops come from this server only
+    assert_no_inline_code(r.text)
+    assert 'data-page="people"' in r.text
+    for section in ("timeline-card", "tl-bar", "tl-days", "groups", "people", "person-form", "ask-select"):
+        assert f'id="{section}"' in r.text, section
+    assert f'<span class="who" id="who">{USER}</span>' in r.text
 
 
 def test_cookie_session_state_change_without_csrf_header_is_refused(server, session):

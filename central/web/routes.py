@@ -1,9 +1,10 @@
-"""Dashboard pages: ``/login`` (first-run setup and login), ``/`` (the fleet), ``/cameras/{id}/live``.
+"""Dashboard pages: ``/login`` (first-run setup and login), ``/`` (the fleet), ``/cameras/{id}/live``,
+``/people`` (people, unknown faces, sightings).
 
 The pages are HTML shells; the browser fetches its data from the ``/v1`` API with the dashboard's
 session cookie (``POST /v1/auth/session`` sets it) and sends the session's CSRF token, read from
 ``GET /v1/auth/me``, as ``X-CSRF-Token`` on every state-changing request. The server only decides which
-page to show: ``/`` and the live view redirect (303) to ``/login`` without a valid session; ``/login``
+page to show: ``/``, ``/people`` and the live view redirect (303) to ``/login`` without a valid session; ``/login``
 redirects to ``/`` with one, and shows the first-run form while no admin exists.
 
 Every page carries a strict Content-Security-Policy (``default-src 'self'``, no inline script or
@@ -35,7 +36,8 @@ TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-"""Jinja2 templates of the dashboard (``login.html``, ``dashboard.html``, ``live.html``), autoescaped."""
+"""Jinja2 templates of the dashboard (``login.html``, ``dashboard.html``, ``live.html``, ``people.html``),
+autoescaped."""
 
 router = APIRouter(tags=["web"], include_in_schema=False)
 """The dashboard's page routes; :func:`install` adds them with the static files."""
@@ -150,6 +152,20 @@ def dashboard(request: Request) -> Response:
         return _to_login(request)
     response = templates.TemplateResponse(
         request, "dashboard.html", {"username": username, "scopes": SCOPES, "version": __version__}
+    )
+    return security_headers(response)
+
+
+@router.get("/people", response_class=HTMLResponse)
+def people_page(request: Request) -> Response:
+    """The people page: people (create, rename, merge, delete, enrol a photo), unknown faces (name a
+    group in one step) and a person's sightings (timeline, last seen); 303 to ``/login`` without a valid
+    session cookie. Face crops are same-origin images, fetched with the session cookie."""
+    _, username = _session(request)
+    if username is None:
+        return _to_login(request)
+    response = templates.TemplateResponse(
+        request, "people.html", {"username": username, "version": __version__}
     )
     return security_headers(response)
 

@@ -1,4 +1,5 @@
-/* Central dashboard: first-run setup, login, the fleet, pairing, admins, API tokens, live view.
+/* Central dashboard: first-run setup, login, the fleet, pairing, admins, API tokens, live view,
+   people (unknown faces, enrolment, merge, erasure, sightings timeline).
    Plain JS, no build step. Every /v1 call uses the HttpOnly session cookie; state-changing calls send
    the session's CSRF token (read from GET /v1/auth/me, kept in memory) as X-CSRF-Token. */
 "use strict";
@@ -25,7 +26,7 @@
     if (method !== "GET" && method !== "HEAD" && csrf) headers["X-CSRF-Token"] = csrf;
     for (var h in opts.headers || {}) headers[h] = opts.headers[h];
     var init = { method: method, credentials: "same-origin", cache: "no-store", headers: headers };
-    if (body instanceof URLSearchParams) init.body = body;
+    if (body instanceof URLSearchParams || body instanceof FormData) init.body = body; /* the browser sets the type */
     else if (body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
     return fetch(path, init).then(function (r) {
       var date = Date.parse(r.headers.get("Date") || "");
@@ -145,10 +146,12 @@
     if ($("ask").open) $("ask").close();
     if (resolve) resolve(value);
   }
-  /* Resolves with the typed value (or "" when there is no input), or null when cancelled. */
+  /* Resolves with the typed value (or "" when there is no input), or null when cancelled.
+     o.value: show the text input with this value; o.options ([{value, label}]): show a select instead
+     (where the page has one) and resolve with the chosen value. */
   function ask(text, o) {
     o = o || {};
-    var dlg = $("ask"), input = $("ask-input"), ok = $("ask-ok");
+    var dlg = $("ask"), input = $("ask-input"), ok = $("ask-ok"), select = $("ask-select");
     if (askResolve) finishAsk(null);
     $("ask-text").textContent = text;
     ok.textContent = o.ok || "OK";
@@ -156,16 +159,24 @@
     input.hidden = o.value == null;
     input.required = o.value != null;
     input.value = o.value == null ? "" : o.value;
+    if (select) {
+      select.hidden = !o.options;
+      select.textContent = "";
+      (o.options || []).forEach(function (opt) { select.appendChild(el("option", { value: opt.value }, opt.label)); });
+    }
     return new Promise(function (resolve) {
       askResolve = resolve;
       dlg.showModal();
-      if (!input.hidden) { input.focus(); input.select(); } else ok.focus();
+      if (!input.hidden) { input.focus(); input.select(); }
+      else if (select && !select.hidden) select.focus();
+      else ok.focus();
     });
   }
   function initAsk() {
     $("ask-form").addEventListener("submit", function (e) {
       e.preventDefault();
-      var input = $("ask-input");
+      var input = $("ask-input"), select = $("ask-select");
+      if (select && !select.hidden) { if (select.value) finishAsk(select.value); return; }
       if (input.hidden) { finishAsk(""); return; }
       var v = input.value.trim();
       if (v) finishAsk(v);
@@ -666,7 +677,437 @@
     document.addEventListener("visibilitychange", refresh);
   }
 
+  /* ================================================================== people */
+  function initPeople() {
+    var people = {}, peopleList = [], cameraNames = {}, groups = {}, current = null, lastDays = null;
+    var DAY_MS = 86400000, NEW = "";
+    initAsk();
+
+    function plural(n, one, many) { return n + " " + (n === 1 ? one : (many || one + "s")); }
+
+    function duration(s) {
+      s = Math.max(0, Math.round(s || 0));
+      if (s < 60) return s + " s";
+      if (s < 3600) return Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : "");
+      var m = Math.floor((s % 3600) / 60);
+      return Math.floor(s / 3600) + " h" + (m ? " " + m + " min" : "");
+    }
+
+    function clock(v) {
+      var t = parseTime(v);
+      return isNaN(t) ? "" : new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    }
+
+    function dayKey(v) {
+      var d = new Date(parseTime(v));
+      return d.getFullYear() + "-" + (d.getMonth() + 1) + "-" + d.getDate();
+    }
+
+    function dayLabel(v) {
+      var d = new Date(parseTime(v)), today = new Date(Date.now() + skew);
+      var yesterday = new Date(today.getTime() - DAY_MS);
+      var label = d.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+      if (dayKey(d.getTime() / 1000) === dayKey(today.getTime() / 1000)) return "Today · " + label;
+      if (dayKey(d.getTime() / 1000) === dayKey(yesterday.getTime() / 1000)) return "Yesterday · " + label;
+      return label;
+    }
+
+    function cameraName(id, name) { return name || cameraNames[id] || "camera " + String(id).slice(0, 8); }
+
+    function seenText(ls) {
+      return ls ? "last seen on " + cameraName(ls.camera_id, ls.camera_name) + ", " + ago(ls.at) : "never seen";
+    }
+
+    /* -------------------------------------------------------------- people */
+    function personItem(p) {
+      var li = el("li", { "data-id": p.id });
+      var what = el("div", { "class": "what" });
+      var name = el("button", { type: "button", "class": "link person-name", "data-action": "timeline",
+        title: "Show the sightings of " + p.name }, p.name);
+      what.appendChild(name);
+      what.appendChild(el("span", { "class": "meta faces" }, plural(p.encodings, "face") + " enrolled"));
+      var seen = el("span", { "class": "meta seen" }, seenText(p.last_seen));
+      if (p.last_seen) seen.title = local(p.last_seen.at);
+      what.appendChild(seen);
+      li.appendChild(what);
+      var actions = el("div", { "class": "actions" });
+      actions.appendChild(el("button", { type: "button", "data-action": "timeline" }, "Timeline"));
+      var upload = el("label", { "class": "button file" });
+      upload.appendChild(document.createTextNode("Add photo"));
+      upload.appendChild(el("input", { type: "file", accept: "image/jpeg,.jpg,.jpeg", "class": "visually-hidden",
+        "data-action": "enrol", "aria-label": "Add a photo of " + p.name }));
+      actions.appendChild(upload);
+      actions.appendChild(el("button", { type: "button", "data-action": "rename" }, "Rename"));
+      actions.appendChild(el("button", { type: "button", "data-action": "merge" }, "Merge…"));
+      actions.appendChild(el("button", { type: "button", "class": "danger", "data-action": "delete" }, "Delete"));
+      li.appendChild(actions);
+      if (p.id === current) li.classList.add("current");
+      return li;
+    }
+
+    function refreshPerson(li, p) {
+      var seen = li.querySelector(".seen");
+      seen.textContent = seenText(p.last_seen);
+      seen.title = p.last_seen ? local(p.last_seen.at) : "";
+      li.classList.toggle("current", p.id === current);
+    }
+
+    function renderPeople(list) {
+      peopleList = list;
+      people = {};
+      list.forEach(function (p) { people[p.id] = p; });
+      sync($("people"), list, function (p) { return p.id; }, personItem, refreshPerson);
+      $("people-count").textContent = list.length ? "(" + list.length + ")" : "";
+      $("no-people").hidden = list.length > 0;
+      Array.prototype.forEach.call(document.querySelectorAll("#groups select[data-action=who]"), fillWho);
+      if (current && !people[current]) closeTimeline();
+      else if (current) $("tl-name").textContent = people[current].name;
+    }
+
+    function loadPeople() {
+      return api("GET", "/v1/people").then(function (res) {
+        if (!res.ok) { say("people-msg", "Could not load the people: " + detail(res), "error"); return; }
+        renderPeople(res.data);
+      });
+    }
+
+    function personPath(p) { return "/v1/people/" + encodeURIComponent(p.id); }
+
+    $("person-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      var form = e.target;
+      busy(form, true);
+      api("POST", "/v1/people", { name: $("person-name").value.trim() }).then(function (res) {
+        busy(form, false);
+        if (!res.ok) { say("people-msg", detail(res), "error"); return; }
+        form.reset();
+        say("people-msg", "Added “" + res.data.name + "”: add a photo of them, or name a group of unknown faces.", "ok");
+        loadPeople();
+      });
+    });
+
+    $("people").addEventListener("click", function (e) {
+      var b = e.target.closest("button[data-action]");
+      if (!b) return;
+      var p = people[keyOfRow(b, $("people"))];
+      if (!p) return;
+      var action = b.getAttribute("data-action");
+      if (action === "timeline") {
+        showTimeline(p.id, true);
+      } else if (action === "rename") {
+        ask("New name for “" + p.name + "”:", { value: p.name, ok: "Rename" }).then(function (name) {
+          if (name === null || name === p.name) return;
+          api("PATCH", personPath(p), { name: name }).then(function (res) {
+            if (!res.ok) { say("people-msg", detail(res), "error"); return; }
+            say("people-msg", "Renamed “" + p.name + "” to “" + res.data.name + "”.", "ok");
+            loadPeople();
+          });
+        });
+      } else if (action === "merge") {
+        var others = peopleList.filter(function (o) { return o.id !== p.id; });
+        if (!others.length) { say("people-msg", "There is nobody else to merge into “" + p.name + "”.", "error"); return; }
+        ask("Merge into “" + p.name + "”: the faces and sightings of the person chosen below move to “" + p.name +
+          "”, then that person is deleted.", {
+          ok: "Merge",
+          options: others.map(function (o) { return { value: o.id, label: o.name + " (" + plural(o.encodings, "face") + ")" }; }),
+        }).then(function (otherId) {
+          if (otherId === null || !people[otherId]) return;
+          var other = people[otherId];
+          api("POST", personPath(p) + "/merge", { other_id: otherId }).then(function (res) {
+            if (!res.ok) { say("people-msg", detail(res), "error"); return; }
+            say("people-msg", "Merged “" + other.name + "” into “" + res.data.name + "” (" +
+              plural(res.data.encodings, "face") + " enrolled).", "ok");
+            if (current === otherId) showTimeline(p.id, false);
+            loadPeople();
+            if (current) loadTimeline();
+          });
+        });
+      } else if (action === "delete") {
+        ask("Delete “" + p.name + "”? This erases all their faces, crops and sightings.", { ok: "Delete", danger: true }).then(function (v) {
+          if (v === null) return;
+          api("DELETE", personPath(p)).then(function (res) {
+            if (!res.ok) { say("people-msg", detail(res), "error"); return; }
+            say("people-msg", "Deleted “" + p.name + "” with " + plural(res.data.observations || 0, "face") + " and " +
+              plural(res.data.sightings || 0, "sighting") + ".", "ok");
+            if (current === p.id) closeTimeline();
+            loadPeople();
+          });
+        });
+      }
+    });
+
+    $("people").addEventListener("change", function (e) {
+      var input = e.target;
+      if (input.getAttribute("data-action") !== "enrol" || !input.files || !input.files.length) return;
+      var p = people[keyOfRow(input, $("people"))], file = input.files[0];
+      if (!p) return;
+      var body = new FormData();
+      body.append("file", file, file.name);
+      input.disabled = true;
+      say("people-msg", "Looking for a face in “" + file.name + "”…");
+      api("POST", personPath(p) + "/faces", body).then(function (res) {
+        input.disabled = false;
+        input.value = "";
+        if (!res.ok) { say("people-msg", detail(res), "error"); return; }
+        say("people-msg", "Added a face to “" + p.name + "”: " + plural(res.data.encodings, "face") + " enrolled.", "ok");
+        loadPeople();
+      });
+    });
+
+    /* -------------------------------------------------------------- unknown faces */
+    function fillWho(select) {
+      var keep = select.value;
+      select.textContent = "";
+      select.appendChild(el("option", { value: NEW }, "a new person…"));
+      peopleList.forEach(function (p) { select.appendChild(el("option", { value: p.id }, p.name)); });
+      select.value = keep && people[keep] ? keep : NEW;
+      var name = select.form && select.form.querySelector("input[name=name]");
+      if (name) { name.hidden = select.value !== NEW; name.required = select.value === NEW; }
+    }
+
+    function groupStatus(g) {
+      var cams = g.camera_ids.map(function (id) { return cameraName(id); }).join(", ");
+      return plural(g.faces, "face") + " · " + (cams || "no camera") + " · last seen " + ago(g.last_seen);
+    }
+
+    function groupItem(item) {
+      var g = groups[item.id], li = el("li", { "class": "group", "data-id": item.id });
+      var crops = el("div", { "class": "crops" });
+      g.samples.forEach(function (s, i) {
+        var img = el("img", { src: s.crop_url, alt: "Unknown face " + (i + 1), width: "72", height: "72",
+          title: cameraName(s.camera_id) + " · " + local(s.captured_at) });
+        img.addEventListener("error", function () { img.classList.add("broken"); });
+        crops.appendChild(img);
+      });
+      if (!g.samples.length) crops.appendChild(el("span", { "class": "muted small" }, "no picture"));
+      li.appendChild(crops);
+      var body = el("div", { "class": "what" });
+      var status = el("span", { "class": "meta status" }, groupStatus(g));
+      status.title = "first seen " + local(g.first_seen) + " · last seen " + local(g.last_seen);
+      body.appendChild(status);
+      var form = el("form", { "class": "row assign", autocomplete: "off" });
+      var label = el("label", null, "This is…");
+      var select = el("select", { name: "person", "data-action": "who" });
+      label.appendChild(select);
+      form.appendChild(label);
+      form.appendChild(el("input", { name: "name", maxlength: "100", placeholder: "name", "aria-label": "Name of the new person",
+        "data-action": "name" }));
+      form.appendChild(el("button", { type: "submit", "data-action": "assign" }, "Save"));
+      form.appendChild(el("button", { type: "button", "class": "danger", "data-action": "forget" }, "Delete"));
+      body.appendChild(form);
+      li.appendChild(body);
+      fillWho(select);
+      return li;
+    }
+
+    function refreshGroup(li, item) {
+      var status = li.querySelector(".status");
+      status.textContent = groupStatus(groups[item.id]);
+    }
+
+    function loadGroups() {
+      return api("GET", "/v1/unknown-groups?samples=4").then(function (res) {
+        if (!res.ok) { say("groups-msg", "Could not load the unknown faces: " + detail(res), "error"); return; }
+        groups = {};
+        res.data.forEach(function (g) { groups[g.id] = g; });
+        /* rebuilt only when the pictures change; counts and times are updated in place */
+        var items = res.data.map(function (g) {
+          return { id: g.id, samples: g.samples.map(function (s) { return s.observation_id; }), status: [g.faces, g.last_seen] };
+        });
+        sync($("groups"), items, function (g) { return g.id; }, groupItem, refreshGroup);
+        var faces = res.data.reduce(function (n, g) { return n + g.faces; }, 0);
+        $("unknown-count").textContent = res.data.length ? "(" + plural(res.data.length, "group") + ", " + plural(faces, "face") + ")" : "";
+        $("no-groups").hidden = res.data.length > 0;
+      });
+    }
+
+    $("groups").addEventListener("change", function (e) {
+      if (e.target.getAttribute("data-action") !== "who") return;
+      fillWho(e.target);
+      if (e.target.value === NEW) e.target.form.querySelector("input[name=name]").focus();
+    });
+
+    $("groups").addEventListener("submit", function (e) {
+      e.preventDefault();
+      var form = e.target, id = keyOfRow(form, $("groups")), select = form.querySelector("select");
+      if (!groups[id]) return;
+      var body = select.value === NEW ? { name: form.querySelector("input[name=name]").value.trim() } : { person_id: select.value };
+      if (body.name === "") { say("groups-msg", "Enter the name of the new person, or choose someone.", "error"); return; }
+      busy(form, true);
+      api("POST", "/v1/unknown-groups/" + encodeURIComponent(id) + "/assign", body).then(function (res) {
+        busy(form, false);
+        if (!res.ok) { say("groups-msg", detail(res), "error"); return; }
+        say("groups-msg", "Named “" + res.data.person.name + "”: " + plural(res.data.enrolled, "face") + " enrolled.", "ok");
+        loadGroups();
+        loadPeople();
+      });
+    });
+
+    $("groups").addEventListener("click", function (e) {
+      var b = e.target.closest("button[data-action=forget]");
+      if (!b) return;
+      var id = keyOfRow(b, $("groups")), g = groups[id];
+      if (!g) return;
+      ask("Delete this group of " + plural(g.faces, "unknown face") + "? Their crops are erased too.", { ok: "Delete", danger: true }).then(function (v) {
+        if (v === null) return;
+        api("DELETE", "/v1/unknown-groups/" + encodeURIComponent(id)).then(function (res) {
+          if (!res.ok) { say("groups-msg", detail(res), "error"); return; }
+          say("groups-msg", "Deleted a group of " + plural(res.data.observations || g.faces, "face") + ".", "ok");
+          loadGroups();
+        });
+      });
+    });
+
+    /* -------------------------------------------------------------- timeline */
+    function showTimeline(id, scroll) {
+      current = id;
+      lastDays = null;
+      if (history.replaceState) history.replaceState(null, "", "#person=" + encodeURIComponent(id));
+      $("timeline-card").hidden = false;
+      $("tl-name").textContent = people[id] ? people[id].name : "…";
+      Array.prototype.forEach.call($("people").children, function (li) {
+        li.classList.toggle("current", li.getAttribute("data-key") === id);
+      });
+      loadTimeline();
+      if (scroll) $("timeline-card").scrollIntoView({ block: "start" });
+    }
+
+    function closeTimeline() {
+      current = null;
+      $("timeline-card").hidden = true;
+      if (history.replaceState) history.replaceState(null, "", location.pathname);
+      Array.prototype.forEach.call($("people").children, function (li) { li.classList.remove("current"); });
+    }
+    $("tl-close").addEventListener("click", closeTimeline);
+
+    function renderLast(data) {
+      var box = $("tl-last"), s = data.sighting;
+      box.textContent = "";
+      if (!s) { box.textContent = "Where was " + data.person_name + " last seen? Nowhere yet."; return; }
+      box.appendChild(document.createTextNode("Last seen on "));
+      box.appendChild(el("strong", { "class": "tl-last-camera" }, cameraName(s.camera_id, s.camera_name)));
+      box.appendChild(document.createTextNode(", "));
+      var when = el("span", { "class": "tl-last-ago" }, ago(s.ended_at));
+      when.title = local(s.ended_at);
+      box.appendChild(when);
+      box.appendChild(el("span", { "class": "meta" }, local(s.started_at) + " – " + clock(s.ended_at) + " · " +
+        duration(s.duration_s) + " · " + plural(s.detections, "detection")));
+    }
+
+    function renderBar(list) {
+      var bar = $("tl-bar"), end = Date.now() + skew, start = end - DAY_MS, rows = {}, order = [];
+      bar.textContent = "";
+      list.forEach(function (s) {
+        var a = Math.max(parseTime(s.started_at), start), b = Math.min(parseTime(s.ended_at), end);
+        if (isNaN(a) || isNaN(b) || b < start || a > end) return;
+        if (!rows[s.camera_id]) {
+          var row = el("div", { "class": "bar-row", "data-camera-id": s.camera_id });
+          row.appendChild(el("span", { "class": "bar-cam" }, cameraName(s.camera_id, s.camera_name)));
+          row.appendChild(el("div", { "class": "bar-track" }));
+          rows[s.camera_id] = row;
+          order.push(s.camera_id);
+        }
+        var seg = el("span", { "class": "bar-seg", title: cameraName(s.camera_id, s.camera_name) + " · " + clock(s.started_at) +
+          "–" + clock(s.ended_at) + " · " + plural(s.detections, "detection") });
+        /* positioned through custom properties (CSSOM), not a style attribute: allowed by the CSP */
+        seg.style.setProperty("--left", ((a - start) / DAY_MS * 100).toFixed(3) + "%");
+        seg.style.setProperty("--width", (Math.max(b - a, 0) / DAY_MS * 100).toFixed(3) + "%");
+        rows[s.camera_id].querySelector(".bar-track").appendChild(seg);
+      });
+      order.sort(function (x, y) { return cameraName(x).localeCompare(cameraName(y)); });
+      order.forEach(function (id) { bar.appendChild(rows[id]); });
+      $("tl-bar-empty").hidden = order.length > 0;
+      bar.hidden = order.length === 0;
+    }
+
+    function renderDays(list) {
+      var sig = JSON.stringify(list) + JSON.stringify(cameraNames);
+      if (sig === lastDays) return;
+      lastDays = sig;
+      var box = $("tl-days"), dayList = null, key = null;
+      box.textContent = "";
+      list.forEach(function (s) {
+        var k = dayKey(s.started_at);
+        if (k !== key) {
+          key = k;
+          var day = el("section", { "class": "day", "data-day": k });
+          day.appendChild(el("h4", null, dayLabel(s.started_at)));
+          dayList = el("ul", { "class": "list sightings" });
+          day.appendChild(dayList);
+          box.appendChild(day);
+        }
+        var li = el("li", { "class": "sighting", "data-id": s.id });
+        var what = el("div", { "class": "what" });
+        what.appendChild(el("strong", { "class": "s-camera" }, cameraName(s.camera_id, s.camera_name)));
+        what.appendChild(el("span", { "class": "meta s-time" }, clock(s.started_at) + " – " + clock(s.ended_at)));
+        li.appendChild(what);
+        li.appendChild(el("span", { "class": "s-duration" }, duration(s.duration_s)));
+        li.appendChild(el("span", { "class": "s-detections muted" }, plural(s.detections, "detection")));
+        dayList.appendChild(li);
+      });
+      $("tl-none").hidden = list.length > 0;
+    }
+
+    function loadTimeline() {
+      var id = current;
+      if (!id) return;
+      var q = "?person_id=" + encodeURIComponent(id);
+      var since = new Date(Date.now() + skew - DAY_MS).toISOString();
+      Promise.all([
+        api("GET", "/v1/people/" + encodeURIComponent(id) + "/last-seen"),
+        api("GET", "/v1/sightings" + q + "&limit=200"),
+        api("GET", "/v1/sightings" + q + "&limit=1000&since=" + encodeURIComponent(since)),
+      ]).then(function (r) {
+        if (id !== current) return;
+        if (r[0].status === 404) { closeTimeline(); return; }
+        var bad = r.filter(function (x) { return !x.ok; })[0];
+        if (bad) { say("tl-msg", "Could not load the sightings: " + detail(bad), "error"); return; }
+        say("tl-msg", "");
+        $("tl-name").textContent = r[0].data.person_name;
+        renderLast(r[0].data);
+        renderBar(r[2].data);
+        renderDays(r[1].data);
+      });
+    }
+
+    /* -------------------------------------------------------------- refresh */
+    function loadCameras() {
+      return api("GET", "/v1/cameras").then(function (res) {
+        if (!res.ok) return;
+        cameraNames = {};
+        res.data.forEach(function (c) { cameraNames[c.id] = c.name; });
+      });
+    }
+
+    $("logout").addEventListener("click", function () {
+      api("POST", "/v1/auth/logout").then(function () { location.replace("/login"); });
+    });
+
+    function tick() {
+      if (document.hidden) return;
+      loadCameras().then(function () {
+        loadPeople();
+        loadGroups();
+        loadTimeline();
+      });
+    }
+
+    api("GET", "/v1/auth/me").then(function (res) {
+      if (!res.ok) { say("people-msg", detail(res), "error"); return; }
+      csrf = res.data.csrf_token || "";
+      $("who").textContent = res.data.admin.username;
+      loadCameras().then(function () { return loadPeople(); }).then(function () {
+        loadGroups();
+        var m = /^#person=([^&]+)$/.exec(location.hash);
+        if (m && people[decodeURIComponent(m[1])]) showTimeline(decodeURIComponent(m[1]), false);
+      });
+      setInterval(tick, REFRESH_MS);
+      document.addEventListener("visibilitychange", tick);
+    });
+  }
+
   if (page === "login") initLogin();
   else if (page === "dashboard") initDashboard();
   else if (page === "live") initLive();
+  else if (page === "people") initPeople();
 })();
