@@ -41,6 +41,7 @@ class CentralState:
     waiters: pairing.PairingWaiters
     browser: Any
     faces: Any = None  # central.people.FaceRegistry: face indexes and media files
+    mqtt: Any = None  # central.mqtt.SightingPublisher, or None when CENTRAL_MQTT_URL is unset
     secret_key: str = ""
     started_at: float = field(default_factory=time.time)
     revoked_sessions: dict[str, float] = field(default_factory=dict)
@@ -113,6 +114,9 @@ def create_app(settings: CentralSettings) -> FastAPI:
     state = CentralState(settings=settings, engine=engine, sessions=session_factory(engine),
                          limiter=_limiter(settings), waiters=pairing.PairingWaiters(), browser=_make_browser(settings))
     state.faces = _make_faces(settings)
+    from central.mqtt import from_settings as mqtt_publisher
+
+    state.mqtt = mqtt_publisher(settings, state.sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,6 +132,8 @@ def create_app(settings: CentralSettings) -> FastAPI:
         if settings.mdns_enabled:
             await state.browser.start()
         purger = asyncio.create_task(_purge_loop(state))
+        if state.mqtt is not None:
+            await run_in_threadpool(state.mqtt.start)  # returns at once; connects in the background
         app.state.central = state
         try:
             yield
@@ -135,6 +141,8 @@ def create_app(settings: CentralSettings) -> FastAPI:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            if state.mqtt is not None:
+                await run_in_threadpool(state.mqtt.stop)
             if settings.mdns_enabled:
                 await state.browser.stop()
             engine.dispose()

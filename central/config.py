@@ -84,6 +84,15 @@ class CentralSettings(BaseSettings):
     ingest_max_request_mb: int = Field(
         64, ge=1, le=1024, description="largest POST /v1/ingest/events body, MB (413 beyond)"
     )
+    mqtt_url: str | None = Field(
+        None, description="publish sightings to this MQTT broker: mqtt://[user:pass@]host[:port] or mqtts:// "
+                          "(TLS, system CA); unset = off (docs/people.md#mqtt)",
+    )
+    mqtt_topic_prefix: str = Field("pi-camera", description="first level(s) of every MQTT topic")
+    mqtt_retain_last_seen: bool = Field(True, description="publish <prefix>/people/<id>/last_seen retained")
+    mqtt_update_interval_s: float = Field(
+        10.0, ge=0.0, le=3600.0, description="least time between two 'updated' MQTT messages of one sighting, s",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")
@@ -103,6 +112,22 @@ class CentralSettings(BaseSettings):
         if not value.startswith(("sqlite", "postgresql+psycopg://")):
             raise ValueError("must be an sqlite:/// or postgresql:// URL")
         return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from central.mqtt import parse_mqtt_url
+
+            parse_mqtt_url(value)  # ValueError with what is allowed
+        return value
+
+    @field_validator("mqtt_topic_prefix")
+    @classmethod
+    def _mqtt_prefix(cls, value: str) -> str:
+        from central.mqtt import check_topic_prefix
+
+        return check_topic_prefix(value)
 
     def resolved_database_url(self) -> str:
         """The database URL in use: ``database_url`` or ``sqlite:///<data_dir>/central.db``."""
@@ -135,7 +160,12 @@ def load_settings(**overrides: object) -> CentralSettings:
         err = exc.errors()[0]
         loc = str(err.get("loc", ("?",))[0])
         name = "DATABASE_URL" if loc == "database_url" else ENV_PREFIX + loc.upper()
-        raise ConfigError(f"{name}={err.get('input')!r} is invalid: {err.get('msg')}") from None
+        value = err.get("input")
+        if loc == "mqtt_url":
+            from central.mqtt import redact_url
+
+            value = redact_url(value)  # never print the broker password
+        raise ConfigError(f"{name}={value!r} is invalid: {err.get('msg')}") from None
 
 
 def configure_logging(level: str) -> None:

@@ -320,6 +320,17 @@ def loopback_multicast():
         subprocess.run(cmd, capture_output=True, check=False)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium (Playwright) for one test module; skips without Playwright or Chromium."""
+    from tests.browser import CHROMIUM, sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
 @pytest.fixture(scope="session")
 def ffmpeg_available() -> None:
     if shutil.which("ffmpeg") is None:

@@ -18,13 +18,13 @@ import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import cv2
 import httpx
 import numpy as np
 import pytest
 
+from tests.browser import expect, watch
 from tests.conftest import free_port
 from tests.test_central_web import (
     PASSWORD,
@@ -36,19 +36,7 @@ from tests.test_central_web import (
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-if sync_playwright is None or not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"browser tests need Playwright for Python and Chromium at {CHROMIUM} "
-        "(pip install playwright; apt-get install chromium)",
-        allow_module_level=True,
-    )
 
 HARDWARE_ID = secrets.token_hex(16)
 RTSP_URL = "rtsp://127.0.0.1:8554/cam"
@@ -135,19 +123,6 @@ def endpoints():
     fake.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def _watch(page, problems: list[str]) -> None:
-    """Collect CSP violations and uncaught script errors of ``page`` into ``problems``."""
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
 
 def _no_horizontal_scroll(page) -> None:
@@ -160,7 +135,7 @@ def test_first_run_pair_manage_watch_and_unpair_a_camera(central, endpoints, bro
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(8000)
-    _watch(page, problems)
+    watch(page, problems)
     base = central.base
     try:
         # ---- first start: the first-run form, a wrong bootstrap password, then the right one
@@ -301,7 +276,7 @@ def test_first_run_pair_manage_watch_and_unpair_a_camera(central, endpoints, bro
                                     storage_state=context.storage_state())
         try:
             p = phone.new_page()
-            _watch(p, problems)
+            watch(p, problems)
             p.goto(base + "/")
             expect(p.locator("#camera-rows tr", has_text="Garden gate")).to_have_count(1)
             expect(p.locator("#camera-rows .fps")).to_have_text("5.1 fps")

@@ -20,6 +20,7 @@ import cv2
 import httpx
 import pytest
 
+from tests.browser import csp_events, expect, watch
 from tests.test_central_ingest import event
 from tests.test_central_people import (
     astronaut,
@@ -38,20 +39,8 @@ from tests.test_central_web import (
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 BIKES = Path(__file__).resolve().parent / "data" / "bikes.mp4"
 
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-if sync_playwright is None or not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"browser tests need Playwright for Python and Chromium at {CHROMIUM} "
-        "(pip install playwright; apt-get install chromium)",
-        allow_module_level=True,
-    )
 
 # every securitypolicyviolation event of the page, kept for the end of the test
 RECORD_CSP = ("window.__csp = []; document.addEventListener('securitypolicyviolation', "
@@ -98,24 +87,7 @@ def central(tmp_path_factory):
         proc.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
-
-def _watch(page, problems: list[str]) -> None:
-    """Collect CSP violations and uncaught script errors of ``page`` into ``problems``."""
-    page.add_init_script(RECORD_CSP)
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-
-
-def _csp_events(page) -> list[str]:
-    return page.evaluate("window.__csp || []")
 
 
 def _person_row(page, name: str):
@@ -141,7 +113,7 @@ def test_unknown_faces_enrolment_timeline_merge_and_delete(central, browser, art
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(8000)
-    _watch(page, problems)
+    watch(page, problems, record_csp=True)
     try:
         # ---- log in, then the People link in the dashboard's header
         page.goto(base + "/login")
@@ -285,7 +257,7 @@ def test_unknown_faces_enrolment_timeline_merge_and_delete(central, browser, art
                                     storage_state=context.storage_state())
         try:
             p = phone.new_page()
-            _watch(p, problems)
+            watch(p, problems, record_csp=True)
             p.goto(f"{base}/people#person={driver_id}")
             expect(p.locator("#timeline-card")).to_be_visible()
             expect(p.locator("#tl-days .sighting")).to_have_count(2)
@@ -293,11 +265,11 @@ def test_unknown_faces_enrolment_timeline_merge_and_delete(central, browser, art
             width = p.evaluate("document.documentElement.scrollWidth")
             assert width <= 360, f"the people page is {width} px wide at 360 px"
             p.screenshot(path=str(artifacts / "central-people-phone-360.png"), full_page=True)
-            assert _csp_events(p) == []
+            assert csp_events(p) == []
         finally:
             phone.close()
 
-        assert _csp_events(page) == []
+        assert csp_events(page) == []
         assert problems == [], problems
     finally:
         context.close()

@@ -8,33 +8,21 @@ Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
 from pi_camera_service.auth import hash_password
+import tests.browser  # noqa: F401 - skips this module without Playwright or Chromium
 from tests.conftest import SAMPLE, ServiceProcess, free_port, wait_until
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "browser-pw-correct-horse"
 API_KEY = "browser-test-key-0123456789abcdef"
 W, H = 640, 480
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
-
-if sync_playwright is None or not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"browser tests need Playwright for Python and Chromium at {CHROMIUM} "
-        "(pip install playwright; apt-get install chromium)",
-        allow_module_level=True,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +47,6 @@ def service(tmp_path_factory):
     yield svc
     svc.stop()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 # bypass_csp: the page's CSP (script-src 'self', no eval) would block Playwright's wait_for_function strings

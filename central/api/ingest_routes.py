@@ -78,6 +78,9 @@ async def ingest_events(request: Request) -> dict[str, Any]:
         events = [p for p in parsed if isinstance(p, ingest.ParsedEvent)]
         with state.sessions() as db:
             status = ingest.store_events(state.faces, db, camera_id, events)
+        if state.mqtt is not None:  # after the commit; only queues the ids (central/mqtt.py publishes)
+            state.mqtt.notify(camera_id, [o for e in events if status[e.item_id] == "stored"
+                                          for o in e.observation_ids])
         results = []
         for raw, p in zip(items, parsed):
             if isinstance(p, ingest.ParsedEvent):

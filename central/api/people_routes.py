@@ -109,6 +109,7 @@ def rename_person(person_id: str, body: PersonIn, request: Request, _: Operator,
 def merge_people(person_id: str, body: MergeIn, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Merge ``other_id`` into this person: its encodings, faces and sightings move here; it is deleted."""
     person = _run(_registry(request).merge, db, person_id, body.other_id)
+    _forget_on_broker(request, body.other_id)
     return people.one_person(db, person)
 
 
@@ -116,7 +117,16 @@ def merge_people(person_id: str, body: MergeIn, request: Request, _: Operator, d
 def delete_person(person_id: str, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Erase a person everywhere: enrolled encodings and their photos, the faces matched to them (rows
     and crops; event frames left with no face), sightings. Answers the counts erased."""
-    return {"deleted": person_id, **_run(_registry(request).delete_person, db, person_id)}
+    erased = _run(_registry(request).delete_person, db, person_id)
+    _forget_on_broker(request, person_id)
+    return {"deleted": person_id, **erased}
+
+
+def _forget_on_broker(request: Request, person_id: str) -> None:
+    """Clear a person's retained MQTT ``last_seen`` once they no longer exist (when MQTT is on)."""
+    publisher = central(request).mqtt
+    if publisher is not None:
+        publisher.forget_person(person_id)
 
 
 @router.post("/people/{person_id}/faces", status_code=201)

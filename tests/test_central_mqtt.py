@@ -1,0 +1,326 @@
+"""Central server: MQTT publishing of sightings, with a real mosquitto broker and a real paho subscriber,
+on SQLite and PostgreSQL — topics and payloads, the retained last_seen, unknown faces, the rate of
+updates, the broker down at start and going away (ingest unaffected, publishing resumes), and MQTT off.
+Faces are real (the bundled carphone video, enrolled from a photo; scikit-image's astronaut unknown)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from sqlalchemy import func, select
+
+from central.config import ConfigError, load_settings
+from central.models import FaceObservation, Sighting
+from central.mqtt import parse_mqtt_url, redact_url
+from tests.conftest import CentralServer, free_port, port_listening, wait_until
+from tests.test_central_ingest import T0, event, post_events
+from tests.test_central_pairing import paired_camera
+from tests.test_central_people import (
+    api,
+    astronaut,
+    camera_encoding,
+    carphone_frames,
+    enrol_photo,
+    to_jpeg,
+)
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+PREFIX = "test-home"
+
+
+class Broker:
+    """A real mosquitto listening on 127.0.0.1:``port`` (anonymous allowed), stoppable and restartable
+    on the same port."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.log = workdir / "mosquitto.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Broker:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
+        wait_until(lambda: port_listening(self.port) or self.proc.poll() is not None, 10, 0.05, "mosquitto listening")
+        assert self.proc.poll() is None, self.log.read_text()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+class Subscriber:
+    """A real paho client subscribed to ``<PREFIX>/#``, collecting ``(topic, payload, retain)``."""
+
+    def __init__(self, port: int) -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}-{time.monotonic_ns()}")
+        self.client.on_connect = lambda c, *_: c.subscribe(f"{PREFIX}/#", qos=1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_message = self._message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self.subscribed.wait(10), "subscription not acknowledged"
+
+    def _message(self, _client, _userdata, msg) -> None:
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+
+    def on(self, topic: str) -> list[dict | str]:
+        """Payloads received on ``topic`` (JSON decoded when possible), in arrival order."""
+        with self.lock:
+            found = [payload for t, payload, _ in self.messages if t == topic]
+        out = []
+        for payload in found:
+            try:
+                out.append(json.loads(payload))
+            except ValueError:
+                out.append(payload.decode())
+        return out
+
+    def wait(self, topic: str, count: int = 1, timeout: float = 15) -> list[dict | str]:
+        """The payloads on ``topic`` once at least ``count`` arrived (AssertionError after ``timeout`` s)."""
+        return wait_until(lambda: len(self.on(topic)) >= count and self.on(topic), timeout, 0.05,
+                          f"{count} message(s) on {topic} (got {self.topics()})")
+
+    def topics(self) -> list[str]:
+        with self.lock:
+            return [t for t, _, _ in self.messages]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture()
+def broker(tmp_path):
+    if not Path(MOSQUITTO).exists():
+        pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
+    b = Broker(tmp_path)
+    yield b
+    b.stop()
+
+
+@pytest.fixture()
+def subscribers():
+    made: list[Subscriber] = []
+
+    def make(port: int) -> Subscriber:
+        made.append(Subscriber(port))
+        return made[-1]
+
+    yield make
+    for sub in made:
+        sub.close()
+
+
+def start_server(database_url, tmp_path, broker: Broker, **overrides) -> CentralServer:
+    srv = CentralServer(database_url, data_dir=tmp_path / "data", sighting_gap_s=60,
+                        mqtt_url=f"mqtt://127.0.0.1:{broker.port}", mqtt_topic_prefix=PREFIX, **overrides).start()
+    srv.admin = srv.create_first_admin()
+    srv.camera = paired_camera(srv, srv.admin, "Porch")
+    return srv
+
+
+def driver(server: CentralServer) -> dict:
+    """Enrol the carphone video's driver from a photo (frame 10); returns the person."""
+    person = api(server, "POST", "/v1/people", 201, json={"name": "Driver"})
+    enrol_photo(server, person["id"], to_jpeg(carphone_frames()[10]))
+    return person
+
+
+def send(server: CentralServer, encoding, at: dt.datetime, camera: dict | None = None):
+    """Post one event with one face; asserts 200 "stored"; returns the response."""
+    r = post_events(server, camera or server.camera, [event(encoding, at)])
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "stored", r.text
+    return r
+
+
+def sightings_topics(sub: Subscriber) -> list[str]:
+    return [t for t in sub.topics() if t.endswith("/sightings")]
+
+
+def test_sightings_on_camera_and_person_topics_retained_last_seen_and_no_unknowns(
+        database_url, tmp_path, broker, subscribers):
+    broker.start()
+    sub = subscribers(broker.port)
+    server = start_server(database_url, tmp_path, broker, mqtt_update_interval_s=0)
+    try:
+        person = driver(server)
+        cam = server.camera["device_id"]
+        assert sub.wait(f"{PREFIX}/central/status") == ["online"]
+        # a stranger first: stored, matched to nobody, nothing published (the worker is serial, so
+        # anything it would have sent arrives before the driver's messages below)
+        send(server, camera_encoding(astronaut()), T0)
+        send(server, camera_encoding(carphone_frames()[110]), T0 + dt.timedelta(seconds=1))
+        on_camera = sub.wait(f"{PREFIX}/cameras/{cam}/sightings")
+        on_person = sub.wait(f"{PREFIX}/people/{person['id']}/sightings")
+        with server.state.sessions() as db:
+            row = db.scalars(select(Sighting)).one()
+            assert db.scalar(select(func.count()).select_from(FaceObservation)
+                             .where(FaceObservation.person_id.is_(None))) == 1  # the stranger was stored
+        expected = {"event": "started", "sighting_id": row.id, "person_id": person["id"], "person_name": "Driver",
+                    "camera_id": cam, "camera_name": "Porch", "started_at": "2026-11-22T10:00:01Z",
+                    "ended_at": "2026-11-22T10:00:01Z", "detections": 1}
+        assert on_camera == [expected] and on_person == [expected]
+        assert sightings_topics(sub) == [f"{PREFIX}/cameras/{cam}/sightings",
+                                         f"{PREFIX}/people/{person['id']}/sightings"]
+        # a second detection 20 s later extends the sighting: "updated"
+        send(server, camera_encoding(carphone_frames()[60]), T0 + dt.timedelta(seconds=21))
+        updated = sub.wait(f"{PREFIX}/people/{person['id']}/sightings", 2)[1]
+        assert updated == {**expected, "event": "updated", "ended_at": "2026-11-22T10:00:21Z", "detections": 2}
+        # a client connecting now gets the retained state at once
+        late = subscribers(broker.port)
+        last = late.wait(f"{PREFIX}/people/{person['id']}/last_seen")
+        assert last == [{"person_id": person["id"], "person_name": "Driver", "camera_id": cam,
+                         "camera_name": "Porch", "at": "2026-11-22T10:00:21Z"}]
+        with late.lock:
+            assert all(retain for t, _, retain in late.messages if t.endswith(("/last_seen", "/status")))
+        assert late.wait(f"{PREFIX}/central/status") == ["online"]
+        assert not sightings_topics(late)  # sightings are events, not retained
+        # a late upload of an older event on another camera does not move last_seen back
+        garden = paired_camera(server, server.admin, "Garden")
+        send(server, camera_encoding(carphone_frames()[110]), T0 - dt.timedelta(hours=1), camera=garden)
+        older = sub.wait(f"{PREFIX}/cameras/{garden['device_id']}/sightings")
+        assert older[0]["event"] == "started" and older[0]["camera_name"] == "Garden"
+        assert [m["at"] for m in sub.on(f"{PREFIX}/people/{person['id']}/last_seen")] == [
+            "2026-11-22T10:00:01Z", "2026-11-22T10:00:21Z"]
+    finally:
+        server.stop()
+    # a clean shutdown says offline (retained)
+    assert sub.wait(f"{PREFIX}/central/status", 2)[-1] == "offline"
+
+
+def test_erasing_a_person_clears_their_retained_last_seen(database_url, tmp_path, broker, subscribers):
+    broker.start()
+    server = start_server(database_url, tmp_path, broker, mqtt_update_interval_s=0)
+    try:
+        person = driver(server)
+        send(server, camera_encoding(carphone_frames()[110]), T0)
+        topic = f"{PREFIX}/people/{person['id']}/last_seen"
+        assert subscribers(broker.port).wait(topic)[0]["person_name"] == "Driver"
+        api(server, "DELETE", f"/v1/people/{person['id']}", 200)
+        # the broker now holds an empty retained message: a new client gets nothing for this person
+        watcher = subscribers(broker.port)
+        wait_until(lambda: watcher.on(f"{PREFIX}/central/status"), 10, 0.05, "retained status")
+        time.sleep(0.5)
+        assert watcher.on(topic) == []
+    finally:
+        server.stop()
+
+
+def test_updates_are_rate_limited_and_the_last_state_is_sent(database_url, tmp_path, broker, subscribers):
+    broker.start()
+    sub = subscribers(broker.port)
+    server = start_server(database_url, tmp_path, broker, mqtt_update_interval_s=2)
+    try:
+        person = driver(server)
+        topic = f"{PREFIX}/people/{person['id']}/sightings"
+        enc = camera_encoding(carphone_frames()[110])
+        began = time.monotonic()
+        for i in range(15):  # 5 events/s for 3 s, one sighting
+            send(server, enc, T0 + dt.timedelta(seconds=i / 5))
+            time.sleep(max(0.0, began + (i + 1) / 5 - time.monotonic()))
+        elapsed = time.monotonic() - began
+        final = wait_until(lambda: [m for m in sub.on(topic) if m["detections"] == 15], 10, 0.05, "the final state")
+        time.sleep(2.5)  # anything still deferred would arrive by now
+        messages = sub.on(topic)
+        assert messages[0]["event"] == "started" and messages[0]["detections"] == 1
+        assert all(m["event"] == "updated" for m in messages[1:]) and final[-1] == messages[-1]
+        # one "started", then at most one "updated" per 2 s (plus the trailing one)
+        assert 2 <= len(messages) <= 2 + int(elapsed / 2) + 1, (len(messages), elapsed)
+        assert [m["detections"] for m in messages] == sorted(m["detections"] for m in messages)
+        assert sub.wait(f"{PREFIX}/people/{person['id']}/last_seen")[-1]["at"] == "2026-11-22T10:00:02.800000Z"
+    finally:
+        server.stop()
+
+
+def test_broker_down_at_start_and_going_away_never_blocks_ingest(database_url, tmp_path, broker, subscribers):
+    server = start_server(database_url, tmp_path, broker, mqtt_update_interval_s=0)  # broker not running
+    try:
+        person = driver(server)
+        enc = camera_encoding(carphone_frames()[110])
+        began = time.monotonic()
+        send(server, enc, T0)
+        assert time.monotonic() - began < 5 and not server.state.mqtt.connected
+        with server.state.sessions() as db:
+            assert db.scalar(select(func.count()).select_from(Sighting)) == 1
+        # the broker comes up: the server connects on its own, says online, republishes last_seen
+        broker.start()
+        sub = subscribers(broker.port)
+        wait_until(lambda: server.state.mqtt.connected, 20, 0.1, "the server connected to the broker")
+        assert sub.wait(f"{PREFIX}/central/status")[-1] == "online"
+        assert sub.wait(f"{PREFIX}/people/{person['id']}/last_seen")[-1]["at"] == "2026-11-22T10:00:00Z"
+        sub.close()
+        # the broker goes away: ingest still answers at once and stores
+        broker.stop()
+        wait_until(lambda: not server.state.mqtt.connected, 10, 0.1, "the server noticed the broker is gone")
+        began = time.monotonic()
+        send(server, enc, T0 + dt.timedelta(minutes=5))  # a new sighting (past the 60 s gap)
+        assert time.monotonic() - began < 5
+        with server.state.sessions() as db:
+            assert db.scalar(select(func.count()).select_from(Sighting)) == 2
+        # back on the same port: the server reconnects and publishing resumes
+        broker.start()
+        sub = subscribers(broker.port)
+        wait_until(lambda: server.state.mqtt.connected, 40, 0.1, "the server reconnected")
+        send(server, enc, T0 + dt.timedelta(minutes=10))
+        topic = f"{PREFIX}/people/{person['id']}/sightings"
+        got = wait_until(lambda: [m for m in sub.on(topic) if m["started_at"] == "2026-11-22T10:10:00Z"], 15, 0.05,
+                         "the sighting after reconnection")
+        assert got[0]["event"] == "started" and got[0]["camera_name"] == "Porch" and got[0]["detections"] == 1
+        assert sub.wait(f"{PREFIX}/people/{person['id']}/last_seen")[-1]["at"] == "2026-11-22T10:10:00Z"
+    finally:
+        server.stop()
+
+
+def test_mqtt_off_starts_nothing(database_url, tmp_path):
+    before = {t.name for t in threading.enumerate()}
+    server = CentralServer(database_url, data_dir=tmp_path / "data").start()
+    try:
+        assert server.state.settings.mqtt_url is None and server.state.mqtt is None
+        server.admin = server.create_first_admin()
+        server.camera = paired_camera(server, server.admin, "Porch")
+        person = driver(server)
+        send(server, camera_encoding(carphone_frames()[110]), T0)
+        assert api(server, "GET", f"/v1/people/{person['id']}/last-seen")["sighting"]["detections"] == 1
+        started = {t.name for t in threading.enumerate()} - before
+        assert not [n for n in started if "paho" in n or "mqtt" in n], started
+    finally:
+        server.stop()
+
+
+def test_url_and_prefix_validation():
+    target = parse_mqtt_url("mqtts://home%40lan:p%3Ass@broker.lan")
+    assert (target.host, target.port, target.tls, target.username, target.password) == (
+        "broker.lan", 8883, True, "home@lan", "p:ss")
+    assert parse_mqtt_url("mqtt://broker.lan").port == 1883 and not parse_mqtt_url("mqtt://h:1884").tls
+    assert target.redacted() == "mqtts://home@lan:***@broker.lan:8883"
+    assert redact_url("mqtt://u:secret@h") == "mqtt://u:***@h"
+    for url, message in (("http://u:secret@broker", "must start with mqtt:// or mqtts://"),
+                         ("mqtt://", "has no host"),
+                         ("mqtt://broker:99999", "port"),
+                         ("mqtt://u:secret@broker/topic", "must not have a path")):
+        with pytest.raises(ConfigError) as err:
+            load_settings(mqtt_url=url)
+        assert "CENTRAL_MQTT_URL" in str(err.value) and message in str(err.value), str(err.value)
+        assert "secret" not in str(err.value)
+    with pytest.raises(ConfigError, match="CENTRAL_MQTT_TOPIC_PREFIX.*wildcards"):
+        load_settings(mqtt_topic_prefix="home/#")
+    settings = load_settings(mqtt_url="mqtt://broker", mqtt_topic_prefix="/home/cams/")
+    assert settings.mqtt_topic_prefix == "home/cams" and settings.mqtt_retain_last_seen is True
+    assert load_settings().mqtt_url is None
