@@ -225,9 +225,14 @@ def outbox(camera: ServiceProcess) -> dict:
 
 def camera_outbox_after_stop(camera: ServiceProcess) -> tuple[int, set[str]]:
     """``(acknowledged items, ids still queued)`` from a stopped camera's outbox database."""
+    return camera_outbox_after_stop_dir(Path(camera.env["CAMERA_STATE_DIR"]))
+
+
+def camera_outbox_after_stop_dir(state_dir: Path) -> tuple[int, set[str]]:
+    """``(acknowledged items, ids still queued)`` from the outbox database in ``state_dir``."""
     import sqlite3
 
-    db = sqlite3.connect(Path(camera.env["CAMERA_STATE_DIR"]) / "outbox.db")
+    db = sqlite3.connect(state_dir / "outbox.db")
     try:
         sent = db.execute("SELECT value FROM counters WHERE name = 'sent'").fetchone()
         left = {row[0] for row in db.execute("SELECT item_id FROM items")}
@@ -306,4 +311,131 @@ def test_a_person_is_recognised_across_two_real_cameras_and_nothing_is_lost_in_a
     finally:
         for cam in cameras:
             cam.stop()
+        central.stop()
+
+
+class FaultProxy:
+    """A TCP proxy between a camera and the real central server that can lose or hold the answers to
+    ``POST /v1/ingest/...`` after the server has processed the request (what a network cut or a
+    camera crash at the worst moment looks like). Modes: ``pass``, ``drop`` (close the connection
+    instead of answering), ``hold`` (never answer)."""
+
+    def __init__(self, target_port: int) -> None:
+        import asyncio
+        import threading
+
+        self.target_port = target_port
+        self.port = free_port()
+        self.mode = "pass"
+        self.dropped = 0
+        self.duplicates_seen = 0
+        self.held = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        async def serve() -> None:
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+            started.set()
+
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self._loop)
+        assert started.wait(10)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, client_reader, client_writer) -> None:
+        import asyncio
+
+        try:
+            server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        last = {"ingest": False}
+
+        async def upstream() -> None:
+            while data := await client_reader.read(65536):
+                if data.startswith((b"POST ", b"GET ", b"PUT ", b"DELETE ", b"PATCH ")):
+                    last["ingest"] = data.startswith(b"POST /v1/ingest/")
+                server_writer.write(data)
+                await server_writer.drain()
+            server_writer.close()
+
+        async def downstream() -> None:
+            while data := await server_reader.read(65536):
+                if last["ingest"] and self.mode == "drop":
+                    self.dropped += 1
+                    client_writer.transport.abort()
+                    server_writer.close()
+                    return
+                if last["ingest"] and self.mode == "hold":
+                    self.held.set()
+                    await asyncio.sleep(3600)
+                self.duplicates_seen += data.count(b'"status":"duplicate"')
+                client_writer.write(data)
+                await client_writer.drain()
+            client_writer.close()
+
+        await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+
+    def close(self) -> None:
+        import asyncio
+
+        async def shutdown() -> None:
+            self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+
+def test_lost_acknowledgements_and_a_camera_killed_mid_send_lose_and_duplicate_nothing(tmp_path, database_url):
+    central = start_central(tmp_path, database_url)
+    proxy = FaultProxy(central.port)
+    camera = None
+    try:
+        token = admin_token(central)
+        c = httpx.Client(base_url=central.base, headers=bearer(token), timeout=60)
+        env = {"CAMERA_OUTBOX_UPDATE_INTERVAL": "1", "CAMERA_CENTRAL_URL": proxy.url}
+        camera = start_camera(tmp_path, central, **env)
+        camera_id = pair_camera(c, camera, "Hall")
+        wait_until(lambda: ingested(database_url, camera_id), 30, 0.3, "first items stored")
+
+        # The network cuts the answer of two uploads the server has stored: the retries are duplicates.
+        proxy.mode = "drop"
+        wait_until(lambda: proxy.dropped >= 2, 30, 0.2, "two acknowledgements lost")
+        proxy.mode = "pass"
+        wait_until(lambda: proxy.duplicates_seen >= 1, 30, 0.2, "a retry answered 'duplicate'")
+
+        # The camera is killed while the server's answer is on its way.
+        proxy.held.clear()
+        proxy.mode = "hold"
+        assert proxy.held.wait(30), "no upload to hold"
+        camera.proc.kill()
+        camera.proc.wait(10)
+        camera.stop()
+        before_restart = proxy.duplicates_seen
+        proxy.mode = "pass"
+        camera = ServiceProcess(camera.env, tmp_path / "camera-2.log").start()
+        wait_until(lambda: proxy.duplicates_seen > before_restart, 30, 0.2,
+                   "the held batch re-sent after the restart and answered 'duplicate'")
+        wait_until(lambda: outbox(camera)["depth"] <= 2, 30, 0.3, "outbox drained after the restart")
+        stats = outbox(camera)
+        assert stats["dropped"] == 0 and stats["rejected"] == 0
+        camera.stop()
+        camera = None
+
+        acked, left = camera_outbox_after_stop_dir(tmp_path / "state")
+        stored_ids = [i for i, _ in ingested(database_url, camera_id)]
+        assert len(stored_ids) == len(set(stored_ids))
+        assert len(set(stored_ids) - left) == acked > 0
+    finally:
+        if camera is not None:
+            camera.stop()
+        proxy.close()
         central.stop()
