@@ -49,6 +49,7 @@ class UtcDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        """To the database: UTC (ValueError for a naive datetime)."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -56,6 +57,7 @@ class UtcDateTime(TypeDecorator):
         return value.astimezone(dt.timezone.utc)
 
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        """From the database: timezone-aware UTC (a naive value from SQLite is taken as UTC)."""
         if value is None:
             return None
         if value.tzinfo is None:

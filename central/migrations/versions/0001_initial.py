@@ -17,6 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create this revision's tables and indexes."""
     op.create_table('admins',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -108,6 +109,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop what :func:`upgrade` created, in reverse order."""
     with op.batch_alter_table('pairing_requests', schema=None) as batch_op:
         batch_op.drop_index('ix_pairing_requests_expires_at')
 

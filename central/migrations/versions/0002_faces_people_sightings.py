@@ -18,6 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create this revision's tables and indexes."""
     op.create_table('people',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -117,6 +118,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop what :func:`upgrade` created, in reverse order."""
     with op.batch_alter_table('person_encodings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_person_encodings_person_id'))
 
