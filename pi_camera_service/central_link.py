@@ -174,6 +174,16 @@ def forget_credentials(state_dir: Path) -> bool:
 # ------------------------------------------------------------------------------------------------
 
 
+async def cancel_and_close(task: asyncio.Task | None, client: httpx.AsyncClient | None) -> None:
+    """Cancel ``task`` and wait until it has ended, then close ``client``; either may be None."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if client is not None:
+        await client.aclose()
+
+
 class Backoff:
     """Capped exponential backoff with jitter ("equal jitter").
 
@@ -555,13 +565,8 @@ class CentralLink:
     async def stop(self) -> None:
         """Cancel the task, wait for it, and close the HTTP client (idempotent)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        client, self._client = self._client, None
+        await cancel_and_close(task, client)
 
     async def unpair(self) -> bool:
         """Forget the stored credentials and pair again from scratch (``DELETE /v1/pairing``).

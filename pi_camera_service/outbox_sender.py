@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 
 from pi_camera_service import __version__
-from pi_camera_service.central_link import Backoff
+from pi_camera_service.central_link import Backoff, cancel_and_close
 from pi_camera_service.detection.tracks import FaceTracker, TrackEvent
 from pi_camera_service.frames import encode_jpeg
 from pi_camera_service.outbox import Outbox, iso_utc
@@ -397,13 +397,8 @@ class OutboxSender:
     async def stop(self) -> None:
         """Cancel the task (an unanswered request leaves its items queued) and close the client."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        client, self._client = self._client, None
+        await cancel_and_close(task, client)
 
     # ------------------------------------------------------------------ loop
     async def _wait(self, delay: float, wakeable: bool) -> None:
