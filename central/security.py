@@ -16,8 +16,9 @@ import secrets
 from typing import Any
 
 import jwt
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
+
+from pi_camera_service.auth import hash_password
+from pi_camera_service.auth import verify_password as _verify
 
 JWT_ALGORITHM = "HS256"
 API_TOKEN_PREFIX = "pcs_"
@@ -26,27 +27,19 @@ API_TOKEN_PREFIX = "pcs_"
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ" + "abcdefghjkmnpqrstuvwxyz" + "23456789"
 CODE_LENGTH = 8
 
-_hasher = PasswordHash((Argon2Hasher(),))
 # Verified against when the username does not exist, so both paths cost one argon2 computation.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 class TokenError(ValueError):
     """A JWT is missing, malformed, expired, signed with another key or of the wrong kind."""
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash (PHC string, ``$argon2id$...``) of ``password``."""
-    return _hasher.hash(password)
-
-
 def verify_password(password: str, password_hash: str | None) -> bool:
     """Check ``password`` against ``password_hash`` in constant work: a None hash (unknown user) is
-    checked against a dummy hash so the response time does not reveal whether the user exists."""
-    try:
-        ok = _hasher.verify(password, password_hash or _DUMMY_HASH)
-    except Exception:  # noqa: BLE001 - a corrupt hash is a failed login, not a 500
-        return False
+    checked against a dummy hash so the response time does not reveal whether the user exists.
+    False for a corrupt hash (argon2 via :func:`pi_camera_service.auth.verify_password`)."""
+    ok = _verify(password, password_hash or _DUMMY_HASH)
     return ok and password_hash is not None
 
 
