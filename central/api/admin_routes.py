@@ -9,20 +9,13 @@ from fastapi import APIRouter, Depends, HTTPException, Response
 from sqlalchemy import select
 
 from central.api.auth_routes import create_admin
-from central.api.deps import DB, Principal, require
+from central.api.deps import DB, Principal, get_or_404, require
 from central.api.schemas import AdminCreate, AdminOut, AdminPatch, ApiTokenCreate, ApiTokenOut, PasswordChange
 from central.models import Admin, ApiToken, utcnow
 from central.security import digest, hash_password, new_api_token, verify_password
 
 router = APIRouter(prefix="/v1", tags=["admins"])
 AdminsScope = Annotated[Principal, Depends(require("admins"))]
-
-
-def _admin_or_404(db: DB, admin_id: str) -> Admin:
-    admin = db.get(Admin, admin_id)
-    if admin is None:
-        raise HTTPException(404, f"no admin with id {admin_id!r}")
-    return admin
 
 
 def _active_admins(db: DB) -> int:
@@ -45,7 +38,7 @@ def add_admin(body: AdminCreate, principal: AdminsScope, db: DB) -> AdminOut:
 def patch_admin(admin_id: str, body: AdminPatch, principal: AdminsScope, db: DB) -> AdminOut:
     """Disable or enable an admin; a disabled admin's tokens and sessions are refused at once.
     Refused (409) for oneself and for the last active admin."""
-    admin = _admin_or_404(db, admin_id)
+    admin = get_or_404(db, Admin, admin_id, "admin")
     if body.disabled and admin.id == principal.admin.id:
         raise HTTPException(409, "you cannot disable your own account")
     if body.disabled and not admin.disabled and _active_admins(db) <= 1:
@@ -58,7 +51,7 @@ def patch_admin(admin_id: str, body: AdminPatch, principal: AdminsScope, db: DB)
 @router.delete("/admins/{admin_id}", status_code=204)
 def delete_admin(admin_id: str, principal: AdminsScope, db: DB) -> Response:
     """Delete an admin and their API tokens. Refused (409) for oneself and the last active admin."""
-    admin = _admin_or_404(db, admin_id)
+    admin = get_or_404(db, Admin, admin_id, "admin")
     if admin.id == principal.admin.id:
         raise HTTPException(409, "you cannot delete your own account")
     if not admin.disabled and _active_admins(db) <= 1:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from central import pairing
 from central.api.auth_routes import too_many
-from central.api.deps import DB, Principal, central, client_address, require
+from central.api.deps import DB, Principal, central, client_address, get_or_404, require
 from central.api.schemas import CameraPatch, PairIn, ScanIn
 from central.fleet import camera_view
 from central.models import Camera, utcnow
@@ -20,13 +20,6 @@ from central.models import Camera, utcnow
 router = APIRouter(prefix="/v1", tags=["cameras"])
 Reader = Annotated[Principal, Depends(require("read"))]
 Operator = Annotated[Principal, Depends(require("cameras"))]
-
-
-def _camera_or_404(db: DB, camera_id: str) -> Camera:
-    camera = db.get(Camera, camera_id)
-    if camera is None:
-        raise HTTPException(404, f"no paired camera with id {camera_id!r}")
-    return camera
 
 
 def _view(request: Request, camera: Camera) -> dict[str, Any]:
@@ -42,7 +35,7 @@ def list_cameras(request: Request, _: Reader, db: DB) -> list[dict[str, Any]]:
 @router.get("/cameras/{camera_id}")
 def get_camera(camera_id: str, request: Request, _: Reader, db: DB) -> dict[str, Any]:
     """One paired camera."""
-    return _view(request, _camera_or_404(db, camera_id))
+    return _view(request, get_or_404(db, Camera, camera_id, "paired camera"))
 
 
 @router.post("/cameras/pair", status_code=201)
@@ -73,7 +66,7 @@ async def pair_camera(body: PairIn, request: Request, principal: Operator) -> di
 @router.patch("/cameras/{camera_id}")
 def patch_camera(camera_id: str, body: CameraPatch, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Rename and/or disable/enable a camera; a disabled camera's requests are refused at once (403)."""
-    camera = _camera_or_404(db, camera_id)
+    camera = get_or_404(db, Camera, camera_id, "paired camera")
     if body.name is not None:
         camera.name = body.name
     if body.disabled is not None:
@@ -86,7 +79,7 @@ def patch_camera(camera_id: str, body: CameraPatch, request: Request, _: Operato
 def unpair_camera(camera_id: str, _: Operator, db: DB) -> Response:
     """Unpair: delete the camera record; its credentials are refused at once (401 ``unknown_device``) and
     the camera goes back to asking for a pairing code."""
-    db.delete(_camera_or_404(db, camera_id))
+    db.delete(get_or_404(db, Camera, camera_id, "paired camera"))
     db.commit()
     return Response(status_code=204)
 
@@ -96,7 +89,7 @@ def rotate_secret(camera_id: str, request: Request, _: Operator, db: DB) -> dict
     """Ask for a new device secret: the camera receives it in its next heartbeat response; from then
     on the old secret only serves to collect the new one, until the camera first uses the new one.
     To cut off a camera whose secret leaked, unpair or disable it instead."""
-    camera = _camera_or_404(db, camera_id)
+    camera = get_or_404(db, Camera, camera_id, "paired camera")
     camera.rotate_requested = True
     db.commit()
     return _view(request, camera)

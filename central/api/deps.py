@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any, Iterator, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from central.models import Admin, ApiToken, Camera, utcnow
 from central.security import API_TOKEN_PREFIX, TokenError, decode_jwt, digest
+
+T = TypeVar("T")
 
 SCOPES = {
     "read": "read cameras, discovery and fleet state",
@@ -44,6 +46,18 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 DB = Annotated[Session, Depends(get_db)]
+
+
+def get_or_404(db: Session, model: type[T], ident: str, what: str) -> T:
+    """The ``model`` row with primary key ``ident``.
+
+    Raises:
+        HTTPException: 404 ``no <what> with id '<ident>'``.
+    """
+    row = db.get(model, ident)
+    if row is None:
+        raise HTTPException(404, f"no {what} with id {ident!r}")
+    return row
 
 
 def client_address(request: Request) -> str:

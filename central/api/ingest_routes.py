@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from central import ingest
-from central.api.deps import DB, Principal, authenticate_device, central, require
+from central.api.deps import DB, Principal, authenticate_device, central, get_or_404, require
 from central.models import FaceObservation, Photo, utcnow
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
@@ -177,10 +177,7 @@ def _file(request: Request, relative: str | None) -> FileResponse:
 @router.get("/observations/{observation_id}/crop")
 def observation_crop(observation_id: str, request: Request, _: Reader, db: DB) -> FileResponse:
     """The JPEG crop of a received face (404 when the camera sent none)."""
-    obs = db.get(FaceObservation, observation_id)
-    if obs is None:
-        raise HTTPException(404, f"no face observation with id {observation_id!r}")
-    return _file(request, obs.crop_path)
+    return _file(request, get_or_404(db, FaceObservation, observation_id, "face observation").crop_path)
 
 
 @router.get("/photos")
@@ -203,7 +200,4 @@ def list_photos(
 @router.get("/photos/{photo_id}/file")
 def photo_file(photo_id: str, request: Request, _: Reader, db: DB) -> FileResponse:
     """The JPEG of a stored photo."""
-    photo = db.get(Photo, photo_id)
-    if photo is None:
-        raise HTTPException(404, f"no photo with id {photo_id!r}")
-    return _file(request, photo.path)
+    return _file(request, get_or_404(db, Photo, photo_id, "photo").path)
