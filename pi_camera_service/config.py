@@ -107,6 +107,30 @@ class Settings(BaseSettings):
         """``mdns_interfaces`` as a list (empty: all interfaces)."""
         return self.mdns_interfaces.split(",") if self.mdns_interfaces else []
 
+    # --- ONVIF device (docs/onvif.md) -----------------------------------------------------------
+    onvif_enabled: bool = Field(True, description="serve the ONVIF device, media, imaging and event services under /onvif")
+    onvif_discovery_enabled: bool = Field(
+        True, description="answer WS-Discovery probes and send Hello/Bye (UDP 239.255.255.250:3702) on the mDNS interfaces"
+    )
+    onvif_discovery_port: int = Field(3702, ge=1, le=65535, description="WS-Discovery UDP port (3702 by the standard)")
+    onvif_username: str | None = Field(None, max_length=64, description="ONVIF user; default: CAMERA_USERNAME")
+    onvif_password: str | None = Field(
+        None, min_length=8, max_length=128,
+        description="ONVIF password (WS-Security digest, HTTP Digest); default: generated into <state_dir>/onvif_password",
+    )
+    onvif_stream_uri: str | None = Field(
+        None, description="RTSP URL GetStreamUri answers; default: CAMERA_RTSP_URL without credentials, loopback host "
+        "replaced by the address the client reached",
+    )
+    onvif_location: str | None = Field(None, max_length=64, description="onvif://www.onvif.org/location/<value> scope")
+
+    @field_validator("onvif_stream_uri")
+    @classmethod
+    def _onvif_rtsp(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("rtsp://", "rtsps://")):
+            raise ValueError("must be an rtsp:// or rtsps:// URL such as rtsp://192.168.1.20:8554/cam")
+        return value
+
     # --- authentication -------------------------------------------------------------------------
     api_key: str | None = Field(None, description="X-API-Key value accepted on /v1 routes")
     username: str = Field("admin", min_length=1, max_length=64, description="user for /v1/auth/*")

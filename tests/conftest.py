@@ -24,6 +24,7 @@ import pytest
 # In-process apps (TestClient) do not announce themselves on the machine's network; the mDNS tests
 # enable it explicitly, and service processes get only the CAMERA_* variables a test gives them.
 os.environ.setdefault("CAMERA_MDNS_ENABLED", "false")
+os.environ.setdefault("CAMERA_ONVIF_DISCOVERY_ENABLED", "false")  # no UDP 3702 multicast from test cameras
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -160,6 +161,8 @@ class ServiceProcess:
     def start(self, wait: bool = True) -> "ServiceProcess":
         env = {k: v for k, v in os.environ.items() if not k.startswith(self.env_prefix) and k != "DATABASE_URL"}
         env.update(self.env)
+        if self.env_prefix == "CAMERA_":  # no WS-Discovery multicast on the machine's interfaces unless asked
+            env.setdefault("CAMERA_ONVIF_DISCOVERY_ENABLED", "false")
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], env=env, cwd=str(self.log_path.parent),

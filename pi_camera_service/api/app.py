@@ -31,6 +31,8 @@ from pi_camera_service.identity import hardware_id
 from pi_camera_service.sources import create_camera
 from pi_camera_service.sources.base import Camera, CameraUnavailable
 from pi_camera_service.live import MjpegBroadcaster
+from pi_camera_service.onvif import OnvifDevice
+from pi_camera_service.onvif.service import router as onvif_router
 from pi_camera_service.stills import StillsService
 from pi_camera_service.web.routes import install as install_web
 
@@ -165,9 +167,12 @@ def create_app(
         )
         await app.state.advertiser.start()  # background, best effort: never fails the start-up
         events.add_listener(_follow_pairing(app.state.advertiser, asyncio.get_running_loop()))
+        onvif = OnvifDevice(app, settings, cam, controls, detection, app.state.hardware_id)
+        await onvif.start()
         try:
             yield
         finally:
+            await onvif.stop()  # WS-Discovery Bye
             await app.state.advertiser.stop()  # goodbye packets first: browsers drop the camera at once
             await _stop_outbox(outbox_parts)
             await central_link.stop()
@@ -205,5 +210,6 @@ def create_app(
     app.include_router(live_router)
     app.include_router(pairing_router)
     app.include_router(outbox_router)
+    app.include_router(onvif_router)
     install_web(app)
     return app

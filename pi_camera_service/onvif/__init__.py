@@ -1,0 +1,87 @@
+"""ONVIF Profile S device (plus Imaging and PullPoint events) served by the camera service (docs/onvif.md).
+
+Modules: :mod:`.soap` (safe parsing, envelopes, faults), :mod:`.security` (credentials, WS-Security
+UsernameToken), :mod:`.httpauth` (Digest/Basic for the snapshot URI), :mod:`.service` (the operation
+table and the ``/onvif/...`` router), :mod:`.imaging` (ONVIF imaging <-> the control table),
+:mod:`.events` ("face detected" PullPoint subscriptions), :mod:`.discovery` (WS-Discovery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class OnvifDevice:
+    """Starts and stops the ONVIF parts inside the service's lifespan.
+
+    :meth:`start` puts an :class:`~pi_camera_service.onvif.service.OnvifContext` on ``app.state.onvif``
+    (the router reads it), registers the face-event listener and starts WS-Discovery (best effort:
+    a socket error is logged, never fatal). :meth:`stop` sends Bye.
+    """
+
+    def __init__(self, app: Any, settings: Any, camera: Any, controls: Any, detection: Any, hardware_id: str) -> None:
+        self.app, self.settings, self.camera = app, settings, camera
+        self.controls, self.detection, self.hardware_id = controls, detection, hardware_id
+        self.responder: Any = None
+
+    async def start(self) -> None:
+        """Build the context and start discovery; a no-op when ``CAMERA_ONVIF_ENABLED=false``.
+
+        Raises:
+            ConfigError: the ONVIF password file cannot be created or read.
+        """
+        from fastapi.concurrency import run_in_threadpool
+
+        from pi_camera_service.discovery import default_instance_name
+        from pi_camera_service.onvif.events import FaceEvents
+        from pi_camera_service.onvif.security import load_onvif_credentials
+        from pi_camera_service.onvif.service import OnvifContext
+
+        self.app.state.onvif = None
+        if not self.settings.onvif_enabled:
+            log.info("ONVIF disabled (CAMERA_ONVIF_ENABLED=false)")
+            return
+        credentials = await run_in_threadpool(load_onvif_credentials, self.settings)
+        name = self.settings.mdns_name or default_instance_name(self.hardware_id)
+        events = FaceEvents(asyncio.get_running_loop())
+        ctx = OnvifContext(self.settings, self.camera, self.controls, credentials, self.hardware_id, name, events)
+        if self.detection is not None:
+            self.detection.add_listener(events.on_detection)
+        self.app.state.onvif = ctx
+        log.info("ONVIF device service at http://<camera>:%d/onvif/device_service (user %r)",
+                 self.settings.port, credentials.username)
+        if self.settings.onvif_discovery_enabled:
+            await self._start_discovery(ctx)
+
+    async def _start_discovery(self, ctx: Any) -> None:
+        from pi_camera_service.onvif.discovery import WsDiscoveryResponder, discovery_interfaces, endpoint_for
+        from pi_camera_service.onvif.service import DEVICE_PATH
+
+        interfaces = discovery_interfaces(self.settings)
+        port = self.settings.port
+
+        def xaddrs() -> list[str]:
+            hosts = [self.settings.advertised_host] if self.settings.advertised_host else interfaces
+            return [f"http://{h}:{port}{DEVICE_PATH}" for h in hosts]
+
+        responder = WsDiscoveryResponder(endpoint_for(self.hardware_id), xaddrs, ctx.scopes, interfaces,
+                                         self.settings.onvif_discovery_port)
+        try:
+            await responder.start()
+        except OSError as exc:
+            log.warning("WS-Discovery unavailable: %s; NVRs can still add the camera by address", exc)
+            return
+        self.responder = responder
+
+    async def stop(self) -> None:
+        """Send WS-Discovery Bye and close its socket; never raises."""
+        if self.responder is not None:
+            try:
+                self.responder.stop()
+            except Exception as exc:  # noqa: BLE001 - shutdown goes on
+                log.debug("WS-Discovery Bye failed: %s", exc)
+            self.responder = None

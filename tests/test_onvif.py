@@ -1,0 +1,366 @@
+"""ONVIF with real clients: Home Assistant's ONVIF library (onvif-zeep-async) drives the running camera
+process over real HTTP, ffmpeg receives the stream GetStreamUri names, the snapshot URI is fetched with
+HTTP Digest, imaging changes show in the pixels, and a WSDiscovery client finds the camera on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import os
+import socket
+import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLE, RtspReceiver, ServiceProcess, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+API_KEY = "onvif-test-key-0123456789abcdef"
+USER, PASSWORD = "nvr", "onvif-secret-pass"
+W, H = 320, 240
+
+
+@pytest.fixture(scope="module")
+def rtsp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, rtsp_port, ffmpeg_available):
+    workdir = tmp_path_factory.mktemp("onvif")
+    env = {
+        "CAMERA_SOURCE": str(SAMPLE),
+        "CAMERA_WIDTH": str(W),
+        "CAMERA_HEIGHT": str(H),
+        "CAMERA_BITRATE": "400000",
+        "CAMERA_RTSP_URL": f"rtsp://127.0.0.1:{rtsp_port}/cam",
+        "CAMERA_RTSP_RECONNECT_MAX_DELAY": "1",
+        "CAMERA_HOST": "127.0.0.1",
+        "CAMERA_PORT": str(free_port()),
+        "CAMERA_API_KEY": API_KEY,
+        "CAMERA_STATE_DIR": str(workdir / "state"),
+        "CAMERA_STILLS_ENABLED": "false",
+        "CAMERA_DETECTION_FPS": "4",
+        "CAMERA_ONVIF_USERNAME": USER,
+        "CAMERA_ONVIF_PASSWORD": PASSWORD,
+        "CAMERA_MDNS_NAME": "Porch camera",
+    }
+    svc = ServiceProcess(env, workdir / "service.log").start()
+    yield svc
+    svc.stop()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _camera(service, password: str = PASSWORD):
+    from onvif import ONVIFCamera
+
+    cam = ONVIFCamera("127.0.0.1", service.port, USER, password, no_cache=True, adjust_time=True)
+    await cam.update_xaddrs()
+    return cam
+
+
+def _luma(jpeg: bytes) -> float:
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert img is not None, "snapshot is not a decodable JPEG"
+    return float(img.mean())
+
+
+def test_device_information_profiles_and_stream_uri_open_in_ffmpeg(service, rtsp_port, tmp_path):
+    async def go():
+        cam = await _camera(service)
+        try:
+            dev = await cam.create_devicemgmt_service()
+            info = await dev.GetDeviceInformation()
+            hostname = await dev.GetHostname()
+            scopes = [s.ScopeItem for s in await dev.GetScopes()]
+            nics = await dev.GetNetworkInterfaces()
+            media = await cam.create_media_service()
+            profiles = await media.GetProfiles()
+            vec = await media.GetVideoEncoderConfiguration({"ConfigurationToken": profiles[0].VideoEncoderConfiguration.token})
+            sources = await media.GetVideoSources()
+            uri = await media.GetStreamUri({"ProfileToken": profiles[0].token,
+                                            "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}})
+            return info, hostname, scopes, nics, profiles, vec, sources, uri
+        finally:
+            await cam.close()
+
+    info, hostname, scopes, nics, profiles, vec, sources, uri = run(go())
+    assert info.Manufacturer == "Pi Camera Service" and info.Model == "software" and info.SerialNumber
+    assert hostname.Name == socket.gethostname()
+    assert "onvif://www.onvif.org/Profile/Streaming" in scopes
+    assert "onvif://www.onvif.org/name/Porch%20camera" in scopes
+    assert nics and nics[0].Info.HwAddress
+    assert len(profiles) == 1
+    enc = profiles[0].VideoEncoderConfiguration
+    assert (enc.Encoding, enc.Resolution.Width, enc.Resolution.Height) == ("H264", W, H)
+    assert enc.RateControl.BitrateLimit == 400 and enc.RateControl.FrameRateLimit == 30
+    assert enc.H264.GovLength == 30  # CAMERA_KEYFRAME_INTERVAL 1 s at 30 frames/s
+    assert vec.token == enc.token and sources[0].Resolution.Width == W
+    assert uri.Uri == f"rtsp://127.0.0.1:{rtsp_port}/cam"
+    assert uri.InvalidAfterConnect is False and uri.InvalidAfterReboot is False
+
+    # the URL is where the stream is served: a real RTSP server there receives decodable H.264
+    parts = urlsplit(uri.Uri)
+    rx = RtspReceiver(parts.port, tmp_path / "onvif.mkv").start()
+    try:
+        wait_until(lambda: httpx.get(service.base + "/v1/streaming/status", headers={"X-API-Key": API_KEY})
+                   .json()["frames_sent"] > 60, 30, message="frames published")
+    finally:
+        decoded = rx.stop()
+    assert decoded.frames > 30 and (decoded.width, decoded.height, decoded.codec) == (W, H, "h264")
+
+
+def test_snapshot_uri_with_digest_auth_as_home_assistant_fetches_it(service):
+    async def go():
+        cam = await _camera(service)
+        try:
+            media = await cam.create_media_service()
+            token = (await media.GetProfiles())[0].token
+            uri = await cam.get_snapshot_uri(token)
+            jpeg = await cam.get_snapshot(token)  # aiohttp DigestAuthMiddleware
+            return uri, jpeg
+        finally:
+            await cam.close()
+
+    uri, jpeg = run(go())
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape[:2] == (H, W)
+    # the same URI with httpx: Digest and Basic work, no or wrong credentials get a Digest challenge
+    assert httpx.get(uri, auth=httpx.DigestAuth(USER, PASSWORD)).headers["content-type"] == "image/jpeg"
+    assert httpx.get(uri, auth=(USER, PASSWORD)).status_code == 200
+    for auth in (None, httpx.DigestAuth(USER, "wrong-password"), (USER, "wrong")):
+        r = httpx.get(uri, auth=auth)
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Digest ")
+
+
+def test_imaging_brightness_round_trip_shows_in_the_snapshot(service):
+    from zeep.exceptions import Fault
+
+    async def go():
+        cam = await _camera(service)
+        try:
+            imaging = await cam.create_imaging_service()
+            src = {"VideoSourceToken": "video_source_0"}
+            options = await imaging.GetOptions(src)
+            before = await imaging.GetImagingSettings(src)
+            r0 = await cam.get_snapshot("profile_main")
+            await imaging.SetImagingSettings({**src, "ImagingSettings": {"Brightness": 80.0}})
+            after = await imaging.GetImagingSettings(src)
+            await asyncio.sleep(0.5)  # the next frames carry the adjustment; snapshots read the newest frame
+            r1 = await cam.get_snapshot("profile_main")
+            with pytest.raises(Fault) as refused:
+                await imaging.SetImagingSettings({**src, "ImagingSettings": {"Exposure": {"Mode": "MANUAL"}}})
+            move = await imaging.GetMoveOptions(src)
+            await imaging.SetImagingSettings({**src, "ImagingSettings": {"Brightness": 50.0, "IrCutFilter": "OFF"}})
+            night = await imaging.GetImagingSettings(src)
+            await imaging.SetImagingSettings({**src, "ImagingSettings": {"IrCutFilter": "AUTO"}})
+            return options, before, after, r0, r1, refused.value, move, night
+        finally:
+            await cam.close()
+
+    options, before, after, r0, r1, refused, move, night = run(go())
+    assert options.Brightness.Min == 0 and options.Brightness.Max == 100
+    assert options.Exposure is None and options.Focus is None and options.WhiteBalance is None  # no sensor
+    assert list(options.IrCutFilterModes) == ["ON", "OFF", "AUTO"]
+    assert before.Brightness == 50 and after.Brightness == 80
+    assert _luma(r1) > _luma(r0) + 25, (_luma(r0), _luma(r1))
+    assert "Exposure is not supported" in refused.message and "no sensor" in refused.message
+    assert move is None or getattr(move, "Focus", None) is None
+    assert night.IrCutFilter == "OFF"
+    controls = httpx.get(service.base + "/v1/camera/controls", headers={"X-API-Key": API_KEY}).json()
+    assert controls["brightness"]["value"] == 0.0 and controls["day_night"]["value"] == "auto"
+
+
+def test_wrong_password_digest_is_a_fault(service):
+    from onvif.exceptions import ONVIFError
+    from zeep.exceptions import Fault
+
+    async def go():
+        cam = await _camera(service, password="not-the-password")  # GetServices is PRE_AUTH: this works
+        try:
+            dev = await cam.create_devicemgmt_service()
+            await dev.GetDeviceInformation()
+        finally:
+            await cam.close()
+
+    with pytest.raises((Fault, ONVIFError)) as err:
+        run(go())
+    assert "wrong user name or password digest" in str(err.value)
+
+
+def test_face_detected_arrives_as_a_pullpoint_event(service):
+    async def go():
+        cam = await _camera(service)
+        try:
+            manager = await cam.create_pullpoint_manager(dt.timedelta(seconds=60), lambda: None)
+            pullpoint = manager.get_service()
+            seen = []
+            for _ in range(10):
+                result = await pullpoint.PullMessages({"MessageLimit": 10, "Timeout": dt.timedelta(seconds=5)})
+                for msg in result.NotificationMessage:
+                    data = msg.Message._value_1
+                    seen.append((msg.Topic._value_1, data.PropertyOperation, data.Data.SimpleItem[0].Value))
+                if any(s[2] == "true" for s in seen):
+                    break
+            await manager.shutdown()
+            return seen
+        finally:
+            await cam.close()
+
+    seen = run(go())
+    assert seen[0][0] == "tns1:RuleEngine/MyRuleDetector/FaceDetect" and seen[0][1] == "Initialized"
+    assert ("tns1:RuleEngine/MyRuleDetector/FaceDetect", "Changed", "true") in seen or seen[0][2] == "true", seen
+
+
+SOAP = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><s:Body>{}</s:Body></s:Envelope>')
+
+
+def test_bad_requests_get_soap_faults_never_500_even_in_parallel(service):
+    url = service.base + "/onvif/device_service"
+    bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+            '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>&lol2;</s:Body></s:Envelope>')
+    cases = {
+        "not xml": (b"<<<not xml", 400, "not well-formed"),
+        "entity bomb": (bomb.encode(), 400, "document type declaration"),
+        "too big": (b"<a>" + b"x" * 70_000 + b"</a>", 400, "bytes allowed"),
+        "not soap": (b"<hello/>", 400, "expected a SOAP Envelope"),
+        "empty body": (SOAP.format("").encode(), 400, "Body is missing or empty"),
+        "unknown op": (SOAP.format("<tds:Reboot/>").encode(), 500, "not implemented"),
+        "no auth": (SOAP.format("<tds:GetDeviceInformation/>").encode(), 401, "UsernameToken"),
+    }
+
+    def send(case):
+        body, status, reason = cases[case]
+        r = httpx.post(url, content=body, headers={"Content-Type": "application/soap+xml"}, timeout=20)
+        return case, r.status_code, r.text, status, reason
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(send, list(cases) * 4))
+    for case, got, text, status, reason in results:
+        assert got == status, (case, got, text)
+        assert "<s:Fault>" in text and reason in text, (case, text)
+    r = httpx.post(url, content=SOAP.format("<tds:GetSystemDateAndTime/>"))
+    assert r.status_code == 200 and "UTCDateTime" in r.text  # no auth, as the spec requires
+
+
+def _digest_header(user: str, password: str, nonce: bytes, created: str) -> str:
+    digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
+    return (
+        '<s:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" '
+        'xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">'
+        f'<wsse:UsernameToken><wsse:Username>{user}</wsse:Username>'
+        '<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest">'
+        f'{digest}</wsse:Password><wsse:Nonce>{base64.b64encode(nonce).decode()}</wsse:Nonce>'
+        f'<wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security></s:Header>'
+    )
+
+
+def test_replayed_nonce_and_stale_created_are_refused(service):
+    url = service.base + "/onvif/device_service"
+    now = dt.datetime.now(dt.timezone.utc)
+    created = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    nonce = os.urandom(16)
+    envelope = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+                'xmlns:tds="http://www.onvif.org/ver10/device/wsdl">{}<s:Body><tds:GetHostname/></s:Body></s:Envelope>')
+    body = envelope.format(_digest_header(USER, PASSWORD, nonce, created))
+    first = httpx.post(url, content=body)
+    again = httpx.post(url, content=body)
+    assert first.status_code == 200 and "HostnameInformation" in first.text
+    assert again.status_code == 401 and "already used" in again.text
+    old = (now - dt.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stale = httpx.post(url, content=envelope.format(_digest_header(USER, PASSWORD, os.urandom(16), old)))
+    assert stale.status_code == 401 and "camera's clock" in stale.text
+
+
+# ----------------------------------------------------------------------------- WS-Discovery
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MulticastListener:
+    """Collects datagrams sent to 239.255.255.250:``port`` on the loopback interface."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.sock.bind(("", port))
+        mreq = struct.pack("4s4s", socket.inet_aton("239.255.255.250"), socket.inet_aton("127.0.0.1"))
+        self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        self.sock.settimeout(0.2)
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.received.append(self.sock.recv(65536))
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_ws_discovery_probe_from_wsdiscovery_finds_the_camera_hello_and_bye(tmp_path, ffmpeg_available):
+    from wsdiscovery import QName
+    from wsdiscovery.discovery import ThreadedWSDiscovery
+
+    udp_port = _free_udp_port()
+    listener = MulticastListener(udp_port)
+    env = {
+        "CAMERA_SOURCE": str(SAMPLE), "CAMERA_WIDTH": "320", "CAMERA_HEIGHT": "240",
+        "CAMERA_STREAM_ON_START": "false", "CAMERA_DETECTION_ENABLED": "false", "CAMERA_STILLS_ENABLED": "false",
+        "CAMERA_HOST": "127.0.0.1", "CAMERA_PORT": str(free_port()), "CAMERA_API_KEY": API_KEY,
+        "CAMERA_STATE_DIR": str(tmp_path / "state"), "CAMERA_MDNS_INTERFACES": "127.0.0.1",
+        "CAMERA_ONVIF_DISCOVERY_ENABLED": "true", "CAMERA_ONVIF_DISCOVERY_PORT": str(udp_port),
+        "CAMERA_MDNS_NAME": "Garden", "CAMERA_ONVIF_LOCATION": "garden",
+    }
+    svc = ServiceProcess(env, tmp_path / "service.log").start()
+    wsd = ThreadedWSDiscovery()
+    try:
+        wait_until(lambda: any(b"/Hello<" in m for m in listener.received), 10, message="Hello multicast")
+        wsd.start()
+        services = []
+        for _ in range(5):  # UDP: a probe may be lost; each search waits 1 s for matches
+            services = wsd.searchServices(types=[QName("http://www.onvif.org/ver10/network/wsdl",
+                                                       "NetworkVideoTransmitter", "dn")],
+                                          address="127.0.0.1", port=udp_port, timeout=1)
+            if services:
+                break
+        assert len(services) == 1
+        found = services[0]
+        assert found.getXAddrs() == [f"http://127.0.0.1:{svc.port}/onvif/device_service"]
+        scopes = [str(s.getValue()) for s in found.getScopes()]
+        assert "onvif://www.onvif.org/name/Garden" in scopes and "onvif://www.onvif.org/location/garden" in scopes
+        assert any(s.startswith("onvif://www.onvif.org/hardware/") for s in scopes)
+        # the XAddr answers the device service
+        r = httpx.post(found.getXAddrs()[0], content=SOAP.format("<tds:GetSystemDateAndTime/>"))
+        assert r.status_code == 200
+    finally:
+        wsd.stop()
+        svc.stop()
+    try:
+        wait_until(lambda: any(b"/Bye<" in m for m in listener.received), 10, message="Bye multicast")
+    finally:
+        listener.close()
