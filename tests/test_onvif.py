@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+import selectors
 import socket
 import struct
 import threading
@@ -180,7 +181,7 @@ def test_imaging_brightness_round_trip_shows_in_the_snapshot(service):
     assert "Exposure is not supported" in refused.message and "no sensor" in refused.message
     assert move is None or getattr(move, "Focus", None) is None
     assert night.IrCutFilter == "OFF"
-    controls = httpx.get(service.base + "/v1/camera/controls", headers={"X-API-Key": API_KEY}).json()
+    controls = httpx.get(service.base + "/v1/camera/controls", headers={"X-API-Key": API_KEY}).json()["controls"]
     assert controls["brightness"]["value"] == 0.0 and controls["day_night"]["value"] == "auto"
 
 
@@ -322,6 +323,7 @@ class MulticastListener:
         self.sock.close()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # WSDiscovery's IPv6 thread
 def test_ws_discovery_probe_from_wsdiscovery_finds_the_camera_hello_and_bye(tmp_path, ffmpeg_available):
     from wsdiscovery import QName
     from wsdiscovery.discovery import ThreadedWSDiscovery
@@ -341,6 +343,11 @@ def test_ws_discovery_probe_from_wsdiscovery_finds_the_camera_hello_and_bye(tmp_
     try:
         wait_until(lambda: any(b"/Hello<" in m for m in listener.received), 10, message="Hello multicast")
         wsd.start()
+        # WSDiscovery reads replies only on its per-interface multicast sockets, which it never opens for
+        # loopback; a directed probe's ProbeMatches (WS-Discovery §4.3: unicast back to the sender) arrives
+        # on its unicast socket, so let its own receive loop read that socket too.
+        thread = wsd._networkingThread_v4
+        thread._selector.register(thread._uniOutSocket, selectors.EVENT_READ)
         services = []
         for _ in range(5):  # UDP: a probe may be lost; each search waits 1 s for matches
             services = wsd.searchServices(types=[QName("http://www.onvif.org/ver10/network/wsdl",
