@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLE, RtspReceiver, ServiceProcess, free_port, wait_until
+from tests.conftest import SAMPLE, RtspReceiver, ServiceProcess, free_port, sample_camera_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -39,23 +39,12 @@ def rtsp_port() -> int:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, rtsp_port, ffmpeg_available):
     workdir = tmp_path_factory.mktemp("onvif")
-    env = {
-        "CAMERA_SOURCE": str(SAMPLE),
-        "CAMERA_WIDTH": str(W),
-        "CAMERA_HEIGHT": str(H),
-        "CAMERA_BITRATE": "400000",
-        "CAMERA_RTSP_URL": f"rtsp://127.0.0.1:{rtsp_port}/cam",
-        "CAMERA_RTSP_RECONNECT_MAX_DELAY": "1",
-        "CAMERA_HOST": "127.0.0.1",
-        "CAMERA_PORT": str(free_port()),
-        "CAMERA_API_KEY": API_KEY,
-        "CAMERA_STATE_DIR": str(workdir / "state"),
-        "CAMERA_STILLS_ENABLED": "false",
-        "CAMERA_DETECTION_FPS": "4",
-        "CAMERA_ONVIF_USERNAME": USER,
-        "CAMERA_ONVIF_PASSWORD": PASSWORD,
-        "CAMERA_MDNS_NAME": "Porch camera",
-    }
+    env = sample_camera_env(
+        workdir, API_KEY, CAMERA_WIDTH=str(W), CAMERA_HEIGHT=str(H), CAMERA_BITRATE="400000",
+        CAMERA_RTSP_URL=f"rtsp://127.0.0.1:{rtsp_port}/cam", CAMERA_STREAM_ON_START="true",
+        CAMERA_RTSP_RECONNECT_MAX_DELAY="1", CAMERA_STILLS_ENABLED="false", CAMERA_DETECTION_FPS="4",
+        CAMERA_ONVIF_USERNAME=USER, CAMERA_ONVIF_PASSWORD=PASSWORD, CAMERA_MDNS_NAME="Porch camera",
+    )
     svc = ServiceProcess(env, workdir / "service.log").start()
     yield svc
     svc.stop()

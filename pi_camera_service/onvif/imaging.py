@@ -155,9 +155,7 @@ class ImagingMapper:
     def write_options(self, parent: Any) -> None:
         """Append a ``tt:ImagingOptions20`` body: only the fields this source supports."""
         def frange(tag: str, lo: float, hi: float, into: Any = parent) -> None:
-            r = sub(into, tag)
-            sub(r, "tt:Min", lo)
-            sub(r, "tt:Max", hi)
+            _float_range(into, tag, lo, hi)
 
         for field, name in (("Brightness", "brightness"), ("ColorSaturation", "saturation"),
                             ("Contrast", "contrast")):
@@ -208,20 +206,11 @@ class ImagingMapper:
             return
         e = self._eff("lens_position")
         focus = sub(parent, "tt:Focus")
-        absolute = sub(focus, "tt:Absolute")
-        r = sub(absolute, "tt:Position")
-        sub(r, "tt:Min", float(e.minimum))
-        sub(r, "tt:Max", float(e.maximum))
-        r = sub(absolute, "tt:Speed")
-        sub(r, "tt:Min", 0.0)
-        sub(r, "tt:Max", 1.0)
-        relative = sub(focus, "tt:Relative")
-        r = sub(relative, "tt:Distance")
-        sub(r, "tt:Min", -float(e.maximum))
-        sub(r, "tt:Max", float(e.maximum))
-        r = sub(relative, "tt:Speed")
-        sub(r, "tt:Min", 0.0)
-        sub(r, "tt:Max", 1.0)
+        for kind, field, lo in (("tt:Absolute", "tt:Position", float(e.minimum)),
+                                ("tt:Relative", "tt:Distance", -float(e.maximum))):
+            move = sub(focus, kind)
+            _float_range(move, field, lo, float(e.maximum))
+            _float_range(move, "tt:Speed", 0.0, 1.0)
 
     # ------------------------------------------------------------------- writing
     def patch_from_settings(self, settings: Any) -> dict[str, Any]:
@@ -344,6 +333,13 @@ class ImagingMapper:
             current = self.controls.state.get("lens_position") or 0.0
             return {"lens_position": round(min(max(current + dist, e.minimum), e.maximum), 6)}
         raise sender_fault("Move/Focus needs Absolute or Relative", "ter:InvalidArgVal", "ter:NoSuchMoveOption")
+
+
+def _float_range(parent: Any, tag: str, lo: float, hi: float) -> None:
+    """Append a ``tt:FloatRange`` ``<tag><tt:Min/><tt:Max/></tag>``."""
+    r = sub(parent, tag)
+    sub(r, "tt:Min", lo)
+    sub(r, "tt:Max", hi)
 
 
 def _mode(parent: Any, field: str, allowed: tuple[str, ...]) -> str | None:
