@@ -83,11 +83,28 @@ def test_device_information_profiles_and_stream_uri_open_in_ffmpeg(service, rtsp
             sources = await media.GetVideoSources()
             uri = await media.GetStreamUri({"ProfileToken": profiles[0].token,
                                             "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}})
-            return info, hostname, scopes, nics, profiles, vec, sources, uri
+            # the rest of what Home Assistant's ONVIF integration reads while adding a camera
+            caps = await cam.get_capabilities()
+            media_caps = await media.GetServiceCapabilities()
+            events = await cam.create_events_service()
+            event_caps = await events.GetServiceCapabilities()
+            properties = await events.GetEventProperties()
+            clock = await dev.GetSystemDateAndTime()
+            ha = (caps, media_caps, event_caps, properties, clock)
+            return info, hostname, scopes, nics, profiles, vec, sources, uri, ha
         finally:
             await cam.close()
 
-    info, hostname, scopes, nics, profiles, vec, sources, uri = run(go())
+    info, hostname, scopes, nics, profiles, vec, sources, uri, ha = run(go())
+    caps, media_caps, event_caps, properties, clock = ha
+    assert caps["Media"]["XAddr"].endswith("/onvif/media_service") and caps["PTZ"] is None
+    assert caps["Events"]["WSPullPointSupport"] is True and caps["Imaging"]["XAddr"].endswith("/onvif/imaging_service")
+    assert media_caps.SnapshotUri is True and event_caps.WSPullPointSupport is True
+    assert properties.TopicExpressionDialect == ["http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"]
+    utc = clock.UTCDateTime
+    camera_time = dt.datetime(utc.Date.Year, utc.Date.Month, utc.Date.Day, utc.Time.Hour, utc.Time.Minute,
+                              utc.Time.Second, tzinfo=dt.timezone.utc)
+    assert abs((camera_time - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 5
     assert info.Manufacturer == "Pi Camera Service" and info.Model == "software" and info.SerialNumber
     assert hostname.Name == socket.gethostname()
     assert "onvif://www.onvif.org/Profile/Streaming" in scopes

@@ -146,3 +146,45 @@ def test_probe_matching_by_type_and_scope():
     assert r.probe_match(probe("dn:Printer")) is None
     assert r.probe_match(probe(scopes="onvif://www.onvif.org/name/Garage")) is None
     assert r.probe_match(b"<garbage") is None
+
+
+def test_face_events_initialized_then_changed_and_bounded_subscriptions():
+    import asyncio
+    from types import SimpleNamespace
+
+    from pi_camera_service.onvif import events as ev
+
+    async def go():
+        events = ev.FaceEvents(asyncio.get_running_loop())
+        sub = events.create("PT60S")
+        _, first = await events.pull(sub.id, 1.0, 10)
+        assert [(m.operation, m.state) for m in first] == [("Initialized", False)]
+        waiting = asyncio.create_task(events.pull(sub.id, 5.0, 10))  # long poll: returns when a face appears
+        await asyncio.sleep(0.05)
+        face = SimpleNamespace(faces=(object(),), profiles=())
+        await asyncio.to_thread(events.on_detection, face)  # the detection thread
+        await asyncio.to_thread(events.on_detection, face)  # no transition: no message
+        _, changed = await asyncio.wait_for(waiting, 2.0)
+        assert [(m.operation, m.state) for m in changed] == [("Changed", True)]
+        await asyncio.to_thread(events.on_detection, SimpleNamespace(faces=(), profiles=()))
+        _, gone = await events.pull(sub.id, 0.5, 10)
+        assert [(m.operation, m.state) for m in gone] == [("Changed", False)]
+        # a slow consumer keeps only the newest MAX_QUEUE messages
+        for i in range(ev.MAX_QUEUE + 20):
+            events._publish(bool(i % 2))
+        _, many = await events.pull(sub.id, 0, 1000)
+        assert len(many) == ev.MAX_QUEUE
+        for _ in range(ev.MAX_SUBSCRIPTIONS - 1):
+            events.create("PT10S")
+        with pytest.raises(Fault, match="subscriptions are open"):
+            events.create("PT10S")
+        events.remove(sub.id)
+        events.create(ev.iso(__import__("time").time() + 30))  # absolute xs:dateTime works too
+        with pytest.raises(Fault, match="unknown or expired"):
+            await events.pull(sub.id, 0, 1)
+        with pytest.raises(Fault, match="in the past"):
+            ev.parse_termination("2001-01-01T00:00:00Z", 1_900_000_000)
+        with pytest.raises(Fault, match="xs:duration"):
+            ev.parse_duration("soon")
+
+    asyncio.run(go())
