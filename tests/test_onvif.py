@@ -377,3 +377,95 @@ def test_ws_discovery_probe_from_wsdiscovery_finds_the_camera_hello_and_bye(tmp_
         wait_until(lambda: any(b"/Bye<" in m for m in listener.received), 10, message="Bye multicast")
     finally:
         listener.close()
+
+
+# --------------------------------------------------------- WS-Discovery over a real link, standard port
+WSD_CLIENT = r'''
+import json, sys, threading
+from wsdiscovery import QName
+from wsdiscovery.discovery import ThreadedWSDiscovery
+
+bye = threading.Event()
+wsd = ThreadedWSDiscovery()
+wsd.setRemoteServiceByeCallback(lambda service: bye.set())
+wsd.start()
+found = []
+for _ in range(40):  # the camera is starting; each multicast Probe waits 1 s for ProbeMatches
+    found = wsd.searchServices(types=[QName("http://www.onvif.org/ver10/network/wsdl", "NetworkVideoTransmitter", "dn")],
+                               timeout=1)
+    if found:
+        break
+print(json.dumps([{"xaddrs": s.getXAddrs(), "scopes": [str(x.getValue()) for x in s.getScopes()]} for s in found]),
+      flush=True)
+sys.stdin.readline()  # the test stops the camera, then we wait for its Bye
+print("BYE" if bye.wait(15) else "NO BYE", flush=True)
+wsd.stop()
+'''
+
+
+@pytest.fixture()
+def two_hosts():
+    """Two network namespaces joined by a veth link: the camera at 10.213.7.1, an NVR at 10.213.7.2."""
+    import secrets
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.fail("the network-namespace test needs root and iproute2 (the suite runs as root in CI)")
+    tag = secrets.token_hex(3)
+    cam_ns, nvr_ns = f"pcs-cam-{tag}", f"pcs-nvr-{tag}"
+    cmds = [
+        f"ip netns add {cam_ns}", f"ip netns add {nvr_ns}",
+        f"ip -n {cam_ns} link add v{tag}a type veth peer name v{tag}b",
+        f"ip -n {cam_ns} link set v{tag}b netns {nvr_ns}",
+        f"ip -n {cam_ns} addr add 10.213.7.1/24 dev v{tag}a", f"ip -n {nvr_ns} addr add 10.213.7.2/24 dev v{tag}b",
+        f"ip -n {cam_ns} link set v{tag}a up", f"ip -n {nvr_ns} link set v{tag}b up",
+        f"ip -n {cam_ns} link set lo up", f"ip -n {nvr_ns} link set lo up",
+    ]
+    try:
+        for cmd in cmds:
+            subprocess.run(cmd.split(), check=True, capture_output=True)
+        yield cam_ns, nvr_ns
+    finally:
+        for ns in (cam_ns, nvr_ns):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_ws_discovery_multicast_probe_across_a_link_on_port_3702(two_hosts, tmp_path):
+    """An NVR host probes the standard group and port; the camera host answers, and says Bye on shutdown."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    cam_ns, nvr_ns = two_hosts
+    port = 8000
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMERA_")}
+    env.update({
+        "CAMERA_SOURCE": str(SAMPLE), "CAMERA_WIDTH": "320", "CAMERA_HEIGHT": "240",
+        "CAMERA_STREAM_ON_START": "false", "CAMERA_DETECTION_ENABLED": "false", "CAMERA_STILLS_ENABLED": "false",
+        "CAMERA_HOST": "10.213.7.1", "CAMERA_PORT": str(port), "CAMERA_API_KEY": API_KEY,
+        "CAMERA_STATE_DIR": str(tmp_path / "state"), "CAMERA_MDNS_ENABLED": "false",
+        "CAMERA_ONVIF_DISCOVERY_ENABLED": "true", "CAMERA_MDNS_NAME": "Shed",
+    })
+    log = open(tmp_path / "camera.log", "wb")
+    camera = subprocess.Popen(["ip", "netns", "exec", cam_ns, sys.executable, "-m", "pi_camera_service"],
+                              env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    nvr = subprocess.Popen(["ip", "netns", "exec", nvr_ns, sys.executable, "-c", WSD_CLIENT],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        found = json.loads(nvr.stdout.readline() or "[]")
+        assert len(found) == 1, (tmp_path / "camera.log").read_text()
+        assert found[0]["xaddrs"] == [f"http://10.213.7.1:{port}/onvif/device_service"]
+        assert "onvif://www.onvif.org/name/Shed" in found[0]["scopes"]
+        camera.send_signal(signal.SIGTERM)
+        camera.wait(20)
+        nvr.stdin.write("\n")
+        nvr.stdin.flush()
+        assert nvr.stdout.readline().strip() == "BYE"
+    finally:
+        for proc in (camera, nvr):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        log.close()
