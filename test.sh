@@ -10,6 +10,7 @@ missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)  # network namespaces of the WS-Discovery test
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
