@@ -469,3 +469,32 @@ def test_ws_discovery_multicast_probe_across_a_link_on_port_3702(two_hosts, tmp_
                 proc.kill()
                 proc.wait()
         log.close()
+
+
+def test_parallel_password_guessing_is_cut_off_per_address(service):
+    """From 127.0.0.2, 40 parallel wrong digests: exactly the budget (20) is checked, the rest get 429 with
+    Retry-After, even a right password afterwards; 127.0.0.1 is not affected."""
+    from pi_camera_service.onvif.service import AUTH_FAILURES_PER_ADDRESS
+
+    budget = int(AUTH_FAILURES_PER_ADDRESS.split("/")[0])
+    url = service.base + "/onvif/device_service"
+    envelope = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+                'xmlns:tds="http://www.onvif.org/ver10/device/wsdl">{}<s:Body><tds:GetHostname/></s:Body></s:Envelope>')
+
+    def attempt(password: str) -> httpx.Response:
+        created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = envelope.format(_digest_header(USER, password, os.urandom(16), created))
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=20) as c:
+            return c.post(url, content=body)
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = [r.status_code for r in pool.map(attempt, [f"guess-{i}" for i in range(2 * budget)])]
+    assert codes.count(401) == budget and codes.count(429) == budget, codes
+    locked = attempt(PASSWORD)
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0 and "too many" in locked.text
+    snapshot = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")).get(
+        service.base + "/onvif/snapshot", auth=httpx.DigestAuth(USER, PASSWORD))
+    assert snapshot.status_code == 429
+    created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ok = httpx.post(url, content=envelope.format(_digest_header(USER, PASSWORD, os.urandom(16), created)))
+    assert ok.status_code == 200

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import re
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ VIDEO_SOURCE_TOKEN = "video_source_0"
 VSC_TOKEN = "video_source_config_0"
 VEC_TOKEN = "video_encoder_config_main"
 MANUFACTURER = "Pi Camera Service"
+#: failed ONVIF logins (WS-Security or snapshot Digest/Basic) allowed per client address (``limits`` rate string)
+AUTH_FAILURES_PER_ADDRESS = "20/5 minutes"
 _HOST = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253})(:\d{1,5})?$")
 
 
@@ -90,6 +93,36 @@ class OnvifContext:
         self.verifier = UsernameTokenVerifier(self.credentials)
         self.digest = DigestAuth(self.credentials)
         self.imaging = ImagingMapper(self.controls)
+        self._failures: Any = None
+        self._failures_lock = threading.Lock()
+
+    def _limiter(self) -> Any:
+        if self._failures is None:  # imported on the first failure: ``limits`` is slow to import on a Pi
+            from central.ratelimit import FailureLimiter
+
+            self._failures = FailureLimiter({"onvif-address": AUTH_FAILURES_PER_ADDRESS})
+        return self._failures
+
+    def authenticate(self, address: str, check: Callable[[], Any], presented: bool) -> Any:
+        """Run ``check()`` (raising a 401 :class:`Fault` on bad credentials) under the per-address failure
+        budget :data:`AUTH_FAILURES_PER_ADDRESS`; atomic, so parallel guesses cannot overrun it.
+
+        Raises:
+            Fault: HTTP 429 while ``address`` is over budget (even with the right credentials), else
+                what ``check`` raises; a failure counts only when credentials were ``presented``.
+        """
+        with self._failures_lock:
+            if self._failures is not None:
+                wait = self._failures.retry_after("onvif-address", address)
+                if wait is not None:
+                    raise Fault("Sender", ("ter:NotAuthorized",), f"too many failed ONVIF logins from {address}; "
+                                f"retry in {wait} s", 429, retry_after=wait)
+            try:
+                return check()
+            except Fault as fault:
+                if fault.http_status == 401 and presented:
+                    self._limiter().record([("onvif-address", address)])
+                raise
 
     @property
     def model(self) -> str:
@@ -699,6 +732,10 @@ OPERATIONS: dict[tuple[str, str], tuple[Handler, bool]] = {
 _PREFIX_OF = {NS[p]: p for p in ("tds", "trt", "timg", "tev", "wsnt")}
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def _soap_response(payload: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(payload, status_code=status, media_type=SOAP_CONTENT_TYPE, headers=headers)
 
@@ -730,16 +767,19 @@ async def dispatch(request: Request, ctx: OnvifContext, path_id: str | None = No
                 f"{', '.join(implemented)}")
         handler, needs_auth = entry
         if needs_auth:
-            ctx.verifier.verify(soap.header)
+            presented = find(soap.header, "wsse:Security/wsse:UsernameToken") is not None
+            ctx.authenticate(_client(request), lambda: ctx.verifier.verify(soap.header), presented)
         body = await handler(Call(soap, request, base_url(request, ctx.settings), ctx, path_id))
         return _soap_response(envelope(body))
     except Fault as fault:
-        if fault.http_status == 401:
-            log.info("ONVIF request refused from %s: %s", request.client.host if request.client else "?", fault.reason)
-        return _soap_response(fault_envelope(fault), fault.http_status)
-    except Exception as exc:  # noqa: BLE001 - a bug must still answer a SOAP fault
+        if fault.http_status in (401, 429):
+            log.info("ONVIF request refused from %s: %s", _client(request), fault.reason)
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else None
+        return _soap_response(fault_envelope(fault), fault.http_status, headers)
+    except Exception:  # noqa: BLE001 - a bug must still answer a SOAP fault
         log.exception("ONVIF operation failed")
-        return _soap_response(fault_envelope(Fault("Receiver", ("ter:Action",), f"internal error: {exc}", 500)), 500)
+        internal = Fault("Receiver", ("ter:Action",), "internal error (logged by the camera)", 500)
+        return _soap_response(fault_envelope(internal), 500)
 
 
 def build_router() -> APIRouter:
@@ -773,7 +813,21 @@ def build_router() -> APIRouter:
         if ctx is None:
             return Response("ONVIF is starting", status_code=503, headers={"Retry-After": "1"})
         uri = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        ok, stale = ctx.digest.check(request.headers.get("authorization"), request.method, uri)
+        authorization = request.headers.get("authorization")
+
+        def check() -> tuple[bool, bool]:
+            ok, stale = ctx.digest.check(authorization, request.method, uri)
+            if not ok and not stale:
+                raise Fault("Sender", ("ter:NotAuthorized",), "wrong credentials", 401)
+            return ok, stale
+
+        try:
+            ok, stale = ctx.authenticate(_client(request), check, presented=bool(authorization))
+        except Fault as fault:
+            ok, stale = False, False
+            if fault.http_status == 429:
+                return Response(fault.reason, status_code=429, media_type="text/plain",
+                                headers={"Retry-After": str(fault.retry_after)})
         if not ok:
             return Response("ONVIF credentials needed (HTTP Digest or Basic)", status_code=401,
                             headers={"WWW-Authenticate": ctx.digest.challenge(stale)}, media_type="text/plain")

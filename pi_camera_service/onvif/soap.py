@@ -65,13 +65,16 @@ class Fault(Exception):
         code: ``Sender`` or ``Receiver`` (SOAP 1.2 env:Code).
         subcode: ONVIF subcode(s), outermost first, e.g. ``("ter:InvalidArgVal", "ter:NoSource")``.
         reason: human-readable text saying what is wrong and what is allowed.
-        http_status: 400 for sender faults, 401 for ``ter:NotAuthorized``, 500 for receiver faults.
+        http_status: 400 for sender faults, 401 for ``ter:NotAuthorized``, 429 over the login failure
+            budget, 500 for receiver faults.
+        retry_after: s, sent as ``Retry-After`` (with 429).
     """
 
     code: str
     subcode: tuple[str, ...]
     reason: str
     http_status: int = 400
+    retry_after: int | None = None
 
     def __str__(self) -> str:
         return f"{self.code}/{'/'.join(self.subcode)}: {self.reason}"
