@@ -307,7 +307,8 @@ class MulticastListener:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self.sock.bind(("", port))
+        # bound to the group address: unicast datagrams to the port (the directed Probe) are not ours to take
+        self.sock.bind(("239.255.255.250", port))
         mreq = struct.pack("4s4s", socket.inet_aton("239.255.255.250"), socket.inet_aton("127.0.0.1"))
         self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
         self.sock.settimeout(0.2)
@@ -361,7 +362,7 @@ def test_ws_discovery_probe_from_wsdiscovery_finds_the_camera_hello_and_bye(tmp_
                                           address="127.0.0.1", port=udp_port, timeout=1)
             if services:
                 break
-        assert len(services) == 1
+        assert len(services) == 1, svc.log()
         found = services[0]
         assert found.getXAddrs() == [f"http://127.0.0.1:{svc.port}/onvif/device_service"]
         scopes = [str(s.getValue()) for s in found.getScopes()]
@@ -390,7 +391,7 @@ wsd = ThreadedWSDiscovery()
 wsd.setRemoteServiceByeCallback(lambda service: bye.set())
 wsd.start()
 found = []
-for _ in range(40):  # the camera is starting; each multicast Probe waits 1 s for ProbeMatches
+for _ in range(60):  # the camera notices its new address within 30 s; each Probe waits 1 s for matches
     found = wsd.searchServices(types=[QName("http://www.onvif.org/ver10/network/wsdl", "NetworkVideoTransmitter", "dn")],
                                timeout=1)
     if found:
@@ -405,7 +406,8 @@ wsd.stop()
 
 @pytest.fixture()
 def two_hosts():
-    """Two network namespaces joined by a veth link: the camera at 10.213.7.1, an NVR at 10.213.7.2."""
+    """Two network namespaces joined by a veth link: an NVR at 10.213.7.2; the camera's 10.213.7.1 is
+    assigned when the test calls the third item."""
     import secrets
     import shutil
     import subprocess
@@ -418,39 +420,48 @@ def two_hosts():
         f"ip netns add {cam_ns}", f"ip netns add {nvr_ns}",
         f"ip -n {cam_ns} link add v{tag}a type veth peer name v{tag}b",
         f"ip -n {cam_ns} link set v{tag}b netns {nvr_ns}",
-        f"ip -n {cam_ns} addr add 10.213.7.1/24 dev v{tag}a", f"ip -n {nvr_ns} addr add 10.213.7.2/24 dev v{tag}b",
+        f"ip -n {nvr_ns} addr add 10.213.7.2/24 dev v{tag}b",
         f"ip -n {cam_ns} link set v{tag}a up", f"ip -n {nvr_ns} link set v{tag}b up",
         f"ip -n {cam_ns} link set lo up", f"ip -n {nvr_ns} link set lo up",
     ]
+
+    def camera_address() -> None:  # what a DHCP lease does some time after boot
+        subprocess.run(f"ip -n {cam_ns} addr add 10.213.7.1/24 dev v{tag}a".split(), check=True, capture_output=True)
+
     try:
         for cmd in cmds:
             subprocess.run(cmd.split(), check=True, capture_output=True)
-        yield cam_ns, nvr_ns
+        yield cam_ns, nvr_ns, camera_address
     finally:
         for ns in (cam_ns, nvr_ns):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def test_ws_discovery_multicast_probe_across_a_link_on_port_3702(two_hosts, tmp_path):
-    """An NVR host probes the standard group and port; the camera host answers, and says Bye on shutdown."""
+    """The camera starts before its network has an address (a Pi booting before its DHCP lease); once the
+    address appears it joins the group, and an NVR host's multicast Probe on the standard group and port
+    finds it; it says Bye on shutdown."""
     import json
     import signal
     import subprocess
     import sys
 
-    cam_ns, nvr_ns = two_hosts
+    cam_ns, nvr_ns, camera_address = two_hosts
     port = 8000
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMERA_")}
     env.update({
         "CAMERA_SOURCE": str(SAMPLE), "CAMERA_WIDTH": "320", "CAMERA_HEIGHT": "240",
         "CAMERA_STREAM_ON_START": "false", "CAMERA_DETECTION_ENABLED": "false", "CAMERA_STILLS_ENABLED": "false",
-        "CAMERA_HOST": "10.213.7.1", "CAMERA_PORT": str(port), "CAMERA_API_KEY": API_KEY,
+        "CAMERA_HOST": "0.0.0.0", "CAMERA_PORT": str(port), "CAMERA_API_KEY": API_KEY,
         "CAMERA_STATE_DIR": str(tmp_path / "state"), "CAMERA_MDNS_ENABLED": "false",
         "CAMERA_ONVIF_DISCOVERY_ENABLED": "true", "CAMERA_MDNS_NAME": "Shed",
     })
     log = open(tmp_path / "camera.log", "wb")
     camera = subprocess.Popen(["ip", "netns", "exec", cam_ns, sys.executable, "-m", "pi_camera_service"],
                               env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    wait_until(lambda: b"WS-Discovery: answering probes" in (tmp_path / "camera.log").read_bytes(), 60,
+               message="WS-Discovery started on loopback only")
+    camera_address()
     nvr = subprocess.Popen(["ip", "netns", "exec", nvr_ns, sys.executable, "-c", WSD_CLIENT],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -19,14 +19,20 @@ class OnvifDevice:
     """Starts and stops the ONVIF parts inside the service's lifespan.
 
     :meth:`start` puts an :class:`~pi_camera_service.onvif.service.OnvifContext` on ``app.state.onvif``
-    (the router reads it), registers the face-event listener and starts WS-Discovery (best effort:
-    a socket error is logged, never fatal). :meth:`stop` sends Bye.
+    (the router reads it), registers the face-event listener and starts WS-Discovery in a background
+    task that follows address changes every :attr:`refresh_interval` s and retries after socket errors
+    (logged, never fatal). :meth:`stop` sends Bye.
     """
 
     def __init__(self, app: Any, settings: Any, camera: Any, controls: Any, detection: Any, hardware_id: str) -> None:
         self.app, self.settings, self.camera = app, settings, camera
         self.controls, self.detection, self.hardware_id = controls, detection, hardware_id
         self.responder: Any = None
+        self._task: asyncio.Task | None = None
+        from pi_camera_service.discovery import REFRESH_INTERVAL
+
+        #: s between checks of the interface addresses (a DHCP lease after boot, roaming), as mDNS does
+        self.refresh_interval = REFRESH_INTERVAL
 
     async def start(self) -> None:
         """Build the context and start discovery; a no-op when ``CAMERA_ONVIF_ENABLED=false``.
@@ -61,24 +67,47 @@ class OnvifDevice:
         from pi_camera_service.onvif.discovery import WsDiscoveryResponder, discovery_interfaces, endpoint_for
         from pi_camera_service.onvif.service import DEVICE_PATH
 
-        interfaces = discovery_interfaces(self.settings)
         port = self.settings.port
+        responder: Any = None
 
         def xaddrs() -> list[str]:
-            hosts = [self.settings.advertised_host] if self.settings.advertised_host else interfaces
+            hosts = [self.settings.advertised_host] if self.settings.advertised_host else responder.interfaces
             return [f"http://{h}:{port}{DEVICE_PATH}" for h in hosts]
 
-        responder = WsDiscoveryResponder(endpoint_for(self.hardware_id), xaddrs, ctx.scopes, interfaces,
-                                         self.settings.onvif_discovery_port)
-        try:
-            await responder.start()
-        except OSError as exc:
-            log.warning("WS-Discovery unavailable: %s; NVRs can still add the camera by address", exc)
-            return
-        self.responder = responder
+        async def run() -> None:
+            nonlocal responder
+            failures = 0
+            while True:
+                interfaces = await asyncio.to_thread(discovery_interfaces, self.settings)
+                try:
+                    if responder is None:
+                        candidate = WsDiscoveryResponder(endpoint_for(self.hardware_id), xaddrs, ctx.scopes,
+                                                         interfaces, self.settings.onvif_discovery_port)
+                        responder = candidate
+                        try:
+                            await candidate.start()
+                        except OSError:
+                            responder = None
+                            raise
+                        self.responder = candidate
+                    else:
+                        responder.set_interfaces(interfaces)
+                    failures = 0
+                except OSError as exc:
+                    failures += 1
+                    log.log(logging.WARNING if failures == 1 else logging.DEBUG,
+                            "WS-Discovery unavailable (%s); retrying every %.0f s, NVRs can still add the camera "
+                            "by address", exc, self.refresh_interval)
+                await asyncio.sleep(self.refresh_interval)
+
+        self._task = asyncio.create_task(run(), name="ws-discovery")
 
     async def stop(self) -> None:
         """Send WS-Discovery Bye and close its socket; never raises."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         if self.responder is not None:
             try:
                 self.responder.stop()

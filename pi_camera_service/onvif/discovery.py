@@ -104,6 +104,38 @@ class WsDiscoveryResponder(asyncio.DatagramProtocol):
         self._multicast(self._announcement("Hello"))
         log.info("WS-Discovery: answering probes on UDP %d (%s), Hello sent", self.port, ", ".join(joined))
 
+    def set_interfaces(self, interfaces: list[str]) -> bool:
+        """Follow an address change (DHCP lease after boot, Wi-Fi roaming): join the group on new
+        addresses, leave it on vanished ones, and multicast Hello with the new XAddrs.
+
+        Returns:
+            True when something changed (and Hello was sent).
+        """
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is None or set(interfaces) == set(self.interfaces):
+            return False
+        group = socket.inet_aton(MULTICAST_GROUP)
+        for addr in set(self.interfaces) - set(interfaces):
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, group + socket.inet_aton(addr))
+            except OSError:
+                pass  # the address is already gone
+        joined = [a for a in self.interfaces if a in interfaces]
+        for addr in interfaces:
+            if addr in joined:
+                continue
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group + socket.inet_aton(addr))
+                joined.append(addr)
+            except OSError as exc:
+                log.warning("WS-Discovery: cannot join %s on %s: %s", MULTICAST_GROUP, addr, exc)
+        if set(joined) == set(self.interfaces):
+            return False
+        self.interfaces = joined
+        self._multicast(self._announcement("Hello"))
+        log.info("WS-Discovery: addresses changed to %s, Hello sent", ", ".join(joined))
+        return True
+
     def stop(self) -> None:
         """Multicast Bye and close the socket."""
         if self.transport is None:
