@@ -188,3 +188,14 @@ def test_face_events_initialized_then_changed_and_bounded_subscriptions():
             ev.parse_duration("soon")
 
     asyncio.run(go())
+
+
+def test_posix_tz_inverts_the_sign():
+    from datetime import datetime, timedelta, timezone
+
+    from pi_camera_service.onvif.service import posix_tz
+
+    assert posix_tz(datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=1), "CET"))) == "CET-1"
+    assert posix_tz(datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-5), "EST"))) == "EST5"
+    assert posix_tz(datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=30), "IST"))) == "IST-5:30"
+    assert posix_tz(datetime(2026, 1, 1, tzinfo=timezone.utc)) == "UTC0"

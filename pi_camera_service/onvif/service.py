@@ -187,6 +187,19 @@ def stream_uri(settings: Any, base: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ device
+def posix_tz(local: datetime) -> str:
+    """POSIX TZ of the current offset (ONVIF ``tt:TZ``, IEEE 1003.1 §8.3): ``CET-1``, ``EST5``, ``UTC0``;
+    the sign is inverted as POSIX requires (hours west of Greenwich are positive)."""
+    offset = local.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    name = re.sub(r"[^A-Za-z]", "", local.tzname() or "") or "UTC"
+    if len(name) < 3:
+        name = "UTC" if minutes == 0 else "LOC"
+    sign = "-" if minutes > 0 else ""
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{name}{sign}{hours}" + (f":{mins:02d}" if mins else "")
+
+
 async def get_system_date_and_time(call: Call) -> Any:
     now = datetime.now(timezone.utc)
     local = now.astimezone()
@@ -195,7 +208,7 @@ async def get_system_date_and_time(call: Call) -> Any:
     sub(sdt, "tt:DateTimeType", "NTP")
     sub(sdt, "tt:DaylightSavings", bool(time.localtime().tm_isdst > 0))
     tz = sub(sdt, "tt:TimeZone")
-    sub(tz, "tt:TZ", time.strftime("%Z") or "UTC")
+    sub(tz, "tt:TZ", posix_tz(local))
     for tag, t in (("tt:UTCDateTime", now), ("tt:LocalDateTime", local)):
         d = sub(sdt, tag)
         tm = sub(d, "tt:Time")
@@ -409,7 +422,8 @@ def _write_vec(parent: Any, tag: str, call: Call) -> Any:
     sub(rc, "tt:BitrateLimit", int(settings.bitrate // 1000))  # kbit/s (ONVIF Media §5.6)
     h264 = sub(c, "tt:H264")
     sub(h264, "tt:GovLength", max(1, int(round(settings.keyframe_interval * fps))))
-    sub(h264, "tt:H264Profile", "High" if call.ctx.model == "software" else "Main")
+    # libx264 on yuv420p (software sources) and the Pi's V4L2 encoder default both give High profile
+    sub(h264, "tt:H264Profile", "High")
     mc = sub(c, "tt:Multicast")
     addr = sub(mc, "tt:Address")
     sub(addr, "tt:Type", "IPv4")
