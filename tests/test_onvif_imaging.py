@@ -83,3 +83,16 @@ def test_out_of_range_focus_is_refused_and_nothing_applied(fake, pi):
         controls.update(mapper.patch_from_move(_op(
             "<timg:Focus><tt:Absolute><tt:Position>99</tt:Position></tt:Absolute></timg:Focus>")[1]))
     assert len(sent(fake)) == before
+
+
+@pytest.mark.parametrize("af_range", ["normal", "macro", "full"])
+def test_settings_read_back_and_sent_again_change_nothing(fake, pi, af_range):
+    """ONVIF Device Manager writes back the whole ImagingSettings it read: that must be accepted as a no-op."""
+    _, controls, mapper = pi
+    controls.update({"af_range": af_range, "colour_gains": [1.8, 1.4], "brightness": 0.3}, "test")
+    before = controls.state
+    read = element("timg:ImagingSettings")
+    mapper.write_settings(read)
+    op = _op(etree.tostring(read).decode())
+    result = controls.update(mapper.patch_from_settings(op[1]), "onvif")
+    assert result.changed == {} and controls.state == before
