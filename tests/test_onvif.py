@@ -22,7 +22,15 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLE, RtspReceiver, ServiceProcess, free_port, sample_camera_env, wait_until
+from tests.conftest import (
+    SAMPLE,
+    RtspReceiver,
+    ServiceProcess,
+    free_port,
+    port_listening,
+    sample_camera_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -303,7 +311,9 @@ def _free_udp_port() -> int:
 class MulticastListener:
     """Collects datagrams sent to 239.255.255.250:``port`` on the loopback interface."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, on_hello=None) -> None:  # noqa: ANN001
+        self.on_hello = on_hello
+        self.hello_results: list = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -320,9 +330,12 @@ class MulticastListener:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.received.append(self.sock.recv(65536))
+                data = self.sock.recv(65536)
             except OSError:
                 continue
+            if self.on_hello is not None and b"/Hello<" in data:
+                self.hello_results.append(self.on_hello())  # evaluated the moment Hello arrives
+            self.received.append(data)
 
     def close(self) -> None:
         self._stop.set()
@@ -336,19 +349,21 @@ def test_ws_discovery_probe_from_wsdiscovery_finds_the_camera_hello_and_bye(tmp_
     from wsdiscovery.discovery import ThreadedWSDiscovery
 
     udp_port = _free_udp_port()
-    listener = MulticastListener(udp_port)
+    api_port = free_port()
+    listener = MulticastListener(udp_port, on_hello=lambda: port_listening(api_port))
     env = {
         "CAMERA_SOURCE": str(SAMPLE), "CAMERA_WIDTH": "320", "CAMERA_HEIGHT": "240",
         "CAMERA_STREAM_ON_START": "false", "CAMERA_DETECTION_ENABLED": "false", "CAMERA_STILLS_ENABLED": "false",
-        "CAMERA_HOST": "127.0.0.1", "CAMERA_PORT": str(free_port()), "CAMERA_API_KEY": API_KEY,
+        "CAMERA_HOST": "127.0.0.1", "CAMERA_PORT": str(api_port), "CAMERA_API_KEY": API_KEY,
         "CAMERA_STATE_DIR": str(tmp_path / "state"), "CAMERA_MDNS_INTERFACES": "127.0.0.1",
         "CAMERA_ONVIF_DISCOVERY_ENABLED": "true", "CAMERA_ONVIF_DISCOVERY_PORT": str(udp_port),
         "CAMERA_MDNS_NAME": "Garden", "CAMERA_ONVIF_LOCATION": "garden",
     }
-    svc = ServiceProcess(env, tmp_path / "service.log").start()
+    svc = ServiceProcess(env, tmp_path / "service.log").start(wait=False)
     wsd = ThreadedWSDiscovery()
     try:
-        wait_until(lambda: any(b"/Hello<" in m for m in listener.received), 10, message="Hello multicast")
+        wait_until(lambda: listener.hello_results, 60, message="Hello multicast")
+        assert listener.hello_results == [True]  # Hello only once the HTTP port is open: NVRs connect at once
         wsd.start()
         # WSDiscovery reads replies only on its per-interface multicast sockets, which it never opens for
         # loopback; a directed probe's ProbeMatches (WS-Discovery §4.3: unicast back to the sender) arrives

@@ -76,6 +76,7 @@ class OnvifDevice:
 
         async def run() -> None:
             nonlocal responder
+            await self._http_listening()  # an NVR answering Hello at once must find the port open
             failures = 0
             while True:
                 interfaces = await asyncio.to_thread(discovery_interfaces, self.settings)
@@ -101,6 +102,22 @@ class OnvifDevice:
                 await asyncio.sleep(self.refresh_interval)
 
         self._task = asyncio.create_task(run(), name="ws-discovery")
+
+    async def _http_listening(self, timeout: float = 15.0) -> None:
+        """Return once the HTTP port accepts connections (uvicorn binds it after the lifespan started),
+        or after ``timeout`` s."""
+        from pi_camera_service.discovery import _specific_ipv4
+
+        host = _specific_ipv4(self.settings.host) or "127.0.0.1"
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, self.settings.port), 1.0)
+            except (OSError, asyncio.TimeoutError):
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            return
 
     async def stop(self) -> None:
         """Send WS-Discovery Bye and close its socket; never raises."""
