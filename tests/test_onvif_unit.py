@@ -199,3 +199,34 @@ def test_posix_tz_inverts_the_sign():
     assert posix_tz(datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=-5), "EST"))) == "EST5"
     assert posix_tz(datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=5, minutes=30), "IST"))) == "IST-5:30"
     assert posix_tz(datetime(2026, 1, 1, tzinfo=timezone.utc)) == "UTC0"
+
+
+def test_generated_onvif_password_is_stored_0600_and_shown_once(tmp_path, caplog):
+    import logging
+    import stat
+
+    from pi_camera_service.config import Settings
+    from pi_camera_service.onvif.security import ONVIF_PASSWORD_FILE, load_onvif_credentials
+
+    settings = Settings(_env_file=None, state_dir=tmp_path / "state", username="admin")
+    with caplog.at_level(logging.INFO, logger="pi_camera_service.onvif.security"):
+        first = load_onvif_credentials(settings)
+        second = load_onvif_credentials(settings)
+    path = tmp_path / "state" / ONVIF_PASSWORD_FILE
+    assert first == second and first.username == "admin" and len(first.password) >= 20
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text().strip() == first.password
+    shown = [r for r in caplog.records if first.password in r.getMessage()]
+    assert len(shown) == 1 and shown[0].levelno == logging.WARNING
+    assert first.password not in repr(first)
+    explicit = load_onvif_credentials(Settings(_env_file=None, state_dir=tmp_path / "other",
+                                               onvif_username="nvr", onvif_password="configured-pw"))
+    assert explicit == OnvifCredentials("nvr", "configured-pw") and not (tmp_path / "other").exists()
+
+
+def test_onvif_settings_are_validated_with_one_line_messages():
+    from pi_camera_service.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match=r"CAMERA_ONVIF_STREAM_URI='http://x/cam' is invalid: must be an rtsp://"):
+        load_settings(onvif_stream_uri="http://x/cam")
+    with pytest.raises(ConfigError, match="CAMERA_ONVIF_PASSWORD"):
+        load_settings(onvif_password="short")
