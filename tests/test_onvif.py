@@ -98,13 +98,20 @@ def test_device_information_profiles_and_stream_uri_open_in_ffmpeg(service, rtsp
             event_caps = await events.GetServiceCapabilities()
             properties = await events.GetEventProperties()
             clock = await dev.GetSystemDateAndTime()
-            ha = (caps, media_caps, event_caps, properties, clock)
+            # what NVRs (Synology, Blue Iris, ONVIF Device Manager) also read when adding a camera
+            protocols = {p.Name: p.Port[0] for p in await dev.GetNetworkProtocols()}
+            vec_options = await media.GetVideoEncoderConfigurationOptions({"ProfileToken": profiles[0].token})
+            vsc_options = await media.GetVideoSourceConfigurationOptions({"ProfileToken": profiles[0].token})
+            ha = (caps, media_caps, event_caps, properties, clock, protocols, vec_options, vsc_options)
             return info, hostname, scopes, nics, profiles, vec, sources, uri, ha
         finally:
             await cam.close()
 
     info, hostname, scopes, nics, profiles, vec, sources, uri, ha = run(go())
-    caps, media_caps, event_caps, properties, clock = ha
+    caps, media_caps, event_caps, properties, clock, protocols, vec_options, vsc_options = ha
+    assert protocols == {"HTTP": service.port, "RTSP": rtsp_port}
+    assert [(r.Width, r.Height) for r in vec_options.H264.ResolutionsAvailable] == [(W, H)]
+    assert vec_options.H264.GovLengthRange.Min == 30 and vsc_options.BoundsRange.WidthRange.Max == W
     assert caps["Media"]["XAddr"].endswith("/onvif/media_service") and caps["PTZ"] is None
     assert caps["Events"]["WSPullPointSupport"] is True and caps["Imaging"]["XAddr"].endswith("/onvif/imaging_service")
     assert media_caps.SnapshotUri is True and event_caps.WSPullPointSupport is True

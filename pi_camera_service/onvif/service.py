@@ -384,6 +384,19 @@ async def get_network_interfaces(call: Call) -> Any:
     return r
 
 
+async def get_network_protocols(call: Call) -> Any:
+    from urllib.parse import urlsplit
+
+    r = element("tds:GetNetworkProtocolsResponse")
+    rtsp = urlsplit(stream_uri(call.ctx.settings, call.base))
+    for name, port in (("HTTP", call.ctx.settings.port), ("RTSP", rtsp.port or 554)):
+        p = sub(r, "tds:NetworkProtocols")
+        sub(p, "tt:Name", name)
+        sub(p, "tt:Enabled", True)
+        sub(p, "tt:Port", port)
+    return r
+
+
 # ------------------------------------------------------------------------------------- media
 def _profile_token(call: Call) -> str:
     token = text(call.soap.body, "trt:ProfileToken")
@@ -496,6 +509,44 @@ async def get_vec(call: Call) -> Any:
     _config_token(call, VEC_TOKEN)
     r = element("trt:GetVideoEncoderConfigurationResponse")
     _write_vec(r, "trt:Configuration", call)
+    return r
+
+
+def _int_range(parent: Any, tag: str, lo: int, hi: int) -> None:
+    r = sub(parent, tag)
+    sub(r, "tt:Min", lo)
+    sub(r, "tt:Max", hi)
+
+
+async def get_vec_options(call: Call) -> Any:
+    """Read-only: the one size, frame rate and GOP this encoder runs at (they are ``CAMERA_*`` settings)."""
+    cam, settings = call.ctx.camera, call.ctx.settings
+    fps = max(1, int(round(float(cam.framerate))))
+    gov = max(1, int(round(settings.keyframe_interval * float(cam.framerate))))
+    r = element("trt:GetVideoEncoderConfigurationOptionsResponse")
+    o = sub(r, "trt:Options")
+    _int_range(o, "tt:QualityRange", 5, 5)
+    h = sub(o, "tt:H264")
+    res = sub(h, "tt:ResolutionsAvailable")
+    sub(res, "tt:Width", cam.width)
+    sub(res, "tt:Height", cam.height)
+    _int_range(h, "tt:GovLengthRange", gov, gov)
+    _int_range(h, "tt:FrameRateRange", fps, fps)
+    _int_range(h, "tt:EncodingIntervalRange", 1, 1)
+    sub(h, "tt:H264ProfilesSupported", "High")
+    return r
+
+
+async def get_vsc_options(call: Call) -> Any:
+    cam = call.ctx.camera
+    r = element("trt:GetVideoSourceConfigurationOptionsResponse")
+    o = sub(r, "trt:Options")
+    b = sub(o, "tt:BoundsRange")
+    _int_range(b, "tt:XRange", 0, 0)
+    _int_range(b, "tt:YRange", 0, 0)
+    _int_range(b, "tt:WidthRange", cam.width, cam.width)
+    _int_range(b, "tt:HeightRange", cam.height, cam.height)
+    sub(o, "tt:VideoSourceTokensAvailable", VIDEO_SOURCE_TOKEN)
     return r
 
 
@@ -717,6 +768,7 @@ OPERATIONS: dict[tuple[str, str], tuple[Handler, bool]] = {
     ("tds", "GetScopes"): (get_scopes, True),
     ("tds", "GetHostname"): (get_hostname, True),
     ("tds", "GetNetworkInterfaces"): (get_network_interfaces, True),
+    ("tds", "GetNetworkProtocols"): (get_network_protocols, True),
     ("trt", "GetServiceCapabilities"): (_service_capabilities_op("trt"), True),
     ("trt", "GetProfiles"): (get_profiles, True),
     ("trt", "GetProfile"): (get_profile, True),
@@ -725,6 +777,8 @@ OPERATIONS: dict[tuple[str, str], tuple[Handler, bool]] = {
     ("trt", "GetVideoSourceConfiguration"): (get_vsc, True),
     ("trt", "GetVideoEncoderConfigurations"): (get_vecs, True),
     ("trt", "GetVideoEncoderConfiguration"): (get_vec, True),
+    ("trt", "GetVideoEncoderConfigurationOptions"): (get_vec_options, True),
+    ("trt", "GetVideoSourceConfigurationOptions"): (get_vsc_options, True),
     ("trt", "GetStreamUri"): (get_stream_uri, True),
     ("trt", "GetSnapshotUri"): (get_snapshot_uri, True),
     ("timg", "GetServiceCapabilities"): (_service_capabilities_op("timg"), True),
