@@ -230,3 +230,15 @@ def test_onvif_settings_are_validated_with_one_line_messages():
         load_settings(onvif_stream_uri="http://x/cam")
     with pytest.raises(ConfigError, match="CAMERA_ONVIF_PASSWORD"):
         load_settings(onvif_password="short")
+
+
+def test_stream_uri_drops_publish_credentials_and_uses_the_reached_host():
+    from pi_camera_service.config import Settings
+    from pi_camera_service.onvif.service import stream_uri
+
+    s = Settings(_env_file=None, rtsp_url="rtsp://publisher:secret@127.0.0.1:8554/cam")
+    assert stream_uri(s, "http://192.168.1.20:8000") == "rtsp://192.168.1.20:8554/cam"
+    remote = Settings(_env_file=None, rtsp_url="rtsp://mediamtx.lan:8554/porch")
+    assert stream_uri(remote, "http://192.168.1.20:8000") == "rtsp://mediamtx.lan:8554/porch"
+    fixed = Settings(_env_file=None, onvif_stream_uri="rtsp://viewer:pw@cam.lan:8554/cam")
+    assert stream_uri(fixed, "http://10.0.0.1:8000") == "rtsp://viewer:pw@cam.lan:8554/cam"

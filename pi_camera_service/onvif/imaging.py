@@ -162,9 +162,7 @@ class ImagingMapper:
             if self.supported(name):
                 frange(f"tt:{field}", LEVEL_MIN, LEVEL_MAX)
         if self.supported("ae_enable"):
-            exp = sub(parent, "tt:Exposure")
-            sub(exp, "tt:Mode", "AUTO")
-            sub(exp, "tt:Mode", "MANUAL")
+            exp = _choices(parent, "tt:Exposure", "tt:Mode", "AUTO", "MANUAL")
             if self.supported("frame_duration_limits"):
                 e = self._eff("frame_duration_limits")
                 frange("tt:MinExposureTime", float(e.minimum), float(e.maximum), exp)
@@ -177,9 +175,7 @@ class ImagingMapper:
                 frange("tt:Gain", round(20 * math.log10(max(float(e.minimum), 1e-6)), 3),
                        round(20 * math.log10(float(e.maximum)), 3), exp)
         if self.supported("af_mode"):
-            focus = sub(parent, "tt:Focus")
-            sub(focus, "tt:AutoFocusModes", "AUTO")
-            sub(focus, "tt:AutoFocusModes", "MANUAL")
+            focus = _choices(parent, "tt:Focus", "tt:AutoFocusModes", "AUTO", "MANUAL")
             closest = self._af_limits("full")[0]
             frange("tt:NearLimit", closest, 1000.0, focus)
             frange("tt:FarLimit", 0.0, 1000.0, focus)
@@ -188,13 +184,9 @@ class ImagingMapper:
         if self.supported("sharpness"):
             frange("tt:Sharpness", LEVEL_MIN, LEVEL_MAX)
         if self.supported("hdr") and self._hdr_on():
-            wdr = sub(parent, "tt:WideDynamicRange")
-            sub(wdr, "tt:Mode", "OFF")
-            sub(wdr, "tt:Mode", "ON")
+            _choices(parent, "tt:WideDynamicRange", "tt:Mode", "OFF", "ON")
         if self.supported("awb_enable"):
-            wb = sub(parent, "tt:WhiteBalance")
-            sub(wb, "tt:Mode", "AUTO")
-            sub(wb, "tt:Mode", "MANUAL")
+            wb = _choices(parent, "tt:WhiteBalance", "tt:Mode", "AUTO", "MANUAL")
             if self.supported("colour_gains"):
                 e = self._eff("colour_gains")
                 frange("tt:YrGain", float(e.minimum), float(e.maximum), wb)
@@ -333,6 +325,14 @@ class ImagingMapper:
             current = self.controls.state.get("lens_position") or 0.0
             return {"lens_position": round(min(max(current + dist, e.minimum), e.maximum), 6)}
         raise sender_fault("Move/Focus needs Absolute or Relative", "ter:InvalidArgVal", "ter:NoSuchMoveOption")
+
+
+def _choices(parent: Any, tag: str, item: str, *values: str) -> Any:
+    """Append ``<tag>`` holding one ``<item>`` per value (an options list); returns ``<tag>``."""
+    el = sub(parent, tag)
+    for value in values:
+        sub(el, item, value)
+    return el
 
 
 def _float_range(parent: Any, tag: str, lo: float, hi: float) -> None:
