@@ -14,6 +14,14 @@ the server publishes, all at QoS 1:
   upload of an older event does not overwrite it); republished for everyone seen at each (re)connect.
 * ``<prefix>/central/status``: ``online`` (retained, at each connect) / ``offline`` (retained; sent at
   a clean shutdown and, as the MQTT last will, by the broker when the connection is lost).
+* Home Assistant presence, unless ``CENTRAL_MQTT_DISCOVERY=false``: one device per person on
+  ``<discovery_prefix>/device/pi_camera_person_<person_id>/config`` (retained; device-based discovery,
+  :mod:`central.ha_discovery`) with two sensors read from the retained ``last_seen`` above: "Last seen
+  camera" (the camera's name; the whole ``last_seen`` JSON as attributes) and "Last seen" (a
+  ``timestamp``). Available while ``<prefix>/central/status`` is ``online``. Published when a person is
+  created or renamed, for everyone at each (re)connect and when Home Assistant sends ``online`` on
+  ``<discovery_prefix>/status``; an empty retained config removes the device when the person is erased
+  or merged into another.
 
 At most one ``updated`` per sighting per ``CENTRAL_MQTT_UPDATE_INTERVAL_S`` (default 10 s) is sent;
 updates in between are coalesced and the newest state goes out when the interval ends, so a camera
@@ -129,6 +137,51 @@ def check_topic_prefix(prefix: str) -> str:
     return cleaned
 
 
+def new_client(target: MqttTarget, client_id: str, will_topic: str, will_payload: str,
+               reconnect_max_delay_s: int = 30) -> Any:
+    """A paho-mqtt 2 client for ``target`` (MQTT 3.1.1, clean session) with a retained QoS 1 last will,
+    login and TLS (system CA store, host name checked) as the target says, at most
+    :data:`MAX_QUEUED_MESSAGES` kept while disconnected, and reconnection backing off from 1 s to
+    ``reconnect_max_delay_s``. Not connected yet: call ``connect_async`` and ``loop_start``.
+
+    Raises:
+        ssl.SSLError: ``mqtts://`` and the system CA store cannot be loaded.
+    """
+    import paho.mqtt.client as paho
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    if target.tls:
+        client.tls_set()  # the system CA store, hostname checked
+    client.will_set(will_topic, will_payload, qos=QOS, retain=True)
+    client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
+    client.reconnect_delay_set(1, reconnect_max_delay_s)
+    return client
+
+
+def person_object_id(person_id: str) -> str:
+    """The discovery object id (and device identifier) of a person: ``pi_camera_person_<person_id>``."""
+    return f"pi_camera_person_{person_id}"
+
+
+def presence_config(topics: "Topics", person_id: str, person_name: str, sw_version: str) -> dict[str, Any]:
+    """The Home Assistant device discovery payload of one person's presence (module docstring)."""
+    from central.ha_discovery import device_payload
+
+    oid = person_object_id(person_id)
+    state = topics.last_seen(person_id)
+    return device_payload(
+        {"identifiers": [oid], "name": person_name, "manufacturer": "Pi Camera Service",
+         "model": "Person (central face matching)"},
+        sw_version, topics.status,
+        {"camera": {"p": "sensor", "name": "Last seen camera", "unique_id": f"{oid}_camera", "icon": "mdi:cctv",
+                    "value_template": "{{ value_json.camera_name }}", "json_attributes_topic": state},
+         "last_seen": {"p": "sensor", "name": "Last seen", "unique_id": f"{oid}_last_seen",
+                       "device_class": "timestamp", "value_template": "{{ value_json.at }}"}},
+        state_topic=state, qos=QOS)
+
+
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -209,15 +262,17 @@ class SightingPublisher:
         retain_last_seen: publish ``…/last_seen`` retained (and republish them at each connect).
         update_interval_s: least time between two ``updated`` messages of one sighting, s (0 = no limit).
         reconnect_max_delay_s: longest wait between reconnection attempts, s (paho doubles from 1 s).
+        discovery_prefix: Home Assistant discovery prefix of the presence devices; None = none published.
 
-    :meth:`start` and :meth:`stop` are called once each (the app's lifespan); :meth:`notify` and
-    :meth:`forget_person` from any thread.
+    :meth:`start` and :meth:`stop` are called once each (the app's lifespan); :meth:`notify`,
+    :meth:`announce_person` and :meth:`forget_person` from any thread.
     """
 
     def __init__(self, target: MqttTarget, sessions: Callable[[], Any], prefix: str = "pi-camera",
                  retain_last_seen: bool = True, update_interval_s: float = 10.0,
-                 reconnect_max_delay_s: int = 30) -> None:
+                 reconnect_max_delay_s: int = 30, discovery_prefix: str | None = "homeassistant") -> None:
         self.target = target
+        self.discovery_prefix = check_topic_prefix(discovery_prefix) if discovery_prefix else None
         self.sessions = sessions
         self.topics = Topics(check_topic_prefix(prefix))
         self.retain_last_seen = retain_last_seen
@@ -250,16 +305,8 @@ class SightingPublisher:
         Raises:
             ssl.SSLError: ``mqtts://`` and the system CA store cannot be loaded.
         """
-        import paho.mqtt.client as paho
-
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
-        if self.target.username:
-            client.username_pw_set(self.target.username, self.target.password)
-        if self.target.tls:
-            client.tls_set()  # the system CA store, hostname checked
-        client.will_set(self.topics.status, STATUS_OFFLINE, qos=QOS, retain=True)
-        client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
-        client.reconnect_delay_set(1, self.reconnect_max_delay_s)
+        client = new_client(self.target, self.client_id, self.topics.status, STATUS_OFFLINE, self.reconnect_max_delay_s)
+        client.on_message = self._on_message
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
@@ -302,9 +349,16 @@ class SightingPublisher:
             self._queue_put(("observations", camera_id, list(observation_ids)))
 
     def forget_person(self, person_id: str) -> None:
-        """Clear the person's retained ``last_seen`` on the broker (an empty retained message), e.g.
-        after erasing the person. Returns at once; never raises."""
+        """Clear the person's retained ``last_seen`` and remove their Home Assistant presence device
+        (empty retained messages), e.g. after erasing the person or merging them into another.
+        Returns at once; never raises."""
         self._queue_put(("forget", person_id))
+
+    def announce_person(self, person_id: str) -> None:
+        """(Re)publish the person's Home Assistant presence device (after creating or renaming them).
+        Returns at once; never raises."""
+        if self.discovery_prefix:
+            self._queue_put(("announce", person_id))
 
     def _queue_put(self, item: tuple[Any, ...], block: bool = False) -> None:
         try:
@@ -323,7 +377,18 @@ class SightingPublisher:
         self._connected.set()
         log.info("MQTT connected to %s", self.target.redacted())
         client.publish(self.topics.status, STATUS_ONLINE, qos=QOS, retain=True)
+        if self.discovery_prefix:
+            from central.ha_discovery import status_topic
+
+            client.subscribe(status_topic(self.discovery_prefix), qos=QOS)
         self._queue_put(("connected",))
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        """Home Assistant's birth message: republish every presence device (it may have lost them)."""
+        from central.ha_discovery import BIRTH_PAYLOAD
+
+        if message.payload == BIRTH_PAYLOAD.encode():
+            self._queue_put(("announce_all",))
 
     def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
         if self._connected.is_set() and not self._stopping:
@@ -352,10 +417,20 @@ class SightingPublisher:
                 elif item[0] == "observations":
                     self._on_observations(item[1], item[2])
                 elif item[0] == "connected":
+                    self._announce_people()
                     self._republish_last_seen()
+                elif item[0] == "announce_all":
+                    self._announce_people()
+                elif item[0] == "announce":
+                    self._announce_people(item[1])
                 elif item[0] == "forget":
                     self._last_seen_at.pop(item[1], None)
                     self._publish(self.topics.last_seen(item[1]), b"", retain=True)
+                    if self.discovery_prefix:
+                        from central.ha_discovery import config_topic
+
+                        self._publish(config_topic(self.discovery_prefix, person_object_id(item[1])), b"",
+                                      retain=True)
                 self._flush_deferred()
             except Exception:
                 log.exception("MQTT publishing failed; continuing")
@@ -434,6 +509,25 @@ class SightingPublisher:
             self._publish_last_seen(person_id, names.get(person_id), last["camera_id"], last["camera_name"],
                                     last["at"])
 
+    def _announce_people(self, person_id: str | None = None) -> None:
+        """Publish the presence device of ``person_id`` (or of everyone), retained."""
+        if not self.discovery_prefix:
+            return
+        from sqlalchemy import select
+
+        from central import __version__
+        from central.ha_discovery import config_topic
+        from central.models import Person
+
+        query = select(Person.id, Person.name)
+        if person_id is not None:
+            query = query.where(Person.id == person_id)
+        with self.sessions() as db:
+            rows = db.execute(query).all()
+        for pid, name in rows:
+            self._publish(config_topic(self.discovery_prefix, person_object_id(pid)),
+                          json.dumps(presence_config(self.topics, pid, name, __version__)), retain=True)
+
     def _publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         client = self._client
         if client is None:
@@ -450,4 +544,5 @@ def from_settings(settings: Any, sessions: Callable[[], Any]) -> SightingPublish
     if not settings.mqtt_url:
         return None
     return SightingPublisher(parse_mqtt_url(settings.mqtt_url), sessions, settings.mqtt_topic_prefix,
-                             settings.mqtt_retain_last_seen, settings.mqtt_update_interval_s)
+                             settings.mqtt_retain_last_seen, settings.mqtt_update_interval_s,
+                             discovery_prefix=settings.mqtt_discovery_prefix if settings.mqtt_discovery else None)
