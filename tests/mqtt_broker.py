@@ -78,7 +78,7 @@ class Subscriber:
             try:
                 out.append(json.loads(payload))
             except ValueError:
-                out.append(payload.decode())
+                out.append(payload.decode(errors="replace"))
         return out
 
     def wait(self, topic: str, count: int = 1, timeout: float = 15) -> list[dict | str]:
