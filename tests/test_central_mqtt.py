@@ -6,10 +6,10 @@ Faces are real (the bundled carphone video, enrolled from a photo; scikit-image'
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 
+import paho.mqtt.client as paho
 import pytest
 from sqlalchemy import func, select
 
@@ -228,3 +228,72 @@ def test_url_and_prefix_validation():
     settings = load_settings(mqtt_url="mqtt://broker", mqtt_topic_prefix="/home/cams/")
     assert settings.mqtt_topic_prefix == "home/cams" and settings.mqtt_retain_last_seen is True
     assert load_settings().mqtt_url is None
+
+
+def test_home_assistant_presence_device_per_person_follows_enrolment_rename_merge_and_erase(
+        database_url, tmp_path, broker, subscribers):
+    """One device-based discovery message per person (validated against the documented schema), whose
+    sensors render the retained last_seen into the camera's name and a timestamp; republished on a
+    rename and on Home Assistant's birth message; removed (empty retained config) on merge and erase."""
+    from central.ha_discovery import config_topic
+    from central.mqtt import person_object_id
+    from tests import ha_schema
+
+    broker.start()
+    sub = subscribers(broker.port, "homeassistant/#", f"{PREFIX}/#")
+    server = start_server(database_url, tmp_path, broker, mqtt_update_interval_s=0)
+    try:
+        person = driver(server)
+        topic = config_topic("homeassistant", person_object_id(person["id"]))
+        config = ha_schema.validate(sub.wait(topic)[0])
+        assert config.dev.name == "Driver" and config.dev.identifiers == [f"pi_camera_person_{person['id']}"]
+        assert config.avty[0].topic == f"{PREFIX}/central/status" and set(config.cmps) == {"camera", "last_seen"}
+        assert config.state_topic == f"{PREFIX}/people/{person['id']}/last_seen"
+        # a sighting: both sensors render from the retained last_seen
+        send(server, camera_encoding(carphone_frames()[110]), T0)
+        state = sub.wait(config.state_topic)[-1]
+        assert ha_schema.render(config.cmps["camera"], state) == "Porch"
+        assert ha_schema.render(config.cmps["last_seen"], state) == "2026-11-22T10:00:00Z"
+        assert config.cmps["camera"].json_attributes_topic == config.state_topic
+        # a rename re-announces the device under its new name
+        api(server, "PATCH", f"/v1/people/{person['id']}", json={"name": "The driver"})
+        renamed = wait_until(lambda: [c for c in sub.on(topic) if c and c["dev"]["name"] == "The driver"], 10, 0.05,
+                             "the renamed device")
+        ha_schema.validate(renamed[-1])
+        # Home Assistant restarting (birth message) gets every presence device again
+        before = len(sub.on(topic))
+        ha = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-ha-{time.monotonic_ns()}")
+        ha.connect("127.0.0.1", broker.port)
+        ha.loop_start()
+        ha.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
+        ha.disconnect()
+        ha.loop_stop()
+        sub.wait(topic, before + 1)
+        # a second person merged into the first: their device goes (empty retained config)
+        other = api(server, "POST", "/v1/people", 201, json={"name": "Twin"})
+        other_topic = config_topic("homeassistant", person_object_id(other["id"]))
+        ha_schema.validate(sub.wait(other_topic)[0])
+        api(server, "POST", f"/v1/people/{person['id']}/merge", json={"other_id": other["id"]})
+        wait_until(lambda: sub.raw(other_topic)[-1] == b"", 10, 0.05, "the merged person's device removed")
+        # erasing the person removes theirs
+        api(server, "DELETE", f"/v1/people/{person['id']}", 200)
+        wait_until(lambda: sub.raw(topic)[-1] == b"", 10, 0.05, "the erased person's device removed")
+        late = subscribers(broker.port, "homeassistant/#", f"{PREFIX}/#")
+        late.wait(f"{PREFIX}/central/status")
+        time.sleep(0.5)  # retained messages arrive together right after the subscription
+        assert not late.raw(topic) and not late.raw(other_topic)
+    finally:
+        server.stop()
+
+
+def test_presence_devices_off_with_the_setting(database_url, tmp_path, broker, subscribers):
+    broker.start()
+    sub = subscribers(broker.port, "homeassistant/#", f"{PREFIX}/#")
+    server = start_server(database_url, tmp_path, broker, mqtt_update_interval_s=0, mqtt_discovery=False)
+    try:
+        person = driver(server)
+        send(server, camera_encoding(carphone_frames()[110]), T0)
+        sub.wait(f"{PREFIX}/people/{person['id']}/last_seen")
+        assert not [t for t in sub.topics() if t.startswith("homeassistant/")]
+    finally:
+        server.stop()
