@@ -355,8 +355,8 @@ class SightingPublisher:
         self._queue_put(("forget", person_id))
 
     def announce_person(self, person_id: str) -> None:
-        """(Re)publish the person's Home Assistant presence device (after creating or renaming them).
-        Returns at once; never raises."""
+        """(Re)publish the person's Home Assistant presence device and ``last_seen`` (after creating,
+        renaming or merging another person into them). Returns at once; never raises."""
         if self.discovery_prefix:
             self._queue_put(("announce", person_id))
 
@@ -515,7 +515,7 @@ class SightingPublisher:
             return
         from sqlalchemy import select
 
-        from central import __version__
+        from central import __version__, sightings
         from central.ha_discovery import config_topic
         from central.models import Person
 
@@ -524,9 +524,13 @@ class SightingPublisher:
             query = query.where(Person.id == person_id)
         with self.sessions() as db:
             rows = db.execute(query).all()
+            seen = sightings.last_seen_all(db).get(person_id) if person_id is not None and rows else None
         for pid, name in rows:
             self._publish(config_topic(self.discovery_prefix, person_object_id(pid)),
                           json.dumps(presence_config(self.topics, pid, name, __version__)), retain=True)
+        if seen is not None:  # a rename or a merge: the state carries the new name / merged sightings
+            self._last_seen_at.pop(person_id, None)
+            self._publish_last_seen(person_id, rows[0][1], seen["camera_id"], seen["camera_name"], seen["at"])
 
     def _publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
         client = self._client

@@ -260,6 +260,8 @@ def test_home_assistant_presence_device_per_person_follows_enrolment_rename_merg
         renamed = wait_until(lambda: [c for c in sub.on(topic) if c and c["dev"]["name"] == "The driver"], 10, 0.05,
                              "the renamed device")
         ha_schema.validate(renamed[-1])
+        wait_until(lambda: sub.on(config.state_topic)[-1]["person_name"] == "The driver", 10, 0.05,
+                   "last_seen under the new name")
         # Home Assistant restarting (birth message) gets every presence device again
         before = len(sub.on(topic))
         ha = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-ha-{time.monotonic_ns()}")

@@ -112,6 +112,7 @@ def merge_people(person_id: str, body: MergeIn, request: Request, _: Operator, d
     """Merge ``other_id`` into this person: its encodings, faces and sightings move here; it is deleted."""
     person = _run(_registry(request).merge, db, person_id, body.other_id)
     _forget_on_broker(request, body.other_id)
+    _announce_on_broker(request, person.id)
     return people.one_person(db, person)
 
 
