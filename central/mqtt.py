@@ -252,7 +252,101 @@ def changed_sightings(db: Any, camera_id: str, observation_ids: list[str], high_
     return sorted(out, key=lambda p: (dt.datetime.fromisoformat(p["ended_at"]), p["sighting_id"]))
 
 
-class SightingPublisher:
+class MqttLink:
+    """The paho-mqtt side shared by :class:`SightingPublisher` and the camera's Home Assistant device
+    (:class:`pi_camera_service.ha_mqtt.CameraMqtt`): one client (:func:`new_client`) whose retained
+    status topic says ``online`` at each connect and ``offline`` at a clean stop or, as the last will,
+    when the connection is lost; non-blocking publishing; logging that never shows the password.
+
+    Subclasses override :meth:`_on_connected` (paho's thread, after each successful connect) and
+    :meth:`_on_message`.
+    """
+
+    def __init__(self, target: MqttTarget, client_id: str, status_topic: str, reconnect_max_delay_s: int = 30) -> None:
+        self.target = target
+        self.client_id = client_id
+        self.status_topic = status_topic
+        self.reconnect_max_delay_s = reconnect_max_delay_s
+        self._client: Any = None
+        self._connected = threading.Event()
+        self._stopping = False
+        self.published = 0  # messages handed to paho, for monitoring and tests
+
+    @property
+    def connected(self) -> bool:
+        """True while the MQTT connection to the broker is up."""
+        return self._connected.is_set()
+
+    def _start_client(self) -> None:
+        """Create the client and start paho's network thread (connecting in the background; an
+        unreachable broker is retried forever). Returns at once.
+
+        Raises:
+            ssl.SSLError: ``mqtts://`` and the system CA store cannot be loaded.
+        """
+        client = new_client(self.target, self.client_id, self.status_topic, STATUS_OFFLINE, self.reconnect_max_delay_s)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        self._client = client
+        client.connect_async(self.target.host, self.target.port, keepalive=KEEPALIVE_S)
+        client.loop_start()
+
+    def _close(self, timeout: float) -> None:
+        """Publish a retained ``offline`` (when connected; waits at most ``timeout`` s for the broker's
+        acknowledgement), disconnect and stop paho's thread."""
+        client = self._client
+        if client is None:
+            return
+        self._stopping = True
+        if self.connected:
+            info = client.publish(self.status_topic, STATUS_OFFLINE, qos=QOS, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                pass
+        client.disconnect()
+        client.loop_stop()
+        self._client = None
+
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
+        if reason_code.is_failure:
+            log.warning("MQTT broker %s refused the connection: %s", self.target.redacted(), reason_code)
+            return
+        self._connected.set()
+        log.info("MQTT connected to %s", self.target.redacted())
+        client.publish(self.status_topic, STATUS_ONLINE, qos=QOS, retain=True)
+        self._on_connected(client)
+
+    def _on_connected(self, client: Any) -> None:
+        """Called on paho's thread after each successful connect (subscribe here)."""
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        """A message on a subscribed topic (paho's thread; keep it quick)."""
+
+    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
+        if self._connected.is_set() and not self._stopping:
+            log.warning("MQTT connection to %s lost (%s); reconnecting in the background",
+                        self.target.redacted(), reason_code)
+        self._connected.clear()
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        log.debug("MQTT broker %s unreachable; retrying", self.target.redacted())
+
+    def _publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
+        """Hand one QoS 1 message to paho (never blocks; kept by paho while disconnected)."""
+        client = self._client
+        if client is None:
+            return
+        info = client.publish(topic, payload, qos=QOS, retain=retain)
+        if info.rc not in (0, 4):  # 0 sent, 4 (MQTT_ERR_NO_CONN) kept by paho until reconnection
+            log.warning("MQTT message to %s dropped (paho rc %s)", topic, info.rc)
+        else:
+            self.published += 1
+
+
+class SightingPublisher(MqttLink):
     """Publishes sightings to an MQTT broker without ever blocking or failing ingest.
 
     Args:
@@ -271,30 +365,20 @@ class SightingPublisher:
     def __init__(self, target: MqttTarget, sessions: Callable[[], Any], prefix: str = "pi-camera",
                  retain_last_seen: bool = True, update_interval_s: float = 10.0,
                  reconnect_max_delay_s: int = 30, discovery_prefix: str | None = "homeassistant") -> None:
-        self.target = target
+        self.topics = Topics(check_topic_prefix(prefix))
+        super().__init__(target, f"pi-camera-central-{uuid.uuid4().hex[:10]}", self.topics.status,
+                         reconnect_max_delay_s)
         self.discovery_prefix = check_topic_prefix(discovery_prefix) if discovery_prefix else None
         self.sessions = sessions
-        self.topics = Topics(check_topic_prefix(prefix))
         self.retain_last_seen = retain_last_seen
         self.update_interval_s = update_interval_s
-        self.reconnect_max_delay_s = reconnect_max_delay_s
-        self.client_id = f"pi-camera-central-{uuid.uuid4().hex[:10]}"
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(MAX_PENDING_NOTIFICATIONS)
-        self._client: Any = None
         self._worker: threading.Thread | None = None
-        self._connected = threading.Event()
-        self._stopping = False
         self._high_water = 0
         self._last_sent: dict[int, float] = {}  # sighting id -> monotonic time of its last message
         self._deferred: dict[int, dict[str, Any]] = {}  # sighting id -> newest coalesced "updated" payload
         self._last_seen_at: dict[str, dt.datetime] = {}  # person id -> "at" of the last_seen published
         self._dropped = 0
-        self.published = 0  # messages handed to paho (sightings, last_seen), for monitoring and tests
-
-    @property
-    def connected(self) -> bool:
-        """True while the MQTT connection to the broker is up."""
-        return self._connected.is_set()
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -305,16 +389,9 @@ class SightingPublisher:
         Raises:
             ssl.SSLError: ``mqtts://`` and the system CA store cannot be loaded.
         """
-        client = new_client(self.target, self.client_id, self.topics.status, STATUS_OFFLINE, self.reconnect_max_delay_s)
-        client.on_message = self._on_message
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        self._client = client
         with self.sessions() as db:
             self._high_water = self._max_sighting_id(db)
-        client.connect_async(self.target.host, self.target.port, keepalive=KEEPALIVE_S)
-        client.loop_start()
+        self._start_client()
         self._worker = threading.Thread(target=self._run, name="mqtt-sightings", daemon=True)
         self._worker.start()
         log.info("MQTT publishing to %s under %s/", self.target.redacted(), self.topics.prefix)
@@ -325,19 +402,7 @@ class SightingPublisher:
         if self._worker is not None:
             self._queue_put(("stop",), block=True)
             self._worker.join(timeout)
-        client = self._client
-        if client is None:
-            return
-        self._stopping = True
-        if self.connected:
-            info = client.publish(self.topics.status, STATUS_OFFLINE, qos=QOS, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                pass
-        client.disconnect()
-        client.loop_stop()
-        self._client = None
+        self._close(timeout)
 
     # --- called by the server -----------------------------------------------------------------------
 
@@ -370,13 +435,7 @@ class SightingPublisher:
 
     # --- paho callbacks (paho's network thread) -----------------------------------------------------
 
-    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
-        if reason_code.is_failure:
-            log.warning("MQTT broker %s refused the connection: %s", self.target.redacted(), reason_code)
-            return
-        self._connected.set()
-        log.info("MQTT connected to %s", self.target.redacted())
-        client.publish(self.topics.status, STATUS_ONLINE, qos=QOS, retain=True)
+    def _on_connected(self, client: Any) -> None:
         if self.discovery_prefix:
             from central.ha_discovery import status_topic
 
@@ -389,15 +448,6 @@ class SightingPublisher:
 
         if message.payload == BIRTH_PAYLOAD.encode():
             self._queue_put(("announce_all",))
-
-    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
-        if self._connected.is_set() and not self._stopping:
-            log.warning("MQTT connection to %s lost (%s); reconnecting in the background",
-                        self.target.redacted(), reason_code)
-        self._connected.clear()
-
-    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
-        log.debug("MQTT broker %s unreachable; retrying", self.target.redacted())
 
     # --- worker thread ------------------------------------------------------------------------------
 
@@ -531,16 +581,6 @@ class SightingPublisher:
         if seen is not None:  # a rename or a merge: the state carries the new name / merged sightings
             self._last_seen_at.pop(person_id, None)
             self._publish_last_seen(person_id, rows[0][1], seen["camera_id"], seen["camera_name"], seen["at"])
-
-    def _publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
-        client = self._client
-        if client is None:
-            return
-        info = client.publish(topic, payload, qos=QOS, retain=retain)
-        if info.rc not in (0, 4):  # 0 sent, 4 (MQTT_ERR_NO_CONN) kept by paho until reconnection
-            log.warning("MQTT message to %s dropped (paho rc %s)", topic, info.rc)
-        else:
-            self.published += 1
 
 
 def from_settings(settings: Any, sessions: Callable[[], Any]) -> SightingPublisher | None:

@@ -52,9 +52,8 @@ import time
 import uuid
 from typing import Any
 
-from central.ha_discovery import (AVAILABLE, BIRTH_PAYLOAD, NOT_AVAILABLE, config_topic, device_payload,
-                                  status_topic)
-from central.mqtt import QOS, KEEPALIVE_S, MqttTarget, check_topic_prefix, new_client, parse_mqtt_url
+from central.ha_discovery import BIRTH_PAYLOAD, config_topic, device_payload, status_topic
+from central.mqtt import QOS, MqttLink, MqttTarget, check_topic_prefix, parse_mqtt_url
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ STREAM_STATES = ["stopped", "connecting", "streaming", "reconnecting"]
 EVENT_FIELDS = ("face_detected", "faces", "stream_state", "streaming")
 
 
-class CameraMqtt:
+class CameraMqtt(MqttLink):
     """Publishes the camera's Home Assistant device and state, and runs its commands.
 
     Args:
@@ -97,23 +96,20 @@ class CameraMqtt:
                  stills: Any = None, discovery_prefix: str = "homeassistant", topic_prefix: str = "pi-camera",
                  state_interval_s: float = 1.0, sensor_interval_s: float = 30.0, image_interval_s: float = 60.0,
                  image_width: int = 640, configuration_url: str | None = None, sw_version: str = "") -> None:
-        self.target = target
+        self.object_id = f"pi_camera_{hardware_id}"
+        self.discovery_prefix = check_topic_prefix(discovery_prefix)
+        self.base = f"{check_topic_prefix(topic_prefix)}/{self.object_id}"
+        super().__init__(target, f"pi-camera-{hardware_id[:12]}-{uuid.uuid4().hex[:6]}", f"{self.base}/availability")
         self.camera = camera
         self.detection = detection
         self.stills = stills
         self.name = name
-        self.object_id = f"pi_camera_{hardware_id}"
-        self.discovery_prefix = check_topic_prefix(discovery_prefix)
-        self.base = f"{check_topic_prefix(topic_prefix)}/{self.object_id}"
         self.state_interval_s = state_interval_s
         self.sensor_interval_s = sensor_interval_s
         self.image_interval_s = image_interval_s
         self.image_width = image_width
         self.configuration_url = configuration_url
         self.sw_version = sw_version
-        self.client_id = f"pi-camera-{hardware_id[:12]}-{uuid.uuid4().hex[:6]}"
-        self._client: Any = None
-        self._connected = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._commands: queue.Queue[str] = queue.Queue(MAX_PENDING_COMMANDS)
@@ -127,7 +123,6 @@ class CameraMqtt:
         self._state_sent_at = -1e18
         self._sensors_sent_at = -1e18
         self._image_sent_at = -1e18
-        self.published = 0  # messages handed to paho, for monitoring and tests
         self.commands_done = 0
         self.commands_rejected = 0
 
@@ -140,8 +135,8 @@ class CameraMqtt:
 
     @property
     def availability_topic(self) -> str:
-        """``<base>/availability``."""
-        return f"{self.base}/availability"
+        """``<base>/availability`` (``online`` / ``offline``, retained; the last will)."""
+        return self.status_topic
 
     @property
     def state_topic(self) -> str:
@@ -162,11 +157,6 @@ class CameraMqtt:
     def still_command_topic(self) -> str:
         """``<base>/still/press`` (``PRESS``)."""
         return f"{self.base}/still/press"
-
-    @property
-    def connected(self) -> bool:
-        """True while the MQTT connection is up."""
-        return self._connected.is_set()
 
     # --- payloads -------------------------------------------------------------------------------
 
@@ -239,13 +229,7 @@ class CameraMqtt:
         Raises:
             ssl.SSLError: ``mqtts://`` and the system CA store cannot be loaded.
         """
-        client = new_client(self.target, self.client_id, self.availability_topic, NOT_AVAILABLE)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        self._client = client
-        client.connect_async(self.target.host, self.target.port, keepalive=KEEPALIVE_S)
-        client.loop_start()
+        self._start_client()
         self._worker = threading.Thread(target=self._run, name="mqtt-camera", daemon=True)
         self._worker.start()
         log.info("MQTT: Home Assistant device %s on %s (discovery under %s/)", self.object_id,
@@ -258,17 +242,7 @@ class CameraMqtt:
         self._wake.set()
         if self._worker is not None:
             self._worker.join(timeout)
-        client, self._client = self._client, None
-        if client is None:
-            return
-        if self.connected:
-            info = client.publish(self.availability_topic, NOT_AVAILABLE, qos=QOS, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                pass
-        client.disconnect()
-        client.loop_stop()
+        self._close(timeout)
 
     # --- called by the service ------------------------------------------------------------------
 
@@ -286,22 +260,11 @@ class CameraMqtt:
 
     # --- paho callbacks (paho's network thread) -------------------------------------------------
 
-    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
-        if reason_code.is_failure:
-            log.warning("MQTT broker %s refused the connection: %s", self.target.redacted(), reason_code)
-            return
-        self._connected.set()
-        log.info("MQTT connected to %s", self.target.redacted())
+    def _on_connected(self, client: Any) -> None:
         client.subscribe([(self.streaming_command_topic, QOS), (self.still_command_topic, QOS),
                           (status_topic(self.discovery_prefix), QOS)])
         self._announce = True
         self._wake.set()
-
-    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
-        if self._connected.is_set() and not self._stop.is_set():
-            log.warning("MQTT connection to %s lost (%s); reconnecting in the background",
-                        self.target.redacted(), reason_code)
-        self._connected.clear()
 
     def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
         topic, payload = message.topic, bytes(message.payload[:MAX_COMMAND_BYTES + 1])
@@ -386,7 +349,6 @@ class CameraMqtt:
         if self._announce:
             self._announce = False
             self._publish(self.config_topic, json.dumps(self.discovery_payload()), retain=True)
-            self._publish(self.availability_topic, AVAILABLE, retain=True)
             self._published_state = None  # resend everything after a (re)connect
             self._image_sent_at = -1e18
         state = self.current_state(now)
@@ -410,16 +372,6 @@ class CameraMqtt:
                 return
             self._publish(self.image_topic, jpeg, retain=True)
             self._image_sent_at = now
-
-    def _publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
-        client = self._client
-        if client is None:
-            return
-        info = client.publish(topic, payload, qos=QOS, retain=retain)
-        if info.rc not in (0, 4):  # 0 sent, 4 (MQTT_ERR_NO_CONN) kept by paho until reconnection
-            log.warning("MQTT message to %s dropped (paho rc %s)", topic, info.rc)
-        else:
-            self.published += 1
 
 
 def from_settings(settings: Any, camera: Any, hardware_id: str, detection: Any = None,

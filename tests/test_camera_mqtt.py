@@ -19,7 +19,7 @@ import pytest
 from pi_camera_service.config import ConfigError, load_settings
 from tests import ha_schema
 from tests.conftest import SAMPLE, ServiceProcess, sample_camera_env, wait_until
-from tests.mqtt_broker import Broker, Subscriber, broker, subscribers  # noqa: F401 - fixtures
+from tests.mqtt_broker import Subscriber, broker, subscribers  # noqa: F401 - fixtures
 
 DISCOVERY = "ha-test"
 TOPICS = "cams-test"
