@@ -280,3 +280,37 @@ def test_the_schema_rejects_what_home_assistant_documents_as_wrong():
     for payload in bad:
         with pytest.raises(ValueError):
             ha_schema.validate(json.loads(json.dumps(payload)))
+
+
+def test_broker_down_at_start_and_restarted_the_camera_reconnects_and_republishes(tmp_path, broker, subscribers):
+    """In-process: with no broker the camera's calls return at once; when the broker comes up (and
+    again after it restarts without persistence, losing every retained message) the camera connects
+    by itself and republishes its discovery, availability and state."""
+    from central.mqtt import parse_mqtt_url
+    from pi_camera_service.detection.detector import DetectionResult, Face
+    from pi_camera_service.ha_mqtt import CameraMqtt
+    from pi_camera_service.sources import create_camera
+
+    settings = load_settings(source=str(SAMPLE), width=320, height=240, rtsp_url="rtsp://127.0.0.1:9/cam",
+                             stream_on_start=False)
+    cam = create_camera(settings)
+    cam.open()
+    mqtt = CameraMqtt(parse_mqtt_url(f"mqtt://127.0.0.1:{broker.port}"), cam, "ef" * 16, "Reconnecting",
+                      topic_prefix=TOPICS, discovery_prefix=DISCOVERY, image_interval_s=0)
+    mqtt.start()
+    try:
+        began = time.monotonic()
+        for i in range(100):  # the detection thread's calls while the broker is unreachable
+            mqtt.on_detection(DetectionResult(i, time.time(), time.time(), 1.0, 320, 240, faces=(Face(1, 1, 9, 9),)))
+        assert time.monotonic() - began < 0.5 and not mqtt.connected
+        for _ in range(2):  # first start, then a restart that lost the retained messages
+            broker.start()
+            sub = subscribers(broker.port, f"{DISCOVERY}/#", f"{TOPICS}/#")
+            ha_schema.validate(sub.wait(mqtt.config_topic, timeout=40)[0])
+            assert sub.wait(mqtt.availability_topic)[-1] == "online"
+            assert states(sub, mqtt.state_topic) or sub.wait(mqtt.state_topic)
+            broker.stop()
+            wait_until(lambda: not mqtt.connected, 10, 0.05, "the camera noticed the broker is gone")
+    finally:
+        mqtt.stop()
+        cam.close()
