@@ -26,8 +26,9 @@ as the central server does, :func:`central.mqtt.parse_mqtt_url`). With ``<id>`` 
 Commands (subscribed, QoS 1): ``<base>/streaming/set`` takes exactly ``ON`` or ``OFF``
 (start/stop publishing H.264); ``<base>/still/press`` takes exactly ``PRESS`` (store a still in the
 history). Anything else, or anything over :data:`MAX_COMMAND_BYTES`, is logged and ignored. Commands
-run on this module's worker thread, at most :data:`MAX_PENDING_COMMANDS` waiting (more are dropped),
-so a flood on the broker costs bounded memory and never reaches the camera's threads.
+run on this module's worker thread, at most :data:`MAX_PENDING_COMMANDS` waiting (more are dropped)
+and of the waiting streaming commands only the newest, so a flood on the broker costs bounded memory
+and CPU and never reaches the camera's threads.
 
 State goes out when it changes: ``face_detected``, ``faces``, ``stream_state`` and ``streaming``
 changes at most every ``CAMERA_MQTT_STATE_INTERVAL`` s (coalesced: the newest state is sent when the
@@ -327,22 +328,29 @@ class CameraMqtt(MqttLink):
         return max(0.05, min(waits))
 
     def _run_commands(self) -> None:
+        """Run the waiting commands: every still, and of the streaming commands only the newest (so a
+        flood of ON/OFF toggles the encoder at most once per wake-up)."""
+        waiting: list[str] = []
         while True:
             try:
-                command = self._commands.get_nowait()
+                waiting.append(self._commands.get_nowait())
             except queue.Empty:
-                return
+                break
+        streaming = [c for c in waiting if c.startswith("stream_")]
+        run = [c for c in waiting if c == "still"] + streaming[-1:]
+        self.commands_done += len(streaming) - len(streaming[-1:])  # superseded by the newest one
+        for command in run:
             try:
                 if command == "stream_on":
                     self.camera.start_streaming()
                 elif command == "stream_off":
                     self.camera.stop_streaming()
-                elif command == "still":
+                else:
                     record = self.stills.capture("manual")
                     log.info("MQTT: still %s taken", getattr(record, "id", record))
-                self.commands_done += 1
             except Exception as exc:  # noqa: BLE001 - a failed command must not stop publishing
                 log.warning("MQTT command %s failed: %s", command, exc)
+            self.commands_done += 1
 
     def _publish_due(self) -> None:
         now = time.monotonic()
