@@ -93,6 +93,10 @@ class CentralSettings(BaseSettings):
     mqtt_update_interval_s: float = Field(
         10.0, ge=0.0, le=3600.0, description="least time between two 'updated' MQTT messages of one sighting, s",
     )
+    mqtt_discovery: bool = Field(
+        True, description="publish one Home Assistant presence device per person (MQTT discovery, docs/integrations.md)"
+    )
+    mqtt_discovery_prefix: str = Field("homeassistant", description="Home Assistant's MQTT discovery prefix")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")
@@ -122,7 +126,7 @@ class CentralSettings(BaseSettings):
             parse_mqtt_url(value)  # ValueError with what is allowed
         return value
 
-    @field_validator("mqtt_topic_prefix")
+    @field_validator("mqtt_topic_prefix", "mqtt_discovery_prefix")
     @classmethod
     def _mqtt_prefix(cls, value: str) -> str:
         from central.mqtt import check_topic_prefix

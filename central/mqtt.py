@@ -14,6 +14,14 @@ the server publishes, all at QoS 1:
   upload of an older event does not overwrite it); republished for everyone seen at each (re)connect.
 * ``<prefix>/central/status``: ``online`` (retained, at each connect) / ``offline`` (retained; sent at
   a clean shutdown and, as the MQTT last will, by the broker when the connection is lost).
+* Home Assistant presence, unless ``CENTRAL_MQTT_DISCOVERY=false``: one device per person on
+  ``<discovery_prefix>/device/pi_camera_person_<person_id>/config`` (retained; device-based discovery,
+  :mod:`central.ha_discovery`) with two sensors read from the retained ``last_seen`` above: "Last seen
+  camera" (the camera's name; the whole ``last_seen`` JSON as attributes) and "Last seen" (a
+  ``timestamp``). Available while ``<prefix>/central/status`` is ``online``. Published when a person is
+  created or renamed, for everyone at each (re)connect and when Home Assistant sends ``online`` on
+  ``<discovery_prefix>/status``; an empty retained config removes the device when the person is erased
+  or merged into another.
 
 At most one ``updated`` per sighting per ``CENTRAL_MQTT_UPDATE_INTERVAL_S`` (default 10 s) is sent;
 updates in between are coalesced and the newest state goes out when the interval ends, so a camera
@@ -129,6 +137,51 @@ def check_topic_prefix(prefix: str) -> str:
     return cleaned
 
 
+def new_client(target: MqttTarget, client_id: str, will_topic: str, will_payload: str,
+               reconnect_max_delay_s: int = 30) -> Any:
+    """A paho-mqtt 2 client for ``target`` (MQTT 3.1.1, clean session) with a retained QoS 1 last will,
+    login and TLS (system CA store, host name checked) as the target says, at most
+    :data:`MAX_QUEUED_MESSAGES` kept while disconnected, and reconnection backing off from 1 s to
+    ``reconnect_max_delay_s``. Not connected yet: call ``connect_async`` and ``loop_start``.
+
+    Raises:
+        ssl.SSLError: ``mqtts://`` and the system CA store cannot be loaded.
+    """
+    import paho.mqtt.client as paho
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    if target.tls:
+        client.tls_set()  # the system CA store, hostname checked
+    client.will_set(will_topic, will_payload, qos=QOS, retain=True)
+    client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
+    client.reconnect_delay_set(1, reconnect_max_delay_s)
+    return client
+
+
+def person_object_id(person_id: str) -> str:
+    """The discovery object id (and device identifier) of a person: ``pi_camera_person_<person_id>``."""
+    return f"pi_camera_person_{person_id}"
+
+
+def presence_config(topics: "Topics", person_id: str, person_name: str, sw_version: str) -> dict[str, Any]:
+    """The Home Assistant device discovery payload of one person's presence (module docstring)."""
+    from central.ha_discovery import device_payload
+
+    oid = person_object_id(person_id)
+    state = topics.last_seen(person_id)
+    return device_payload(
+        {"identifiers": [oid], "name": person_name, "manufacturer": "Pi Camera Service",
+         "model": "Person (central face matching)"},
+        sw_version, topics.status,
+        {"camera": {"p": "sensor", "name": "Last seen camera", "unique_id": f"{oid}_camera", "icon": "mdi:cctv",
+                    "value_template": "{{ value_json.camera_name }}", "json_attributes_topic": state},
+         "last_seen": {"p": "sensor", "name": "Last seen", "unique_id": f"{oid}_last_seen",
+                       "device_class": "timestamp", "value_template": "{{ value_json.at }}"}},
+        state_topic=state, qos=QOS)
+
+
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -199,7 +252,101 @@ def changed_sightings(db: Any, camera_id: str, observation_ids: list[str], high_
     return sorted(out, key=lambda p: (dt.datetime.fromisoformat(p["ended_at"]), p["sighting_id"]))
 
 
-class SightingPublisher:
+class MqttLink:
+    """The paho-mqtt side shared by :class:`SightingPublisher` and the camera's Home Assistant device
+    (:class:`pi_camera_service.ha_mqtt.CameraMqtt`): one client (:func:`new_client`) whose retained
+    status topic says ``online`` at each connect and ``offline`` at a clean stop or, as the last will,
+    when the connection is lost; non-blocking publishing; logging that never shows the password.
+
+    Subclasses override :meth:`_on_connected` (paho's thread, after each successful connect) and
+    :meth:`_on_message`.
+    """
+
+    def __init__(self, target: MqttTarget, client_id: str, status_topic: str, reconnect_max_delay_s: int = 30) -> None:
+        self.target = target
+        self.client_id = client_id
+        self.status_topic = status_topic
+        self.reconnect_max_delay_s = reconnect_max_delay_s
+        self._client: Any = None
+        self._connected = threading.Event()
+        self._stopping = False
+        self.published = 0  # messages handed to paho, for monitoring and tests
+
+    @property
+    def connected(self) -> bool:
+        """True while the MQTT connection to the broker is up."""
+        return self._connected.is_set()
+
+    def _start_client(self) -> None:
+        """Create the client and start paho's network thread (connecting in the background; an
+        unreachable broker is retried forever). Returns at once.
+
+        Raises:
+            ssl.SSLError: ``mqtts://`` and the system CA store cannot be loaded.
+        """
+        client = new_client(self.target, self.client_id, self.status_topic, STATUS_OFFLINE, self.reconnect_max_delay_s)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        self._client = client
+        client.connect_async(self.target.host, self.target.port, keepalive=KEEPALIVE_S)
+        client.loop_start()
+
+    def _close(self, timeout: float) -> None:
+        """Publish a retained ``offline`` (when connected; waits at most ``timeout`` s for the broker's
+        acknowledgement), disconnect and stop paho's thread."""
+        client = self._client
+        if client is None:
+            return
+        self._stopping = True
+        if self.connected:
+            info = client.publish(self.status_topic, STATUS_OFFLINE, qos=QOS, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                pass
+        client.disconnect()
+        client.loop_stop()
+        self._client = None
+
+    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
+        if reason_code.is_failure:
+            log.warning("MQTT broker %s refused the connection: %s", self.target.redacted(), reason_code)
+            return
+        self._connected.set()
+        log.info("MQTT connected to %s", self.target.redacted())
+        client.publish(self.status_topic, STATUS_ONLINE, qos=QOS, retain=True)
+        self._on_connected(client)
+
+    def _on_connected(self, client: Any) -> None:
+        """Called on paho's thread after each successful connect (subscribe here)."""
+
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        """A message on a subscribed topic (paho's thread; keep it quick)."""
+
+    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
+        if self._connected.is_set() and not self._stopping:
+            log.warning("MQTT connection to %s lost (%s); reconnecting in the background",
+                        self.target.redacted(), reason_code)
+        self._connected.clear()
+
+    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
+        log.debug("MQTT broker %s unreachable; retrying", self.target.redacted())
+
+    def _publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
+        """Hand one QoS 1 message to paho (never blocks; kept by paho while disconnected)."""
+        client = self._client
+        if client is None:
+            return
+        info = client.publish(topic, payload, qos=QOS, retain=retain)
+        if info.rc not in (0, 4):  # 0 sent, 4 (MQTT_ERR_NO_CONN) kept by paho until reconnection
+            log.warning("MQTT message to %s dropped (paho rc %s)", topic, info.rc)
+        else:
+            self.published += 1
+
+
+class SightingPublisher(MqttLink):
     """Publishes sightings to an MQTT broker without ever blocking or failing ingest.
 
     Args:
@@ -209,37 +356,29 @@ class SightingPublisher:
         retain_last_seen: publish ``…/last_seen`` retained (and republish them at each connect).
         update_interval_s: least time between two ``updated`` messages of one sighting, s (0 = no limit).
         reconnect_max_delay_s: longest wait between reconnection attempts, s (paho doubles from 1 s).
+        discovery_prefix: Home Assistant discovery prefix of the presence devices; None = none published.
 
-    :meth:`start` and :meth:`stop` are called once each (the app's lifespan); :meth:`notify` and
-    :meth:`forget_person` from any thread.
+    :meth:`start` and :meth:`stop` are called once each (the app's lifespan); :meth:`notify`,
+    :meth:`announce_person` and :meth:`forget_person` from any thread.
     """
 
     def __init__(self, target: MqttTarget, sessions: Callable[[], Any], prefix: str = "pi-camera",
                  retain_last_seen: bool = True, update_interval_s: float = 10.0,
-                 reconnect_max_delay_s: int = 30) -> None:
-        self.target = target
-        self.sessions = sessions
+                 reconnect_max_delay_s: int = 30, discovery_prefix: str | None = "homeassistant") -> None:
         self.topics = Topics(check_topic_prefix(prefix))
+        super().__init__(target, f"pi-camera-central-{uuid.uuid4().hex[:10]}", self.topics.status,
+                         reconnect_max_delay_s)
+        self.discovery_prefix = check_topic_prefix(discovery_prefix) if discovery_prefix else None
+        self.sessions = sessions
         self.retain_last_seen = retain_last_seen
         self.update_interval_s = update_interval_s
-        self.reconnect_max_delay_s = reconnect_max_delay_s
-        self.client_id = f"pi-camera-central-{uuid.uuid4().hex[:10]}"
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(MAX_PENDING_NOTIFICATIONS)
-        self._client: Any = None
         self._worker: threading.Thread | None = None
-        self._connected = threading.Event()
-        self._stopping = False
         self._high_water = 0
         self._last_sent: dict[int, float] = {}  # sighting id -> monotonic time of its last message
         self._deferred: dict[int, dict[str, Any]] = {}  # sighting id -> newest coalesced "updated" payload
         self._last_seen_at: dict[str, dt.datetime] = {}  # person id -> "at" of the last_seen published
         self._dropped = 0
-        self.published = 0  # messages handed to paho (sightings, last_seen), for monitoring and tests
-
-    @property
-    def connected(self) -> bool:
-        """True while the MQTT connection to the broker is up."""
-        return self._connected.is_set()
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -250,24 +389,9 @@ class SightingPublisher:
         Raises:
             ssl.SSLError: ``mqtts://`` and the system CA store cannot be loaded.
         """
-        import paho.mqtt.client as paho
-
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
-        if self.target.username:
-            client.username_pw_set(self.target.username, self.target.password)
-        if self.target.tls:
-            client.tls_set()  # the system CA store, hostname checked
-        client.will_set(self.topics.status, STATUS_OFFLINE, qos=QOS, retain=True)
-        client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
-        client.reconnect_delay_set(1, self.reconnect_max_delay_s)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        self._client = client
         with self.sessions() as db:
             self._high_water = self._max_sighting_id(db)
-        client.connect_async(self.target.host, self.target.port, keepalive=KEEPALIVE_S)
-        client.loop_start()
+        self._start_client()
         self._worker = threading.Thread(target=self._run, name="mqtt-sightings", daemon=True)
         self._worker.start()
         log.info("MQTT publishing to %s under %s/", self.target.redacted(), self.topics.prefix)
@@ -278,19 +402,7 @@ class SightingPublisher:
         if self._worker is not None:
             self._queue_put(("stop",), block=True)
             self._worker.join(timeout)
-        client = self._client
-        if client is None:
-            return
-        self._stopping = True
-        if self.connected:
-            info = client.publish(self.topics.status, STATUS_OFFLINE, qos=QOS, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                pass
-        client.disconnect()
-        client.loop_stop()
-        self._client = None
+        self._close(timeout)
 
     # --- called by the server -----------------------------------------------------------------------
 
@@ -302,9 +414,16 @@ class SightingPublisher:
             self._queue_put(("observations", camera_id, list(observation_ids)))
 
     def forget_person(self, person_id: str) -> None:
-        """Clear the person's retained ``last_seen`` on the broker (an empty retained message), e.g.
-        after erasing the person. Returns at once; never raises."""
+        """Clear the person's retained ``last_seen`` and remove their Home Assistant presence device
+        (empty retained messages), e.g. after erasing the person or merging them into another.
+        Returns at once; never raises."""
         self._queue_put(("forget", person_id))
+
+    def announce_person(self, person_id: str) -> None:
+        """(Re)publish the person's Home Assistant presence device and ``last_seen`` (after creating,
+        renaming or merging another person into them). Returns at once; never raises."""
+        if self.discovery_prefix:
+            self._queue_put(("announce", person_id))
 
     def _queue_put(self, item: tuple[Any, ...], block: bool = False) -> None:
         try:
@@ -316,23 +435,19 @@ class SightingPublisher:
 
     # --- paho callbacks (paho's network thread) -----------------------------------------------------
 
-    def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
-        if reason_code.is_failure:
-            log.warning("MQTT broker %s refused the connection: %s", self.target.redacted(), reason_code)
-            return
-        self._connected.set()
-        log.info("MQTT connected to %s", self.target.redacted())
-        client.publish(self.topics.status, STATUS_ONLINE, qos=QOS, retain=True)
+    def _on_connected(self, client: Any) -> None:
+        if self.discovery_prefix:
+            from central.ha_discovery import status_topic
+
+            client.subscribe(status_topic(self.discovery_prefix), qos=QOS)
         self._queue_put(("connected",))
 
-    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
-        if self._connected.is_set() and not self._stopping:
-            log.warning("MQTT connection to %s lost (%s); reconnecting in the background",
-                        self.target.redacted(), reason_code)
-        self._connected.clear()
+    def _on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
+        """Home Assistant's birth message: republish every presence device (it may have lost them)."""
+        from central.ha_discovery import BIRTH_PAYLOAD
 
-    def _on_connect_fail(self, _client: Any, _userdata: Any) -> None:
-        log.debug("MQTT broker %s unreachable; retrying", self.target.redacted())
+        if message.payload == BIRTH_PAYLOAD.encode():
+            self._queue_put(("announce_all",))
 
     # --- worker thread ------------------------------------------------------------------------------
 
@@ -352,10 +467,20 @@ class SightingPublisher:
                 elif item[0] == "observations":
                     self._on_observations(item[1], item[2])
                 elif item[0] == "connected":
+                    self._announce_people()
                     self._republish_last_seen()
+                elif item[0] == "announce_all":
+                    self._announce_people()
+                elif item[0] == "announce":
+                    self._announce_people(item[1])
                 elif item[0] == "forget":
                     self._last_seen_at.pop(item[1], None)
                     self._publish(self.topics.last_seen(item[1]), b"", retain=True)
+                    if self.discovery_prefix:
+                        from central.ha_discovery import config_topic
+
+                        self._publish(config_topic(self.discovery_prefix, person_object_id(item[1])), b"",
+                                      retain=True)
                 self._flush_deferred()
             except Exception:
                 log.exception("MQTT publishing failed; continuing")
@@ -434,15 +559,28 @@ class SightingPublisher:
             self._publish_last_seen(person_id, names.get(person_id), last["camera_id"], last["camera_name"],
                                     last["at"])
 
-    def _publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
-        client = self._client
-        if client is None:
+    def _announce_people(self, person_id: str | None = None) -> None:
+        """Publish the presence device of ``person_id`` (or of everyone), retained."""
+        if not self.discovery_prefix:
             return
-        info = client.publish(topic, payload, qos=QOS, retain=retain)
-        if info.rc not in (0, 4):  # 0 sent, 4 (MQTT_ERR_NO_CONN) kept by paho until reconnection
-            log.warning("MQTT message to %s dropped (paho rc %s)", topic, info.rc)
-        else:
-            self.published += 1
+        from sqlalchemy import select
+
+        from central import __version__, sightings
+        from central.ha_discovery import config_topic
+        from central.models import Person
+
+        query = select(Person.id, Person.name)
+        if person_id is not None:
+            query = query.where(Person.id == person_id)
+        with self.sessions() as db:
+            rows = db.execute(query).all()
+            seen = sightings.last_seen_all(db).get(person_id) if person_id is not None and rows else None
+        for pid, name in rows:
+            self._publish(config_topic(self.discovery_prefix, person_object_id(pid)),
+                          json.dumps(presence_config(self.topics, pid, name, __version__)), retain=True)
+        if seen is not None:  # a rename or a merge: the state carries the new name / merged sightings
+            self._last_seen_at.pop(person_id, None)
+            self._publish_last_seen(person_id, rows[0][1], seen["camera_id"], seen["camera_name"], seen["at"])
 
 
 def from_settings(settings: Any, sessions: Callable[[], Any]) -> SightingPublisher | None:
@@ -450,4 +588,5 @@ def from_settings(settings: Any, sessions: Callable[[], Any]) -> SightingPublish
     if not settings.mqtt_url:
         return None
     return SightingPublisher(parse_mqtt_url(settings.mqtt_url), sessions, settings.mqtt_topic_prefix,
-                             settings.mqtt_retain_last_seen, settings.mqtt_update_interval_s)
+                             settings.mqtt_retain_last_seen, settings.mqtt_update_interval_s,
+                             discovery_prefix=settings.mqtt_discovery_prefix if settings.mqtt_discovery else None)

@@ -260,6 +260,40 @@ class Settings(BaseSettings):
             raise ValueError("must not contain a query, a fragment or user:password; use http(s)://host[:port][/path]")
         return value
 
+    # --- Home Assistant over MQTT (docs/integrations.md) -----------------------------------------
+    mqtt_url: str | None = Field(
+        None, description="publish a Home Assistant device (MQTT discovery) to this broker: mqtt://[user:pass@]host"
+        "[:port] or mqtts:// (TLS, system CA); unset = off",
+    )
+    mqtt_discovery_prefix: str = Field("homeassistant", description="Home Assistant's MQTT discovery prefix")
+    mqtt_topic_prefix: str = Field("pi-camera", description="first level(s) of the camera's state and command topics")
+    mqtt_state_interval: float = Field(
+        1.0, ge=0, le=3600, description="least s between two state messages when a face or the stream state changes"
+    )
+    mqtt_sensor_interval: float = Field(
+        30.0, ge=1, le=86_400, description="least s between two state messages when only lux/temperature/fps change"
+    )
+    mqtt_image_interval: float = Field(
+        60.0, ge=0, le=86_400, description="least s between two snapshots on the image entity (a new face: 5 s); 0 = no image"
+    )
+    mqtt_image_width: int = Field(640, ge=16, le=4608, description="width of the image entity's snapshots, px")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from central.mqtt import parse_mqtt_url
+
+            parse_mqtt_url(value)  # ValueError saying what is allowed (never the password)
+        return value
+
+    @field_validator("mqtt_discovery_prefix", "mqtt_topic_prefix")
+    @classmethod
+    def _mqtt_prefix(cls, value: str) -> str:
+        from central.mqtt import check_topic_prefix
+
+        return check_topic_prefix(value)
+
     # --- files and logs -------------------------------------------------------------------------
     state_dir: Path = Field(Path("state"), description="directory for generated secrets and state")
     log_level: LogLevel = Field("INFO", description="DEBUG | INFO | WARNING | ERROR | CRITICAL")
@@ -392,7 +426,12 @@ def _describe(error: dict) -> str:
     if not loc:
         return f"invalid configuration: {message}"
     name = ENV_PREFIX + loc[0].upper()
-    return f"{name}={error.get('input')!r} is invalid: {message}"
+    value = error.get("input")
+    if loc[0] == "mqtt_url":
+        from central.mqtt import redact_url
+
+        value = redact_url(value)
+    return f"{name}={value!r} is invalid: {message}"
 
 
 def load_settings(**overrides: object) -> Settings:

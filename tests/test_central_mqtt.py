@@ -6,12 +6,8 @@ Faces are real (the bundled carphone video, enrolled from a photo; scikit-image'
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
@@ -20,7 +16,8 @@ from sqlalchemy import func, select
 from central.config import ConfigError, load_settings
 from central.models import FaceObservation, Sighting
 from central.mqtt import parse_mqtt_url, redact_url
-from tests.conftest import CentralServer, free_port, port_listening, wait_until
+from tests.conftest import CentralServer, wait_until
+from tests.mqtt_broker import Broker, Subscriber, broker, subscribers  # noqa: F401 - fixtures
 from tests.test_central_ingest import T0, event, post_events
 from tests.test_central_pairing import paired_camera
 from tests.test_central_people import (
@@ -32,100 +29,7 @@ from tests.test_central_people import (
     to_jpeg,
 )
 
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 PREFIX = "test-home"
-
-
-class Broker:
-    """A real mosquitto listening on 127.0.0.1:``port`` (anonymous allowed), stoppable and restartable
-    on the same port."""
-
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        self.log = workdir / "mosquitto.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Broker:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
-        wait_until(lambda: port_listening(self.port) or self.proc.poll() is not None, 10, 0.05, "mosquitto listening")
-        assert self.proc.poll() is None, self.log.read_text()
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-
-class Subscriber:
-    """A real paho client subscribed to ``<PREFIX>/#``, collecting ``(topic, payload, retain)``."""
-
-    def __init__(self, port: int) -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}-{time.monotonic_ns()}")
-        self.client.on_connect = lambda c, *_: c.subscribe(f"{PREFIX}/#", qos=1)
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
-        self.client.on_message = self._message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert self.subscribed.wait(10), "subscription not acknowledged"
-
-    def _message(self, _client, _userdata, msg) -> None:
-        with self.lock:
-            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
-
-    def on(self, topic: str) -> list[dict | str]:
-        """Payloads received on ``topic`` (JSON decoded when possible), in arrival order."""
-        with self.lock:
-            found = [payload for t, payload, _ in self.messages if t == topic]
-        out = []
-        for payload in found:
-            try:
-                out.append(json.loads(payload))
-            except ValueError:
-                out.append(payload.decode())
-        return out
-
-    def wait(self, topic: str, count: int = 1, timeout: float = 15) -> list[dict | str]:
-        """The payloads on ``topic`` once at least ``count`` arrived (AssertionError after ``timeout`` s)."""
-        return wait_until(lambda: len(self.on(topic)) >= count and self.on(topic), timeout, 0.05,
-                          f"{count} message(s) on {topic} (got {self.topics()})")
-
-    def topics(self) -> list[str]:
-        with self.lock:
-            return [t for t, _, _ in self.messages]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-@pytest.fixture()
-def broker(tmp_path):
-    if not Path(MOSQUITTO).exists():
-        pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
-    b = Broker(tmp_path)
-    yield b
-    b.stop()
-
-
-@pytest.fixture()
-def subscribers():
-    made: list[Subscriber] = []
-
-    def make(port: int) -> Subscriber:
-        made.append(Subscriber(port))
-        return made[-1]
-
-    yield make
-    for sub in made:
-        sub.close()
 
 
 def start_server(database_url, tmp_path, broker: Broker, **overrides) -> CentralServer:
@@ -324,3 +228,74 @@ def test_url_and_prefix_validation():
     settings = load_settings(mqtt_url="mqtt://broker", mqtt_topic_prefix="/home/cams/")
     assert settings.mqtt_topic_prefix == "home/cams" and settings.mqtt_retain_last_seen is True
     assert load_settings().mqtt_url is None
+
+
+def test_home_assistant_presence_device_per_person_follows_enrolment_rename_merge_and_erase(
+        database_url, tmp_path, broker, subscribers):
+    """One device-based discovery message per person (validated against the documented schema), whose
+    sensors render the retained last_seen into the camera's name and a timestamp; republished on a
+    rename and on Home Assistant's birth message; removed (empty retained config) on merge and erase."""
+    from central.ha_discovery import config_topic
+    from central.mqtt import person_object_id
+    from tests import ha_schema
+
+    broker.start()
+    sub = subscribers(broker.port, "homeassistant/#", f"{PREFIX}/#")
+    server = start_server(database_url, tmp_path, broker, mqtt_update_interval_s=0)
+    try:
+        person = driver(server)
+        topic = config_topic("homeassistant", person_object_id(person["id"]))
+        config = ha_schema.validate(sub.wait(topic)[0])
+        assert config.dev.name == "Driver" and config.dev.identifiers == [f"pi_camera_person_{person['id']}"]
+        assert config.avty[0].topic == f"{PREFIX}/central/status" and set(config.cmps) == {"camera", "last_seen"}
+        assert config.state_topic == f"{PREFIX}/people/{person['id']}/last_seen"
+        # a sighting: both sensors render from the retained last_seen
+        send(server, camera_encoding(carphone_frames()[110]), T0)
+        state = sub.wait(config.state_topic)[-1]
+        assert ha_schema.render(config.cmps["camera"], state) == "Porch"
+        assert ha_schema.render(config.cmps["last_seen"], state) == "2026-11-22T10:00:00Z"
+        assert config.cmps["camera"].json_attributes_topic == config.state_topic
+        # a rename re-announces the device under its new name
+        api(server, "PATCH", f"/v1/people/{person['id']}", json={"name": "The driver"})
+        renamed = wait_until(lambda: [c for c in sub.on(topic) if c and c["dev"]["name"] == "The driver"], 10, 0.05,
+                             "the renamed device")
+        ha_schema.validate(renamed[-1])
+        wait_until(lambda: sub.on(config.state_topic)[-1]["person_name"] == "The driver", 10, 0.05,
+                   "last_seen under the new name")
+        # Home Assistant restarting (birth message) gets every presence device again
+        before = len(sub.on(topic))
+        ha = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"test-ha-{time.monotonic_ns()}")
+        ha.connect("127.0.0.1", broker.port)
+        ha.loop_start()
+        ha.publish("homeassistant/status", "online", qos=1).wait_for_publish(5)
+        ha.disconnect()
+        ha.loop_stop()
+        sub.wait(topic, before + 1)
+        # a second person merged into the first: their device goes (empty retained config)
+        other = api(server, "POST", "/v1/people", 201, json={"name": "Twin"})
+        other_topic = config_topic("homeassistant", person_object_id(other["id"]))
+        ha_schema.validate(sub.wait(other_topic)[0])
+        api(server, "POST", f"/v1/people/{person['id']}/merge", json={"other_id": other["id"]})
+        wait_until(lambda: sub.raw(other_topic)[-1] == b"", 10, 0.05, "the merged person's device removed")
+        # erasing the person removes theirs
+        api(server, "DELETE", f"/v1/people/{person['id']}", 200)
+        wait_until(lambda: sub.raw(topic)[-1] == b"", 10, 0.05, "the erased person's device removed")
+        late = subscribers(broker.port, "homeassistant/#", f"{PREFIX}/#")
+        late.wait(f"{PREFIX}/central/status")
+        time.sleep(0.5)  # retained messages arrive together right after the subscription
+        assert not late.raw(topic) and not late.raw(other_topic)
+    finally:
+        server.stop()
+
+
+def test_presence_devices_off_with_the_setting(database_url, tmp_path, broker, subscribers):
+    broker.start()
+    sub = subscribers(broker.port, "homeassistant/#", f"{PREFIX}/#")
+    server = start_server(database_url, tmp_path, broker, mqtt_update_interval_s=0, mqtt_discovery=False)
+    try:
+        person = driver(server)
+        send(server, camera_encoding(carphone_frames()[110]), T0)
+        sub.wait(f"{PREFIX}/people/{person['id']}/last_seen")
+        assert not [t for t in sub.topics() if t.startswith("homeassistant/")]
+    finally:
+        server.stop()

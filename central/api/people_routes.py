@@ -76,11 +76,12 @@ def _run(fn: Any, *args: Any) -> Any:
 
 
 @router.post("/people", status_code=201)
-def create_person(body: PersonIn, _: Operator, db: DB) -> dict[str, Any]:
+def create_person(body: PersonIn, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Create a person ``{name}`` (names need not be unique)."""
     person = Person(name=body.name)
     db.add(person)
     db.commit()
+    _announce_on_broker(request, person.id)
     return people.person_view(person, 0, None)
 
 
@@ -102,6 +103,7 @@ def rename_person(person_id: str, body: PersonIn, request: Request, _: Operator,
     person = _run(_registry(request).person_or_404, db, person_id)
     person.name = body.name
     db.commit()
+    _announce_on_broker(request, person.id)
     return people.one_person(db, person)
 
 
@@ -110,6 +112,7 @@ def merge_people(person_id: str, body: MergeIn, request: Request, _: Operator, d
     """Merge ``other_id`` into this person: its encodings, faces and sightings move here; it is deleted."""
     person = _run(_registry(request).merge, db, person_id, body.other_id)
     _forget_on_broker(request, body.other_id)
+    _announce_on_broker(request, person.id)
     return people.one_person(db, person)
 
 
@@ -123,10 +126,18 @@ def delete_person(person_id: str, request: Request, _: Operator, db: DB) -> dict
 
 
 def _forget_on_broker(request: Request, person_id: str) -> None:
-    """Clear a person's retained MQTT ``last_seen`` once they no longer exist (when MQTT is on)."""
+    """Clear a person's retained MQTT ``last_seen`` and Home Assistant presence device once they no
+    longer exist (when MQTT is on)."""
     publisher = central(request).mqtt
     if publisher is not None:
         publisher.forget_person(person_id)
+
+
+def _announce_on_broker(request: Request, person_id: str) -> None:
+    """(Re)publish a person's Home Assistant presence device after a creation or a rename (when MQTT is on)."""
+    publisher = central(request).mqtt
+    if publisher is not None:
+        publisher.announce_person(person_id)
 
 
 @router.post("/people/{person_id}/faces", status_code=201)
@@ -214,6 +225,7 @@ def assign_group(group_id: str, body: AssignIn, request: Request, _: Operator, d
     """Name a group: ``{person_id}`` or ``{name}`` (creates the person). Its faces become the person's
     enrolled encodings; later faces like them match the person. The group is deleted."""
     person, enrolled = _run(_registry(request).assign_group, db, group_id, body.person_id, body.name)
+    _announce_on_broker(request, person.id)
     return {"person": people.one_person(db, person), "enrolled": enrolled}
 
 

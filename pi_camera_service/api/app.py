@@ -104,6 +104,24 @@ async def _stop_outbox(parts: tuple[Any, Any, Any]) -> None:
         await run_in_threadpool(outbox.close)
 
 
+async def _start_mqtt(settings: Settings, cam: Camera, hw_id: str, detection: Any, stills: Any) -> Any:
+    """Start the Home Assistant MQTT device (:mod:`pi_camera_service.ha_mqtt`) when ``CAMERA_MQTT_URL`` is
+    set; returns it, or None (unset, or TLS set-up failed, which is logged, not fatal)."""
+    from pi_camera_service.ha_mqtt import from_settings
+
+    mqtt = from_settings(settings, cam, hw_id, detection=detection, stills=stills)
+    if mqtt is None:
+        return None
+    try:
+        await run_in_threadpool(mqtt.start)  # returns at once; connects in the background
+    except Exception as exc:  # noqa: BLE001 - the camera works without MQTT
+        log.error("MQTT disabled: %s", exc)
+        return None
+    if detection is not None:
+        detection.add_listener(mqtt.on_detection)
+    return mqtt
+
+
 def create_app(
     settings: Settings,
     camera: Camera | None = None,
@@ -169,9 +187,12 @@ def create_app(
         events.add_listener(_follow_pairing(app.state.advertiser, asyncio.get_running_loop()))
         onvif = OnvifDevice(app, settings, cam, controls, detection, app.state.hardware_id)
         await onvif.start()
+        app.state.mqtt = await _start_mqtt(settings, cam, app.state.hardware_id, detection, stills)
         try:
             yield
         finally:
+            if app.state.mqtt is not None:
+                await run_in_threadpool(app.state.mqtt.stop)
             await onvif.stop()  # WS-Discovery Bye
             await app.state.advertiser.stop()  # goodbye packets first: browsers drop the camera at once
             await _stop_outbox(outbox_parts)
