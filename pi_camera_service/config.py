@@ -7,7 +7,6 @@ what is allowed, so start-up stops with something a person can act on.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 
@@ -387,9 +386,7 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def configure_logging(level: str) -> None:
-    """Set up root logging in a journald-friendly format (no timestamps: journald adds them)."""
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    """Set up root logging: timestamps from a terminal, none under journald (see :mod:`pi_camera_service.logs`)."""
+    from pi_camera_service.logs import configure_logging as configure
+
+    configure(level)
