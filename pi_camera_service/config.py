@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     x264_preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
     ] = Field("superfast", description="libx264 preset for sources encoded in software")
+    scale_mode: Literal["fit", "fill", "stretch"] = Field(
+        "fit",
+        description="a source of another aspect ratio than WIDTHxHEIGHT: fit (whole picture, black bars), "
+        "fill (centre crop) or stretch (distorted)",
+    )
     keyframe_interval: float = Field(
         1.0, gt=0, le=2.0, description="seconds between H.264 keyframes (IDR); at most 2 s"
     )
