@@ -68,6 +68,7 @@ def test_centred_sliders_roi_reset_labels_plural_and_favicon(service, browser, a
             page.dispatch_event(f"#c-roi-{axis}", "change")
         _wait(lambda: _value(api, "roi") == [0.25, 0.25, 0.5, 0.5], "roi from the page")
         assert _value(api, "zoom") == 2.0
+        expect(page.locator("#ctl-zoom output")).to_have_text("2")  # the page shows what roi implied
         page.locator("#controls").screenshot(path=str(artifacts / "web-controls-centred-roi.png"))
 
         # reset to defaults: one click, every supported control back to its default

@@ -228,7 +228,7 @@
   loadDays();
 
   /* ------------------------------------------------------------------ controls */
-  var pending = null, timer = null, touched = 0, described = {};
+  var pending = null, timer = null, touched = 0, described = {}, updaters = {};
   var GROUPS = { exposure: "Exposure", white_balance: "White balance", focus: "Focus", image: "Image", hdr: "HDR",
     roi: "Region of interest", lens: "Lens", day_night: "Day/night", other: "Other" };
 
@@ -251,7 +251,14 @@
     var patch = pending; pending = null;
     api("PATCH", "/v1/camera/controls", patch).then(function (r) {
       $("ctl-msg").textContent = r.ok ? "" : detail(r);
-      if (!r.ok) loadControls();
+      if (!r.ok) { loadControls(); return; }
+      /* show what the change implied in the other controls (roi <-> zoom, ae_enable...), without
+         touching the ones being changed: a slider being dragged keeps its place */
+      var all = (r.data && r.data.controls) || {};
+      Object.keys(all).forEach(function (name) {
+        if (!(name in patch) && !(pending && name in pending) && updaters[name]) updaters[name](all[name]);
+      });
+      described = all;
     });
   }
   function change(name, value) {
@@ -271,6 +278,7 @@
       input = el("input", { type: "checkbox", id: id, name: name });
       input.checked = !!c.value;
       input.addEventListener("change", function () { change(name, input.checked); });
+      updaters[name] = function (n) { input.checked = !!n.value; };
       row.appendChild(input); row.appendChild(label);
       return row;
     }
@@ -292,6 +300,10 @@
         cell.appendChild(f);
         fields.appendChild(cell);
       });
+      updaters[name] = function (n) {
+        rect = (n.value || n.default || [0, 0, 1, 1]).slice();
+        fields.querySelectorAll("input").forEach(function (f, i) { f.value = rect[i]; });
+      };
       row.appendChild(el("output", { "for": id }));
       row.appendChild(fields);
       return row;
@@ -301,6 +313,7 @@
       c.choices.forEach(function (ch) { input.appendChild(el("option", { value: ch }, ch)); });
       input.value = c.value;
       input.addEventListener("change", function () { change(name, input.value); });
+      updaters[name] = function (n) { input.value = n.value; };
       row.appendChild(el("output", { "for": id }));
     } else {
       var isInt = c.type === "int", v = c.value != null ? c.value : c.default != null ? c.default : c.min;
@@ -314,6 +327,10 @@
         out.textContent = fmt(val, 2);
         change(name, val);
       });
+      updaters[name] = function (n) {
+        input.value = toSlider(c, n.value != null ? n.value : n.default != null ? n.default : c.min);
+        out.textContent = n.value == null ? "auto" : fmt(+n.value, 2);
+      };
       row.appendChild(out);
     }
     row.appendChild(input);
