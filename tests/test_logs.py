@@ -15,7 +15,7 @@ import pytest
 from pi_camera_service.config import load_settings
 from pi_camera_service.discovery import ServiceAdvertiser
 from pi_camera_service.logs import stderr_is_journal
-from tests.conftest import ServiceProcess, sample_camera_env
+from tests.conftest import CentralProcess, ServiceProcess, free_port, sample_camera_env
 
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")
 BARE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")
@@ -40,11 +40,30 @@ def _log_lines(tmp_path, name: str, journal: bool) -> list[str]:
 
 @pytest.mark.e2e
 def test_service_log_lines_have_a_time_from_a_terminal_and_none_under_journald(tmp_path):
-    terminal = _log_lines(tmp_path, "terminal.log", journal=False)
-    assert all(STAMPED.match(line) for line in terminal), [line for line in terminal if not STAMPED.match(line)]
+    _check_format(_log_lines(tmp_path, "terminal.log", journal=False), journal=False)
+    _check_format(_log_lines(tmp_path, "journal.log", journal=True), journal=True)
 
-    journal = _log_lines(tmp_path, "journal.log", journal=True)
-    assert all(BARE.match(line) for line in journal), [line for line in journal if not BARE.match(line)]
+
+def _check_format(lines: list[str], journal: bool) -> None:
+    """Every record has the expected form (continuation lines of multi-line messages aside)."""
+    wanted, unwanted = (BARE, STAMPED) if journal else (STAMPED, BARE)
+    assert not [line for line in lines if unwanted.match(line)], lines
+    assert sum(bool(wanted.match(line)) for line in lines) >= 5, lines
+
+
+@pytest.mark.e2e
+def test_central_server_log_lines_have_a_time_from_a_terminal_and_none_under_journald(tmp_path):
+    for name, journal in (("terminal.log", False), ("journal.log", True)):
+        log_path = tmp_path / name
+        log_path.touch()
+        info = os.stat(log_path)
+        env = {"CENTRAL_HOST": "127.0.0.1", "CENTRAL_PORT": str(free_port()), "CENTRAL_DATA_DIR": str(tmp_path / name[:-4]),
+               "CENTRAL_MDNS_ENABLED": "false", "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}" if journal else ""}
+        proc = CentralProcess(env, log_path).start()
+        proc.stop()
+        lines = [line for line in proc.log().splitlines() if line.strip()]
+        assert any("bootstrap password" in line for line in lines), lines
+        _check_format(lines, journal)
 
 
 def test_journal_stream_must_name_stderr_itself(tmp_path):
