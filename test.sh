@@ -11,6 +11,9 @@ command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)  # network namespaces of the WS-Discovery test
+# curl + jq: README's API examples are run as written (tests/test_readme_examples.py)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq

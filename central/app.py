@@ -24,6 +24,7 @@ from central.models import ServerState
 from central.ratelimit import FailureLimiter
 from central.security import random_token
 from pi_camera_service.api.errors import validation_message
+from pi_camera_service.api.offline_docs import install_offline_docs
 
 log = logging.getLogger(__name__)
 SECRET_KEY_STATE = "jwt_secret_key"
@@ -147,7 +148,9 @@ def create_app(settings: CentralSettings) -> FastAPI:
                 await state.browser.stop()
             engine.dispose()
 
-    app = FastAPI(title="Pi Camera Service — central server", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="Pi Camera Service — central server", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served from the package, no CDN
+    install_offline_docs(app)
     app.state.central = state
 
     @app.exception_handler(RequestValidationError)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 
@@ -173,7 +172,7 @@ def load_settings(**overrides: object) -> CentralSettings:
 
 
 def configure_logging(level: str) -> None:
-    """Root logging in a journald-friendly format (journald adds the timestamps)."""
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO), format="%(levelname)s %(name)s: %(message)s", force=True
-    )
+    """Root logging: timestamps from a terminal, none under journald (see :mod:`pi_camera_service.logs`)."""
+    from pi_camera_service.logs import configure_logging as configure
+
+    configure(level)

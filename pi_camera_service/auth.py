@@ -235,7 +235,10 @@ def load_auth_config(settings: Settings) -> AuthConfig:
     * ``CAMERA_API_KEY`` set: it is used. Unset and no ``CAMERA_PASSWORD_HASH`` either:
       ``<state_dir>/api_key`` is read, or created with ``secrets.token_urlsafe(32)`` and shown
       once in a WARNING log line (later starts only log, at INFO, where it is stored). With a
-      password hash and no API key, API-key authentication is off.
+      password hash, a key file that already exists is still read (the key printed at first start
+      keeps working next to password login until the file is deleted); when there is none, no key
+      is generated and API-key authentication is off. One INFO line says which credentials are
+      accepted.
     * ``CAMERA_PASSWORD_HASH`` must be an argon2 hash (``pi-camera-service hash-password``).
 
     The state directory is created with mode 0700 when missing; secret files are written
@@ -282,17 +285,17 @@ def load_auth_config(settings: Settings) -> AuthConfig:
     api_key = settings.api_key or None
     if api_key is not None and len(api_key) < 16:
         logger.warning("CAMERA_API_KEY is short (%d characters); use 32 random characters", len(api_key))
-    if api_key is None and password_hash is None:
+    key_source = "CAMERA_API_KEY" if api_key is not None else None
+    if api_key is None:
         path = state_dir / API_KEY_FILE
-        api_key, created = _load_or_create_secret(path, lambda: secrets.token_urlsafe(32))
-        if created:
-            _announce_api_key(api_key, path)
-        else:
-            logger.info(
-                "Neither CAMERA_API_KEY nor CAMERA_PASSWORD_HASH is set: /v1 accepts the API key "
-                "stored in %s (X-API-Key header)",
-                path,
-            )
+        if password_hash is None or path.exists():
+            # A key once generated (and printed) stays valid when a password is added later:
+            # both work side by side until the file is deleted.
+            api_key, created = _load_or_create_secret(path, lambda: secrets.token_urlsafe(32))
+            key_source = str(path)
+            if created:
+                _announce_api_key(api_key, path)
+    logger.info("%s", _accepted_credentials(key_source, settings.username, password_hash is not None))
 
     return AuthConfig(
         api_key=api_key,
@@ -301,6 +304,21 @@ def load_auth_config(settings: Settings) -> AuthConfig:
         jwt_secret=jwt_secret,
         token_ttl=int(settings.token_ttl),
     )
+
+
+def _accepted_credentials(key_source: str | None, username: str, password: bool) -> str:
+    """The one start-up log line saying which credentials ``/v1`` accepts (keys named, never shown).
+
+    ``key_source`` is where the accepted API key comes from (``CAMERA_API_KEY`` or the key file's
+    path), None when API-key authentication is off.
+    """
+    parts = []
+    if key_source is not None:
+        revoke = "unset it" if key_source == "CAMERA_API_KEY" else "delete the file and restart"
+        parts.append(f"{API_KEY_HEADER} with the key from {key_source} (to revoke: {revoke})")
+    if password:
+        parts.append(f"password login for user {username!r} (CAMERA_PASSWORD_HASH) -> Bearer token from {TOKEN_URL}")
+    return "/v1 accepts: " + "; ".join(parts)
 
 
 def _announce_api_key(api_key: str, path: Path) -> None:
@@ -768,7 +786,8 @@ async def require_auth(
         if cfg.api_key is None:
             raise unauthorized(
                 f"{API_KEY_HEADER} is not accepted: no API key is configured on this camera "
-                f"(CAMERA_API_KEY is unset); use Authorization: Bearer <token> from POST {TOKEN_URL}"
+                f"(CAMERA_API_KEY is unset and there is no {API_KEY_FILE} file in the state directory); "
+                f"use Authorization: Bearer <token> from POST {TOKEN_URL}"
             )
         if not _same(api_key, cfg.api_key):
             raise unauthorized(f"API key invalid (check the {API_KEY_HEADER} header)")

@@ -54,6 +54,7 @@ def _serve() -> int:
         log_level=settings.log_level.lower(),
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=5,
+        log_config=None,  # uvicorn's lines use the service's format (configure_logging)
     )
     return 0
 

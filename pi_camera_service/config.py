@@ -7,7 +7,6 @@ what is allowed, so start-up stops with something a person can act on.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 
@@ -51,6 +50,11 @@ class Settings(BaseSettings):
     x264_preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
     ] = Field("superfast", description="libx264 preset for sources encoded in software")
+    scale_mode: Literal["fit", "fill", "stretch"] = Field(
+        "fit",
+        description="a source of another aspect ratio than WIDTHxHEIGHT: fit (whole picture, black bars), "
+        "fill (centre crop) or stretch (distorted)",
+    )
     keyframe_interval: float = Field(
         1.0, gt=0, le=2.0, description="seconds between H.264 keyframes (IDR); at most 2 s"
     )
@@ -450,9 +454,7 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def configure_logging(level: str) -> None:
-    """Set up root logging in a journald-friendly format (no timestamps: journald adds them)."""
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    """Set up root logging: timestamps from a terminal, none under journald (see :mod:`pi_camera_service.logs`)."""
+    from pi_camera_service.logs import configure_logging as configure
+
+    configure(level)

@@ -212,7 +212,18 @@ class ServiceAdvertiser:
         except OSError as exc:
             log.warning("mDNS advertisement disabled: cannot read the hardware id: %s", exc)
             return
+        log.info("%s", self.scope_message())
         self._task = asyncio.create_task(self._run(), name="mdns-advertiser")
+
+    def scope_message(self) -> str:
+        """The one start-up line saying on which interfaces the camera advertises, and how to limit it."""
+        interfaces = self._interfaces()
+        if isinstance(interfaces, list):
+            return f"mDNS: advertising {SERVICE_TYPE} only on {', '.join(interfaces)}"
+        return (
+            f"mDNS: advertising {SERVICE_TYPE} on every network interface; set CAMERA_MDNS_INTERFACES="
+            "<IPv4>[,<IPv4>...] to limit it, or CAMERA_MDNS_ENABLED=false to turn it off"
+        )
 
     async def stop(self) -> None:
         """Withdraw the advertisement (goodbye packets) and close the sockets; never raises."""

@@ -500,6 +500,35 @@ def test_api_key_generated_once_and_reused(
     assert response.status_code == 200
 
 
+def test_generated_api_key_keeps_working_after_a_password_is_set(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """First start without credentials prints a key; adding CAMERA_PASSWORD_HASH later must not revoke it."""
+    caplog.set_level(logging.INFO, logger="pi_camera_service.auth")
+    first = load_auth_config(make_settings(tmp_path, api_key=None, password_hash=None))
+    key_file = tmp_path / "state" / "api_key"
+    assert first.api_key and key_file.read_text().strip() == first.api_key
+
+    caplog.clear()
+    both = load_auth_config(make_settings(tmp_path, api_key=None))  # now with the password hash
+    assert both.api_key == first.api_key
+    assert both.password_login_enabled
+    assert first.api_key not in caplog.text  # named, not shown again
+    accepted = [r.getMessage() for r in caplog.records if r.getMessage().startswith("/v1 accepts:")]
+    assert len(accepted) == 1
+    assert str(key_file) in accepted[0] and "CAMERA_PASSWORD_HASH" in accepted[0]
+
+    client = TestClient(make_app(both))
+    assert client.get("/v1/ping", headers={"X-API-Key": first.api_key}).json() == {"principal": "api-key"}
+    token = client.post("/v1/auth/token", data={"username": USERNAME, "password": PASSWORD}).json()["access_token"]
+    assert client.get("/v1/ping", headers={"Authorization": f"Bearer {token}"}).json() == {"principal": USERNAME}
+
+    # Deleting the file revokes the key; the password keeps working.
+    key_file.unlink()
+    revoked = load_auth_config(make_settings(tmp_path, api_key=None))
+    assert revoked.api_key is None and not key_file.exists()
+
+
 def test_generated_api_key_printed_when_warnings_are_filtered(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,6 +18,7 @@ from pi_camera_service.api.errors import validation_message
 from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
 from pi_camera_service.api.live_routes import router as live_router
+from pi_camera_service.api.offline_docs import install_offline_docs
 from pi_camera_service.api.outbox_routes import router as outbox_router
 from pi_camera_service.api.pairing_routes import router as pairing_router
 from pi_camera_service.api.stills_routes import router as stills_router
@@ -211,7 +212,10 @@ def create_app(
         description="Raspberry Pi camera: H.264 over RTSP, face detection, snapshots. "
         "Every /v1 route needs `X-API-Key` or `Authorization: Bearer <JWT>` (see /v1/auth/token).",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_offline_docs (no CDN)
+        redoc_url=None,
     )
+    install_offline_docs(app)
     app.state.settings = settings
     app.state.auth = auth
 

@@ -389,6 +389,15 @@ class Picamera2Camera(Camera):
             "opened %s: main %dx%d, lores %dx%d YUV420 at %.2f fps (analysis pulled at %.1f/s)",
             self.source, self.width, self.height, *self.lores_size, self.framerate, self.analysis_rate,
         )
+        crop_max = self._caps.scaler_crop_maximum if self._caps is not None else None
+        if crop_max and self.settings.scale_mode != "fill" and crop_max[2] * self.height != crop_max[3] * self.width:
+            # The H.264 encoder takes the ISP's output as it is; libcamera's Raspberry Pi pipeline
+            # crops the sensor to the stream's aspect ratio, so the picture is never distorted.
+            log.info(
+                "the sensor (%dx%d) is cropped by the ISP to the %dx%d stream's aspect ratio "
+                "(CAMERA_SCALE_MODE=%s applies to non-Pi sources)",
+                crop_max[2], crop_max[3], self.width, self.height, self.settings.scale_mode,
+            )
 
     def _create_picam2(self) -> Any:
         """New, configured and started Picamera2 (caller holds ``_stream_lock`` and ``_lock``).

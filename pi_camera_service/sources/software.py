@@ -1,7 +1,8 @@
 """Camera sources decoded with PyAV (video files, RTSP/HTTP URLs, V4L2 USB cameras), encoded with libx264.
 
 One capture thread owns the source: it decodes, scales every frame to the main size with swscale
-(PyAV ``VideoFrame.reformat``) straight into I420, measures its mean luma (the day/night level),
+(PyAV ``VideoFrame.reformat``) straight into I420 keeping its aspect ratio as ``CAMERA_SCALE_MODE``
+says (``fit``: black bars, ``fill``: centre crop, ``stretch``; :func:`~pi_camera_service.frames.scale_plan`), measures its mean luma (the day/night level),
 applies the image adjustments in force (:class:`~pi_camera_service.imaging.FrameProcessor`:
 brightness, contrast, saturation, sharpness, zoom, lens correction; nothing when there are none),
 publishes it as the newest frame and offers it to the :class:`~pi_camera_service.streaming.RtspPublisher`,
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pi_camera_service.config import Settings
-from pi_camera_service.frames import AnalysisFrame, Frame, encode_jpeg
+from pi_camera_service.frames import AnalysisFrame, Frame, encode_jpeg, reformat_to_frame
 from pi_camera_service.imaging import FrameProcessor, ImageAdjust, mean_luma
 from pi_camera_service.sources.base import (
     Camera,
@@ -194,7 +195,7 @@ class SoftwareCamera(Camera):
                 if self._stop.is_set():
                     return
                 decoded_any = True
-                i420 = av_frame.reformat(width=self.width, height=self.height, format="yuv420p").to_ndarray()
+                i420 = reformat_to_frame(av_frame, self.width, self.height, self.settings.scale_mode)
                 self._level = mean_luma(i420, self.width, self.height)
                 processor = self._processor
                 if processor is not None:
@@ -327,11 +328,12 @@ def decode_analysis_frames(
     detection_size: tuple[int, int],
     timestamp0: float = 0.0,
     monotonic0: float = 0.0,
+    scale_mode: str = "fit",
 ) -> tuple[list[AnalysisFrame], float]:
     """Every frame of a video file as the service analyses it, and the file's frame rate (frames/s).
 
-    Each frame is scaled to ``width`` x ``height`` px (the main stream, as :class:`SoftwareCamera`
-    does) and then to ``detection_size`` (the lores stream, as :meth:`SoftwareCamera.analysis_frame`
+    Each frame is scaled to ``width`` x ``height`` px per ``scale_mode`` (the main stream, as
+    :class:`SoftwareCamera` does with ``CAMERA_SCALE_MODE``) and then to ``detection_size`` (the lores stream, as :meth:`SoftwareCamera.analysis_frame`
     does). Frame ``i`` gets ``timestamp0 + i / fps`` and ``monotonic0 + i / fps`` as its times (s).
     For replaying real video through the detector in tests and benchmarks.
 
@@ -345,7 +347,7 @@ def decode_analysis_frames(
         stream = container.streams.video[0]
         fps = float(stream.average_rate)
         for i, decoded in enumerate(container.decode(stream)):
-            i420 = decoded.reformat(width=width, height=height, format="yuv420p").to_ndarray()
+            i420 = reformat_to_frame(decoded, width, height, scale_mode)
             main = Frame(i420, width, height, i, timestamp=timestamp0 + i / fps, monotonic=monotonic0 + i / fps)
             frames.append(AnalysisFrame(main.resized(*detection_size), width, height))
     return frames, fps

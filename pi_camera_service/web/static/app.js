@@ -30,6 +30,8 @@
     var d = res.data && res.data.detail;
     return typeof d === "string" ? d : JSON.stringify(d || res.status);
   }
+  /* "1 face", "2 faces" */
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
   function fmt(v, digits) { return v == null ? "—" : (typeof v === "number" ? +v.toFixed(digits == null ? 1 : digits) : String(v)); }
   function mb(b) { return b >= 1e9 ? fmt(b / 1e9) + " GB" : fmt(b / 1e6) + " MB"; }
   function date(s) { return s.taken_at_iso ? new Date(s.taken_at_iso) : new Date((s.taken_at || 0) * 1000); }
@@ -57,7 +59,7 @@
         boxes.appendChild(d);
       });
     });
-    $("st-faces").textContent = "faces " + (r.nb_faces || 0) + ", profiles " + (r.nb_profiles || 0);
+    $("st-faces").textContent = plural(r.nb_faces || 0, "face") + ", " + plural(r.nb_profiles || 0, "profile");
     clearTimeout(boxTimer);
     boxTimer = setTimeout(function () { boxes.textContent = ""; }, 3000);
   }
@@ -112,7 +114,7 @@
     api("GET", "/v1/stills/status").then(function (r) {
       if (!r.ok) { $("st-disk").textContent = "—"; return; }
       var d = r.data || {}, parts = [];
-      if (typeof d.count === "number") parts.push(d.count + " stills");
+      if (typeof d.count === "number") parts.push(plural(d.count, "still"));
       if (typeof d.total_bytes === "number") parts.push(mb(d.total_bytes) + " used");
       if (typeof d.free_disk_bytes === "number") parts.push(mb(d.free_disk_bytes) + " free");
       $("st-disk").textContent = parts.join(", ") || "—";
@@ -159,7 +161,7 @@
     $("full-img").src = s.url;
     $("full-open").href = s.url;
     $("full-caption").textContent = when(s) + " · " + (s.trigger || "") + " · " + s.width + "×" + s.height +
-      (s.nb_faces ? " · " + s.nb_faces + " faces" : "");
+      (s.nb_faces ? " · " + plural(s.nb_faces, "face") : "");
     if (full.showModal) full.showModal(); else full.setAttribute("open", "");
   }
   $("full-delete").addEventListener("click", function () {
@@ -172,7 +174,7 @@
   function thumb(s) {
     var f = el("figure", { "data-id": s.id });
     f.appendChild(el("img", { src: s.thumbnail_url || s.url, alt: "Still " + when(s), loading: "lazy" }));
-    f.appendChild(el("figcaption", null, time(s) + (s.nb_faces ? " · " + s.nb_faces + " face" + (s.nb_faces > 1 ? "s" : "") : "")));
+    f.appendChild(el("figcaption", null, time(s) + (s.nb_faces ? " · " + plural(s.nb_faces, "face") : "")));
     f.addEventListener("click", function () { openStill(s); });
     return f;
   }
@@ -226,12 +228,37 @@
   loadDays();
 
   /* ------------------------------------------------------------------ controls */
-  var pending = null, timer = null, touched = 0;
+  var pending = null, timer = null, touched = 0, described = {}, updaters = {};
+  var GROUPS = { exposure: "Exposure", white_balance: "White balance", focus: "Focus", image: "Image", hdr: "HDR",
+    roi: "Region of interest", lens: "Lens", day_night: "Day/night", other: "Other" };
+
+  /* Gain-like controls (1 = unchanged, 0 = none, up to 16 or 32: contrast, saturation, sharpness) get a
+     slider centred on 1: its left half is 0..1 linear, its right half 1..max logarithmic, so 0..2 is
+     the left 50% + log(2)/log(max) of the right half instead of the first 6% of a linear 0..32. */
+  var STEPS = 1000;
+  function centred(c) { return c.type === "float" && c["default"] === 1 && c.min === 0 && c.max > 4; }
+  function toSlider(c, v) {
+    if (!centred(c)) return v;
+    if (v <= 1) return Math.round(STEPS / 2 * Math.max(v, 0));
+    return Math.round(STEPS / 2 * (1 + Math.log(Math.min(v, c.max)) / Math.log(c.max)));
+  }
+  function fromSlider(c, p) {
+    if (!centred(c)) return p;
+    var half = STEPS / 2, v = p <= half ? p / half : Math.pow(c.max, (p - half) / half);
+    return Math.round(v * 100) / 100;
+  }
   function send() {
     var patch = pending; pending = null;
     api("PATCH", "/v1/camera/controls", patch).then(function (r) {
       $("ctl-msg").textContent = r.ok ? "" : detail(r);
-      if (!r.ok) loadControls();
+      if (!r.ok) { loadControls(); return; }
+      /* show what the change implied in the other controls (roi <-> zoom, ae_enable...), without
+         touching the ones being changed: a slider being dragged keeps its place */
+      var all = (r.data && r.data.controls) || {};
+      Object.keys(all).forEach(function (name) {
+        if (!(name in patch) && !(pending && name in pending) && updaters[name]) updaters[name](all[name]);
+      });
+      described = all;
     });
   }
   function change(name, value) {
@@ -243,33 +270,67 @@
   }
   function control(name, c) {
     var row = el("div", { "class": "ctl", id: "ctl-" + name, title: c.description || "" });
-    var id = "c-" + name, label = el("label", { "for": id }, name.replace(/_/g, " ") + (c.unit ? " (" + c.unit + ")" : ""));
+    var id = "c-" + name, title = name === "roi" ? "region (x, y, width, height)" : name.replace(/_/g, " ");
+    var label = el("label", { "for": c.type === "rect" ? id + "-x" : id }, title + (c.unit ? " (" + c.unit + ")" : ""));
     var input;
     if (c.type === "bool") {
       row.className += " bool";
       input = el("input", { type: "checkbox", id: id, name: name });
       input.checked = !!c.value;
       input.addEventListener("change", function () { change(name, input.checked); });
+      updaters[name] = function (n) { input.checked = !!n.value; };
       row.appendChild(input); row.appendChild(label);
       return row;
     }
     row.appendChild(label);
+    if (c.type === "rect") {
+      row.className += " rect";
+      var rect = (c.value || c.default || [0, 0, 1, 1]).slice(), fields = el("div", { "class": "rect-fields", id: id });
+      ["x", "y", "w", "h"].forEach(function (axis, i) {
+        var f = el("input", { type: "number", min: 0, max: 1, step: 0.01, name: name + "-" + axis, id: id + "-" + axis,
+          "aria-label": name + " " + axis, title: axis + " (0..1 of the picture)" });
+        f.value = rect[i];
+        f.addEventListener("change", function () {
+          var val = parseFloat(f.value);
+          if (isNaN(val)) return;
+          rect[i] = val;
+          change(name, rect.slice());
+        });
+        var cell = el("label", null, axis + " ");
+        cell.appendChild(f);
+        fields.appendChild(cell);
+      });
+      updaters[name] = function (n) {
+        rect = (n.value || n.default || [0, 0, 1, 1]).slice();
+        fields.querySelectorAll("input").forEach(function (f, i) { f.value = rect[i]; });
+      };
+      row.appendChild(el("output", { "for": id }));
+      row.appendChild(fields);
+      return row;
+    }
     if (c.type === "enum" && c.choices) {
       input = el("select", { id: id, name: name });
       c.choices.forEach(function (ch) { input.appendChild(el("option", { value: ch }, ch)); });
       input.value = c.value;
       input.addEventListener("change", function () { change(name, input.value); });
+      updaters[name] = function (n) { input.value = n.value; };
       row.appendChild(el("output", { "for": id }));
     } else {
       var isInt = c.type === "int", v = c.value != null ? c.value : c.default != null ? c.default : c.min;
-      input = el("input", { type: "range", id: id, name: name, min: c.min, max: c.max, step: isInt ? 1 : "any" });
-      input.value = v;
+      input = centred(c)
+        ? el("input", { type: "range", id: id, name: name, min: 0, max: STEPS, step: 1, "data-scale": "centred" })
+        : el("input", { type: "range", id: id, name: name, min: c.min, max: c.max, step: isInt ? 1 : "any" });
+      input.value = toSlider(c, v);
       var out = el("output", { "for": id }, c.value == null ? "auto" : fmt(+c.value, 2));
       input.addEventListener("input", function () {
-        var val = isInt ? parseInt(input.value, 10) : parseFloat(input.value);
+        var val = isInt ? parseInt(input.value, 10) : fromSlider(c, parseFloat(input.value));
         out.textContent = fmt(val, 2);
         change(name, val);
       });
+      updaters[name] = function (n) {
+        input.value = toSlider(c, n.value != null ? n.value : n.default != null ? n.default : c.min);
+        out.textContent = n.value == null ? "auto" : fmt(+n.value, 2);
+      };
       row.appendChild(out);
     }
     row.appendChild(input);
@@ -280,10 +341,11 @@
       var root = $("controls");
       if (!r.ok) { root.textContent = detail(r); return; }
       var groups = {}, all = r.data.controls || {};
+      described = all;
       Object.keys(all).forEach(function (name) {
         var c = all[name];
         if (!c.supported) return;
-        var ok = c.type === "bool" || (c.type === "enum" && c.choices) ||
+        var ok = c.type === "bool" || (c.type === "enum" && c.choices) || c.type === "rect" ||
           ((c.type === "int" || c.type === "float") && typeof c.min === "number" && typeof c.max === "number");
         if (!ok) return;
         (groups[c.group || "other"] = groups[c.group || "other"] || []).push(control(name, c));
@@ -291,11 +353,29 @@
       root.textContent = "";
       Object.keys(groups).forEach(function (g) {
         var fs = el("fieldset");
-        fs.appendChild(el("legend", null, g.replace(/_/g, " ")));
+        fs.appendChild(el("legend", null, GROUPS[g] || g.replace(/_/g, " ")));
         groups[g].forEach(function (row) { fs.appendChild(row); });
         root.appendChild(fs);
       });
     });
   }
+  /* Reset: every supported control back to the default GET /v1/camera/controls gives, in one PATCH
+     (all or nothing). Derived controls are left out (zoom follows roi, focus_distance lens_position), and
+     so are controls whose default is null ("what the camera chose") and actions. */
+  $("ctl-reset").addEventListener("click", function () {
+    var patch = {};
+    Object.keys(described).forEach(function (name) {
+      var c = described[name];
+      if (!c.supported || c.type === "action" || c.default == null) return;
+      if (name === "zoom" || name === "focus_distance") return;
+      patch[name] = c.default;
+    });
+    clearTimeout(timer); pending = null;
+    api("PATCH", "/v1/camera/controls", patch).then(function (r) {
+      $("ctl-msg").textContent = r.ok ? "" : detail(r);
+      $("ctl-done").textContent = r.ok ? "Controls reset to their defaults." : "";
+      loadControls();
+    });
+  });
   loadControls();
 })();
