@@ -102,6 +102,52 @@ async def _stop_outbox(parts: tuple[Any, Any, Any]) -> None:
         await run_in_threadpool(outbox.close)
 
 
+LIVE_PATHS = frozenset({"/v1/camera/mjpeg", "/v1/events/stream"})
+"""Streaming routes whose writes have a deadline (``CAMERA_VIEWER_WRITE_TIMEOUT``)."""
+
+
+async def _preauth(scope: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """Check the credentials of a ``/v1`` request that has a body before a byte of it is read.
+
+    The same :func:`~pi_camera_service.auth.require_auth` the route runs afterwards; ``/v1/auth/*``
+    (where the body is the credential) is left to the route. Returns None to go on, or the 401/403.
+    """
+    from fastapi import HTTPException
+    from fastapi.security.utils import get_authorization_scheme_param
+    from starlette.requests import Request as StarletteRequest
+
+    from pi_camera_service.auth import API_KEY_HEADER, require_auth
+
+    path = scope.get("path", "")
+    if not path.startswith("/v1/") or path.startswith("/v1/auth/"):
+        return None
+    request = StarletteRequest(scope)
+    scheme, param = get_authorization_scheme_param(request.headers.get("Authorization"))
+    try:
+        await require_auth(request, request.headers.get(API_KEY_HEADER), param if scheme.lower() == "bearer" else None)
+    except HTTPException as exc:
+        return exc.status_code, {"detail": exc.detail}, dict(exc.headers or {})
+    return None
+
+
+def _install_limits(app: FastAPI, settings: Settings) -> None:
+    """Body limit (413) with authentication first, write deadline on live views, password-check gate
+    and viewer caps (docs/security.md#resource-limits)."""
+    from pi_camera_service.limits import (
+        BodyLimitMiddleware, PasswordCheckGate, ViewerLimit, WriteTimeoutMiddleware, expose_server_send,
+    )
+
+    app.state.password_gate = PasswordCheckGate(settings.password_checks_max, settings.password_check_wait)
+    app.state.mjpeg_viewers = ViewerLimit(settings.max_mjpeg_viewers, "MJPEG viewers", "CAMERA_MAX_MJPEG_VIEWERS")
+    app.state.event_streams = ViewerLimit(settings.max_event_streams, "event-stream clients",
+                                          "CAMERA_MAX_EVENT_STREAMS")
+    limit = settings.max_body_kb * 1024
+    app.add_middleware(WriteTimeoutMiddleware, paths=LIVE_PATHS.__contains__,
+                       timeout_s=lambda: settings.viewer_write_timeout)
+    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: limit, preauth=_preauth)
+    expose_server_send(app)
+
+
 def create_app(
     settings: Settings,
     camera: Camera | None = None,
@@ -188,6 +234,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.auth = auth
+    _install_limits(app, settings)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

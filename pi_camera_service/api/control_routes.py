@@ -33,6 +33,7 @@ from pi_camera_service.controls.manager import (
     UpdateResult,
 )
 from pi_camera_service.events import EventLog
+from pi_camera_service.limits import json_safe
 from pi_camera_service.sources.base import CameraError, CameraUnavailable
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -73,9 +74,12 @@ class AutofocusIn(BaseModel):
 
 
 def _problem(status: int, exc: Exception) -> JSONResponse:
-    body: dict[str, Any] = {"detail": str(exc)}
+    """``{"detail", "errors"}``; the values sent are echoed JSON-safe and short (NaN -> "NaN")."""
+    detail = str(exc)
+    body: dict[str, Any] = {"detail": detail if len(detail) <= 2000 else detail[:2000] + "…"}
     if getattr(exc, "errors", None):
-        body["errors"] = exc.errors  # type: ignore[attr-defined]
+        body["errors"] = [{**e, "value": json_safe(e.get("value"))} if isinstance(e, dict) else json_safe(e)
+                          for e in exc.errors[:50]]  # type: ignore[attr-defined]
     return JSONResponse(body, status_code=status)
 
 
