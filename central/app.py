@@ -24,6 +24,7 @@ from central.models import ServerState
 from central.ratelimit import FailureLimiter
 from central.security import random_token
 from pi_camera_service.api.errors import validation_message
+from pi_camera_service.limits import json_safe
 
 log = logging.getLogger(__name__)
 SECRET_KEY_STATE = "jwt_secret_key"
@@ -216,7 +217,7 @@ def create_app(settings: CentralSettings) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) and "detail" in exc.detail else {"detail": exc.detail}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(json_safe(body, cut=False), status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

@@ -8,8 +8,8 @@
 * :func:`excerpt`: a short, safe ``repr`` of client input for error messages.
 * :func:`jpeg_dimensions` / :func:`check_jpeg_pixels`: a JPEG's declared size read from its frame
   header (ITU-T T.81 §B.2.2, the SOFn marker) without decoding it, to refuse decompression bombs.
-* :class:`ViewerLimit` and :func:`bounded_send`: a cap on concurrent long-lived viewers (MJPEG, SSE)
-  and a deadline on every write to them, so a client that stops reading is dropped.
+* :class:`ViewerLimit` and :class:`LiveViewMiddleware`: a cap on concurrent long-lived viewers (MJPEG,
+  SSE) and a deadline on every write to them, so a client that stops reading is dropped.
 """
 
 from __future__ import annotations
@@ -50,16 +50,22 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     return f"{text[:limit]}… ({total} {'characters' if isinstance(value, str) else 'long'})"
 
 
-def json_safe(value: Any, depth: int = 0) -> Any:
+def json_safe(value: Any, depth: int = 0, *, cut: bool = True) -> Any:
     """``value`` with what strict JSON cannot hold replaced, for echoing client input in an error body.
 
     Non-finite floats (NaN, ±Infinity, also what ``1e309`` parses to) become the strings ``"NaN"``,
     ``"Infinity"``, ``"-Infinity"`` (RFC 8259 §6 has no such numbers; Starlette's JSONResponse
-    refuses them); strings over :data:`EXCERPT_CHARS` become an excerpt; lists and objects keep their
-    first 20 entries and 4 levels.
+    refuses them); with ``cut``, strings over :data:`EXCERPT_CHARS` become an excerpt and lists and
+    objects keep their first 20 entries and 4 levels.
     """
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if not cut:
+        if isinstance(value, (list, tuple)):
+            return [json_safe(v, depth + 1, cut=False) for v in value]
+        if isinstance(value, dict):
+            return {k: json_safe(v, depth + 1, cut=False) for k, v in value.items()}
+        return value
     if isinstance(value, str):
         return value if len(value) <= EXCERPT_CHARS else excerpt(value)
     if isinstance(value, (list, tuple, dict)) and depth >= 4:
@@ -314,7 +320,7 @@ def check_jpeg_pixels(data: bytes, max_pixels: int, what: str = "image") -> tupl
 
 
 class ViewerLimit:
-    """Counts concurrent viewers of a stream and refuses (503) beyond ``max_viewers``.
+    """Counts concurrent viewers of a stream; :class:`LiveViewMiddleware` refuses (503) beyond ``max_viewers``.
 
     Args:
         max_viewers: viewers at once (>= 1).
@@ -327,60 +333,60 @@ class ViewerLimit:
         self.what = what
         self.setting = setting
         self.active = 0
+        self.dropped = 0
 
-    def enter(self) -> None:
-        """Take a place now (call on the event loop).
-
-        Raises:
-            HTTPException: 503 with ``Retry-After: 5`` when ``max_viewers`` are connected.
-        """
+    def refusal(self) -> str | None:
+        """The 503 message when ``max_viewers`` are connected, else None (and a place is taken)."""
         if self.active >= self.max_viewers:
-            raise HTTPException(
-                503, f"{self.active} {self.what} connected, the most allowed ({self.setting}={self.max_viewers}); "
-                "close another viewer or retry later", headers={"Retry-After": "5"},
-            )
+            return (f"{self.active} {self.what} connected, the most allowed ({self.setting}={self.max_viewers}); "
+                    "close another viewer or retry later")
         self.active += 1
+        return None
 
     def leave(self) -> None:
-        """Give the place back."""
+        """Give a place back."""
         self.active = max(0, self.active - 1)
 
-    async def hold(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """``body``, releasing the place when it ends or the viewer goes (the place was taken by :meth:`enter`)."""
-        try:
-            async for chunk in body:
-                yield chunk
-        finally:
-            self.leave()
-            with contextlib.suppress(Exception):
-                await body.aclose()  # type: ignore[attr-defined]
+
+LIVE_BODY_STATE = "live_body"
+"""``request.state`` attribute where a live route leaves its response's async iterator, so that
+:class:`LiveViewMiddleware` closes it (and its subscription) as soon as the viewer is gone."""
 
 
-class WriteTimeoutMiddleware:
-    """Drop a client whose response writes do not complete within ``timeout_s`` (it stopped reading).
+class LiveViewMiddleware:
+    """Caps concurrent viewers per live route and drops a viewer whose writes stall (it stopped reading).
 
-    For streaming routes only (``paths``): each ``http.response.body`` send must finish within the
-    deadline; otherwise the connection is aborted (the server's transport, when the server exposes it
-    as uvicorn does) and the application's response is ended, so neither the coroutine nor the
-    buffered bytes of a stalled viewer stay around.
+    For each request to a path for which ``limits(path)`` gives a :class:`ViewerLimit`: 503 with
+    ``Retry-After: 5`` when it is full; otherwise each ``http.response.body`` send must finish within
+    ``timeout_s()`` s, else the connection is aborted (the server's transport, when the server exposes
+    it as uvicorn does: ``abort()`` discards the buffered bytes, where ``close()`` would wait for a
+    reader that never reads) and the response ended. The place is given back and the route's body
+    iterator (``request.state.live_body``) closed however the response ends. The socket's
+    ``SO_SNDBUF`` is set to :data:`STREAM_SNDBUF`, bounding the kernel memory of a stalled viewer.
 
     Args:
         app: the ASGI application.
-        paths: request paths (exact) the deadline applies to.
-        timeout_s: s a single write may take.
+        limits: ``path -> ViewerLimit | None`` (None: not a live route, passed through).
+        timeout_s: ``() -> s`` one write may take.
     """
 
-    def __init__(self, app: Any, paths: Callable[[str], bool], timeout_s: Callable[[], float]) -> None:
+    def __init__(self, app: Any, limits: Callable[[str], ViewerLimit | None], timeout_s: Callable[[], float]) -> None:
         self.app = app
-        self.paths = paths
+        self.limits = limits
         self.timeout_s = timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or not self.paths(scope.get("path", "")):
+        limit = self.limits(scope.get("path", "")) if scope["type"] == "http" else None
+        if limit is None:
             await self.app(scope, receive, send)
+            return
+        refusal = limit.refusal()
+        if refusal is not None:
+            await _send_json(send, 503, {"detail": refusal}, {"retry-after": "5"})
             return
         timeout = self.timeout_s()
         raw_send = scope.get(RAW_SEND_KEY, send)
+        _bound_socket_buffer(raw_send)
         stalled = False
 
         async def timed_send(event: dict[str, Any]) -> None:
@@ -399,7 +405,45 @@ class WriteTimeoutMiddleware:
         except BaseException as exc:  # ClientStalled, possibly inside an ExceptionGroup of the response's task group
             if not stalled or isinstance(exc, asyncio.CancelledError):
                 raise
+            limit.dropped += 1
             log.info("%s %s: client stopped reading for %g s; dropped", scope.get("method"), scope.get("path"), timeout)
+        finally:
+            limit.leave()
+            body = (scope.get("state") or {}).get(LIVE_BODY_STATE)
+            if body is not None and hasattr(body, "aclose"):
+                with contextlib.suppress(Exception):
+                    await body.aclose()
+
+
+class ClientStalled(Exception):
+    """A streaming client did not take a write within the deadline."""
+
+
+STREAM_SNDBUF = 128 * 1024
+"""``SO_SNDBUF`` set on a live viewer's socket, bytes (Linux doubles it): bounds the kernel memory a
+viewer that stops reading can hold, and how long it takes to notice that it stopped."""
+
+
+def _bound_socket_buffer(send: Callable) -> None:
+    """Set :data:`STREAM_SNDBUF` on the socket behind uvicorn's ``send`` (no-op for other servers)."""
+    import socket
+
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF)
+
+
+def _abort_transport(send: Callable) -> None:
+    """Abort the connection behind an ASGI ``send`` of uvicorn (its ``RequestResponseCycle.transport``):
+    ``abort()`` discards buffered bytes at once, where ``close()`` would wait for a reader that never reads."""
+    owner = getattr(send, "__self__", None)
+    transport = getattr(owner, "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        with contextlib.suppress(Exception):
+            abort()
 
 
 RAW_SEND_KEY = "pi_camera_service.server_send"
@@ -424,18 +468,3 @@ def expose_server_send(app: Any) -> None:
         return outer
 
     app.build_middleware_stack = build_exposing
-
-
-class ClientStalled(Exception):
-    """A streaming client did not take a write within the deadline."""
-
-
-def _abort_transport(send: Callable) -> None:
-    """Abort the connection behind an ASGI ``send`` of uvicorn (its ``RequestResponseCycle.transport``):
-    ``abort()`` discards buffered bytes at once, where ``close()`` would wait for a reader that never reads."""
-    owner = getattr(send, "__self__", None)
-    transport = getattr(owner, "transport", None)
-    abort = getattr(transport, "abort", None)
-    if callable(abort):
-        with contextlib.suppress(Exception):
-            abort()

@@ -102,10 +102,6 @@ async def _stop_outbox(parts: tuple[Any, Any, Any]) -> None:
         await run_in_threadpool(outbox.close)
 
 
-LIVE_PATHS = frozenset({"/v1/camera/mjpeg", "/v1/events/stream"})
-"""Streaming routes whose writes have a deadline (``CAMERA_VIEWER_WRITE_TIMEOUT``)."""
-
-
 async def _preauth(scope: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
     """Check the credentials of a ``/v1`` request that has a body before a byte of it is read.
 
@@ -134,16 +130,17 @@ def _install_limits(app: FastAPI, settings: Settings) -> None:
     """Body limit (413) with authentication first, write deadline on live views, password-check gate
     and viewer caps (docs/security.md#resource-limits)."""
     from pi_camera_service.limits import (
-        BodyLimitMiddleware, PasswordCheckGate, ViewerLimit, WriteTimeoutMiddleware, expose_server_send,
+        BodyLimitMiddleware, LiveViewMiddleware, PasswordCheckGate, ViewerLimit, expose_server_send,
     )
 
     app.state.password_gate = PasswordCheckGate(settings.password_checks_max, settings.password_check_wait)
-    app.state.mjpeg_viewers = ViewerLimit(settings.max_mjpeg_viewers, "MJPEG viewers", "CAMERA_MAX_MJPEG_VIEWERS")
-    app.state.event_streams = ViewerLimit(settings.max_event_streams, "event-stream clients",
-                                          "CAMERA_MAX_EVENT_STREAMS")
+    viewers = {
+        "/v1/camera/mjpeg": ViewerLimit(settings.max_mjpeg_viewers, "MJPEG viewers", "CAMERA_MAX_MJPEG_VIEWERS"),
+        "/v1/events/stream": ViewerLimit(settings.max_event_streams, "event-stream clients", "CAMERA_MAX_EVENT_STREAMS"),
+    }
+    app.state.viewer_limits = viewers
     limit = settings.max_body_kb * 1024
-    app.add_middleware(WriteTimeoutMiddleware, paths=LIVE_PATHS.__contains__,
-                       timeout_s=lambda: settings.viewer_write_timeout)
+    app.add_middleware(LiveViewMiddleware, limits=viewers.get, timeout_s=lambda: settings.viewer_write_timeout)
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: limit, preauth=_preauth)
     expose_server_send(app)
 

@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from pi_camera_service.api.routes import UNAUTHORIZED
 from pi_camera_service.auth import require_auth
+from pi_camera_service.limits import LIVE_BODY_STATE
 from pi_camera_service.live import BOUNDARY, MjpegBroadcaster, mjpeg_parts
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNAUTHORIZED)
@@ -47,11 +48,11 @@ async def mjpeg(request: Request, broadcaster: Annotated[MjpegBroadcaster, Depen
     viewer skips frames. Ends after 10 s without a frame (camera gone). At most
     ``CAMERA_MAX_MJPEG_VIEWERS`` at once (503 beyond); a viewer that takes no data for
     ``CAMERA_VIEWER_WRITE_TIMEOUT`` s is dropped."""
-    viewers = request.app.state.mjpeg_viewers
-    viewers.enter()
     sub = broadcaster.subscribe()
+    body = mjpeg_parts(broadcaster, sub)
+    setattr(request.state, LIVE_BODY_STATE, body)  # closed by LiveViewMiddleware when the viewer goes
     return StreamingResponse(
-        viewers.hold(mjpeg_parts(broadcaster, sub)),
+        body,
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -105,10 +106,10 @@ async def event_stream(
     ``CAMERA_MAX_EVENT_STREAMS`` at once (503 beyond); a client that takes no data for
     ``CAMERA_VIEWER_WRITE_TIMEOUT`` s is dropped."""
     start = last_event_id if last_event_id is not None else request.app.state.events.last_id
-    streams = request.app.state.event_streams
-    streams.enter()
+    body = _event_stream(request, start)
+    setattr(request.state, LIVE_BODY_STATE, body)
     return StreamingResponse(
-        streams.hold(_event_stream(request, start)),
+        body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
