@@ -23,7 +23,7 @@ from central.db import make_engine, session_factory, upgrade
 from central.models import ServerState
 from central.ratelimit import FailureLimiter
 from central.security import random_token
-from pi_camera_service.api.errors import validation_message
+from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.limits import json_safe
 
 log = logging.getLogger(__name__)
@@ -243,4 +243,5 @@ def create_app(settings: CentralSettings) -> FastAPI:
         install_web = None
     if install_web is not None:
         install_web(app)
+    document_errors(app)
     return app

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from pi_camera_service import __version__
 from pi_camera_service.api.auth_routes import router as auth_router
-from pi_camera_service.api.errors import validation_message
+from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
 from pi_camera_service.api.live_routes import router as live_router
@@ -250,4 +250,5 @@ def create_app(
     app.include_router(pairing_router)
     app.include_router(outbox_router)
     install_web(app)
+    document_errors(app)
     return app
