@@ -147,8 +147,8 @@ def _install_limits(app: FastAPI, state: CentralState) -> None:
             with state.sessions() as db:
                 if path.startswith("/v1/ingest/"):
                     authenticate_device(request, db)
-                else:
-                    authenticate(request, db)
+                elif "cameras" not in authenticate(request, db).scopes:  # the scope enrol_photo requires
+                    raise HTTPException(403, "this token lacks the 'cameras' scope needed to enrol photos")
 
         try:
             await run_in_threadpool(check)
