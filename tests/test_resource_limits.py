@@ -108,14 +108,14 @@ async def _parallel_logins(base: str, path: str, n: int, form: dict) -> list[htt
         return await asyncio.gather(*(client.post(path, data=form) for _ in range(n)))
 
 
-def _run_parallel_logins(base, path, n, form, release: threading.Event, seen, expect_in_flight: int):
+def _run_parallel_logins(base, path, n, form, release: threading.Event, seen, expect_in_flight: int, gate):
     """Fire ``n`` logins at once; release the verifier once ``expect_in_flight`` are blocked in it and
-    every other request had its answer or waited out its slot."""
+    the gate has refused every other request (after its 0.3 s wait)."""
     results: list = []
     thread = threading.Thread(target=lambda: results.extend(asyncio.run(_parallel_logins(base, path, n, form))))
     thread.start()
     wait_until(lambda: seen["now"] >= expect_in_flight, 20, 0.02, "verifications in flight")
-    time.sleep(1.0)  # the password-check wait (0.3 s) passes for the requests beyond the limit
+    wait_until(lambda: gate.refused >= n - expect_in_flight, 20, 0.02, "excess logins refused")
     release.set()
     thread.join(30)
     return results
@@ -136,7 +136,8 @@ def test_camera_password_checks_are_bounded_503_beyond(tmp_path, monkeypatch):
     try:
         wait_until(lambda: server.started, 30, 0.05, "camera started")
         results = _run_parallel_logins(f"http://127.0.0.1:{settings.port}", "/v1/auth/token", 12,
-                                       {"username": "admin", "password": "wrong"}, release, seen, 2)
+                                       {"username": "admin", "password": "wrong"}, release, seen, 2,
+                                       app.state.password_gate)
     finally:
         release.set()
         server.should_exit = True
@@ -163,7 +164,7 @@ def test_central_password_checks_are_bounded_503_beyond(central, monkeypatch):
     release = threading.Event()
     seen = _slow_verifier(monkeypatch, auth_routes, "verify_and_update_password", release)
     results = _run_parallel_logins(central.base, "/v1/auth/token", 12, {"username": "alice", "password": "wrong"},
-                                   release, seen, 2)
+                                   release, seen, 2, central.state.password_gate)
     codes = sorted(r.status_code for r in results)
     assert seen["max"] == 2, seen
     assert codes.count(503) == 10 and codes.count(401) == 2, codes
