@@ -23,8 +23,9 @@ from central.db import make_engine, session_factory, upgrade
 from central.models import ServerState
 from central.ratelimit import FailureLimiter
 from central.security import random_token
-from pi_camera_service.api.errors import validation_message
+from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.api.offline_docs import install_offline_docs
+from pi_camera_service.limits import json_safe
 
 log = logging.getLogger(__name__)
 SECRET_KEY_STATE = "jwt_secret_key"
@@ -46,6 +47,7 @@ class CentralState:
     secret_key: str = ""
     started_at: float = field(default_factory=time.time)
     revoked_sessions: dict[str, float] = field(default_factory=dict)
+    password_gate: Any = None  # pi_camera_service.limits.PasswordCheckGate: argon2 checks in flight
 
     def revoke_session(self, claims: dict[str, Any]) -> None:
         """Refuse the session token with these claims until it expires (kept in memory; expired entries
@@ -103,6 +105,63 @@ async def _purge_loop(state: CentralState) -> None:
             log.exception("purging old pairing requests failed")
 
 
+UPLOAD_OVERHEAD = 2**20
+"""Bytes allowed on top of a file's own cap in a multipart upload (boundaries, headers, other fields)."""
+
+
+def body_limit(settings: CentralSettings, method: str, path: str) -> int:
+    """The largest request body accepted for ``method path``, bytes (413 beyond; docs/security.md):
+    ``CENTRAL_INGEST_MAX_REQUEST_MB`` for ``POST /v1/ingest/events``, a photo's cap plus
+    :data:`UPLOAD_OVERHEAD` for ``POST /v1/ingest/photos`` and ``POST /v1/people/{id}/faces``,
+    ``CENTRAL_MAX_BODY_KB`` for everything else (JSON and form routes)."""
+    from central.ingest import MAX_PHOTO_BYTES
+
+    if method == "POST" and path == "/v1/ingest/events":
+        return settings.ingest_max_request_mb * 2**20
+    if method == "POST" and (path == "/v1/ingest/photos" or _is_enrol_path(path)):
+        return MAX_PHOTO_BYTES + UPLOAD_OVERHEAD
+    return settings.max_body_kb * 1024
+
+
+def _is_enrol_path(path: str) -> bool:
+    parts = path.split("/")
+    return len(parts) == 5 and parts[1:3] == ["v1", "people"] and parts[4] == "faces"
+
+
+def _install_limits(app: FastAPI, state: CentralState) -> None:
+    """Password-check gate and body limits; the upload routes authenticate before their body is read."""
+    from central.api.deps import authenticate, authenticate_device
+    from pi_camera_service.limits import BodyLimitMiddleware, PasswordCheckGate
+
+    settings = state.settings
+    state.password_gate = PasswordCheckGate(settings.password_checks_max, settings.password_check_wait)
+
+    async def preauth(scope: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        from starlette.requests import Request as StarletteRequest
+
+        path = scope.get("path", "")
+        if scope.get("method") != "POST" or not (path.startswith("/v1/ingest/") or _is_enrol_path(path)):
+            return None
+        request = StarletteRequest(scope)
+
+        def check() -> None:
+            with state.sessions() as db:
+                if path.startswith("/v1/ingest/"):
+                    authenticate_device(request, db)
+                elif "cameras" not in authenticate(request, db).scopes:  # the scope enrol_photo requires
+                    raise HTTPException(403, "this token lacks the 'cameras' scope needed to enrol photos")
+
+        try:
+            await run_in_threadpool(check)
+        except HTTPException as exc:
+            body = exc.detail if isinstance(exc.detail, dict) and "detail" in exc.detail else {"detail": exc.detail}
+            return exc.status_code, body, dict(exc.headers or {})
+        return None
+
+    app.add_middleware(BodyLimitMiddleware, preauth=preauth,
+                       limit_for=lambda scope: body_limit(settings, scope.get("method", ""), scope.get("path", "")))
+
+
 def create_app(settings: CentralSettings) -> FastAPI:
     """Build the central server app; the database is migrated (when ``migrate_on_start``) and the
     bootstrap password printed at start-up, in the lifespan.
@@ -152,6 +211,7 @@ def create_app(settings: CentralSettings) -> FastAPI:
                   docs_url=None, redoc_url=None)  # served from the package, no CDN
     install_offline_docs(app)
     app.state.central = state
+    _install_limits(app, state)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -160,7 +220,7 @@ def create_app(settings: CentralSettings) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) and "detail" in exc.detail else {"detail": exc.detail}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(json_safe(body, cut=False), status_code=exc.status_code, headers=exc.headers)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:
@@ -186,4 +246,5 @@ def create_app(settings: CentralSettings) -> FastAPI:
         install_web = None
     if install_web is not None:
         install_web(app)
+    document_errors(app)
     return app

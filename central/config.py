@@ -83,6 +83,15 @@ class CentralSettings(BaseSettings):
     ingest_max_request_mb: int = Field(
         64, ge=1, le=1024, description="largest POST /v1/ingest/events body, MB (413 beyond)"
     )
+    password_checks_max: int = Field(
+        2, ge=1, le=64, description="argon2 password verifications at once (19 MiB each); more wait, then 503"
+    )
+    password_check_wait: float = Field(
+        2.0, ge=0, le=30, description="s a login waits for a free password-check slot before 503 + Retry-After"
+    )
+    max_body_kb: int = Field(
+        64, ge=1, le=10_240, description="largest JSON/form request body of the API and dashboard, KiB (413 beyond)"
+    )
     mqtt_url: str | None = Field(
         None, description="publish sightings to this MQTT broker: mqtt://[user:pass@]host[:port] or mqtts:// "
                           "(TLS, system CA); unset = off (docs/people.md#mqtt)",

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from pi_camera_service.fileio import fsync_dir, unlink_quietly, write_atomic
+from pi_camera_service.limits import ImageTooLarge, check_jpeg_pixels, excerpt
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ MAX_CROP_BYTES = 200 * 1024
 MAX_FRAME_BYTES = 2 * 1024 * 1024
 #: largest photo, bytes
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
+#: most pixels a face crop may declare (a crop is a face's box, far below 1000x1000)
+MAX_CROP_PIXELS = 1_000_000
+#: most pixels an event frame or a photo may declare: 16 Mpx covers every Pi camera's full sensor
+#: (Camera Module 3: 4608x2592 = 11.9 Mpx; HQ camera: 4056x3040 = 12.3 Mpx); decoding one takes 48 MB BGR
+MAX_PHOTO_PIXELS = 16_000_000
 #: most faces (and profiles) in one event
 MAX_FACES = 50
 #: largest ``metadata`` of a photo, characters of JSON
@@ -148,8 +154,22 @@ def parse_time(value: Any, name: str = "captured_at", now: dt.datetime | None = 
     return parsed
 
 
+def check_pixels(data: bytes, name: str, max_pixels: int) -> None:
+    """Refuse a JPEG declaring more than ``max_pixels`` px before anything decodes it (a 1 KB file can
+    declare 30000x30000 px, 2.7 GB once decoded).
+
+    Raises:
+        ItemRejected: no JPEG frame header, or too many pixels (the message gives both sizes).
+    """
+    try:
+        check_jpeg_pixels(data, max_pixels, name)
+    except ImageTooLarge as exc:
+        raise ItemRejected(str(exc)) from None
+
+
 def is_jpeg(data: bytes) -> bool:
-    """True when ``data`` starts like a JPEG (FF D8 FF) and OpenCV decodes it (at 1/8 scale, cheap)."""
+    """True when ``data`` starts like a JPEG (FF D8 FF) and OpenCV decodes it (at 1/8 scale, cheap).
+    Call :func:`check_pixels` first."""
     if not data.startswith(_JPEG_MAGIC):
         return False
     import cv2
@@ -161,11 +181,12 @@ def is_jpeg(data: bytes) -> bool:
     return image is not None and image.size > 0
 
 
-def decode_jpeg_b64(value: Any, name: str, limit: int) -> bytes | None:
+def decode_jpeg_b64(value: Any, name: str, limit: int, max_pixels: int) -> bytes | None:
     """Base64 text -> JPEG bytes (None stays None).
 
     Raises:
-        ItemRejected: not a string, not base64, bigger than ``limit`` bytes, or not a decodable JPEG.
+        ItemRejected: not a string, not base64, bigger than ``limit`` bytes, declaring more than
+            ``max_pixels`` px, or not a decodable JPEG.
     """
     if value is None:
         return None
@@ -179,6 +200,8 @@ def decode_jpeg_b64(value: Any, name: str, limit: int) -> bytes | None:
         raise ItemRejected(f"{name} is not valid base64 (standard alphabet, with padding)") from None
     if len(data) > limit:
         raise ItemRejected(f"{name} is too big: {len(data)} bytes, at most {limit // 1024} KB")
+    if data.startswith(_JPEG_MAGIC):
+        check_pixels(data, name, max_pixels)
     if not is_jpeg(data):
         raise ItemRejected(f"{name} is not a JPEG image")
     return data
@@ -249,13 +272,13 @@ def parse_event(raw: Any, now: dt.datetime | None = None) -> ParsedEvent:
         raise ItemRejected("an item must be a JSON object")
     item_id = check_item_id(raw.get("item_id"))
     if raw.get("type") not in EVENT_TYPES:
-        raise ItemRejected(f"type={raw.get('type')!r} is not supported; allowed: {', '.join(EVENT_TYPES)}")
+        raise ItemRejected(f"type={excerpt(raw.get('type'))} is not supported; allowed: {', '.join(EVENT_TYPES)}")
     captured_at = parse_time(raw.get("captured_at"), now=now)
     track_id = raw.get("track_id")
     if not isinstance(track_id, str) or not 1 <= len(track_id) <= 64:
         raise ItemRejected("track_id must be a string of 1 to 64 characters")
     if raw.get("event") not in EVENTS:
-        raise ItemRejected(f"event={raw.get('event')!r} is not allowed; allowed: {', '.join(EVENTS)}")
+        raise ItemRejected(f"event={excerpt(raw.get('event'))} is not allowed; allowed: {', '.join(EVENTS)}")
     faces_raw, profiles_raw = raw.get("faces", []), raw.get("profiles", [])
     if not isinstance(faces_raw, list) or len(faces_raw) > MAX_FACES:
         raise ItemRejected(f"faces must be a list of at most {MAX_FACES} faces")
@@ -268,14 +291,14 @@ def parse_event(raw: Any, now: dt.datetime | None = None) -> ParsedEvent:
         faces.append(ParsedFace(
             check_box(face.get("box"), f"faces[{i}].box"),
             check_encoding(face.get("encoding"), f"faces[{i}].encoding"),
-            decode_jpeg_b64(face.get("crop_jpeg"), f"faces[{i}].crop_jpeg", MAX_CROP_BYTES),
+            decode_jpeg_b64(face.get("crop_jpeg"), f"faces[{i}].crop_jpeg", MAX_CROP_BYTES, MAX_CROP_PIXELS),
         ))
     profiles = []
     for i, profile in enumerate(profiles_raw):
         if not isinstance(profile, dict):
             raise ItemRejected(f"profiles[{i}] must be an object {{box}}")
         profiles.append({"box": check_box(profile.get("box"), f"profiles[{i}].box")})
-    frame = decode_jpeg_b64(raw.get("frame_jpeg"), "frame_jpeg", MAX_FRAME_BYTES)
+    frame = decode_jpeg_b64(raw.get("frame_jpeg"), "frame_jpeg", MAX_FRAME_BYTES, MAX_PHOTO_PIXELS)
     return ParsedEvent(item_id, captured_at, track_id, raw["event"], faces, profiles, frame)
 
 
@@ -305,7 +328,7 @@ def parse_photo(item_id: Any, kind: Any, captured_at: Any, metadata: Any, data: 
     """
     item_id = check_item_id(item_id)
     if kind not in PHOTO_KINDS:
-        raise ItemRejected(f"kind={kind!r} is not allowed; allowed: {', '.join(PHOTO_KINDS)}")
+        raise ItemRejected(f"kind={excerpt(kind)} is not allowed; allowed: {', '.join(PHOTO_KINDS)}")
     when = parse_time(captured_at)
     meta = None
     if metadata not in (None, ""):
@@ -321,11 +344,13 @@ def parse_photo(item_id: Any, kind: Any, captured_at: Any, metadata: Any, data: 
         raise ItemRejected("file is missing: send the JPEG as the multipart field 'file'")
     if content_type and content_type.split(";")[0].strip().lower() not in ("image/jpeg", "image/jpg",
                                                                            "application/octet-stream"):
-        raise ItemRejected(f"file has content type {content_type!r}; only image/jpeg is accepted")
+        raise ItemRejected(f"file has content type {excerpt(content_type)}; only image/jpeg is accepted")
     if len(data) > MAX_PHOTO_BYTES:
         raise ItemRejected("file is too big: at most 10 MB")
     if not data:
         raise ItemRejected("file is empty")
+    if data.startswith(_JPEG_MAGIC):
+        check_pixels(data, "file", MAX_PHOTO_PIXELS)
     if not is_jpeg(data):
         raise ItemRejected("file is not a JPEG image (it must decode as JPEG)")
     return ParsedPhoto(item_id, kind, when, meta, data, hashlib.sha256(data).hexdigest())

@@ -32,11 +32,15 @@ from central import sightings
 from central.ingest import MediaStore, unique_name
 from central.matching import EncodingIndex, Match, encoding_from_bytes, encoding_to_bytes
 from central.models import FaceObservation, Person, PersonEncoding, Photo, Sighting, UnknownGroup, new_id
+from pi_camera_service.limits import ImageTooLarge, check_jpeg_pixels
 
 log = logging.getLogger(__name__)
 
 #: photos are scaled so their long side is at most this, px, before detection (bounds the HOG cost)
 MAX_DETECT_SIDE = 1280
+#: most pixels an enrolment photo may declare (checked before decoding): 24 Mpx is a 6000x4000 camera
+#: photo, 72 MB once decoded to BGR
+MAX_ENROL_PIXELS = 24_000_000
 #: ... and at least this (small photos are scaled up so faces reach HOG's 40 px minimum with upsample 1)
 MIN_DETECT_SIDE = 640
 
@@ -71,6 +75,10 @@ def encode_faces(jpeg: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int
     from pi_camera_service.detection.detector import FaceDetector
     from pi_camera_service.frames import AnalysisFrame, Frame
 
+    try:
+        check_jpeg_pixels(jpeg, MAX_ENROL_PIXELS, "the photo")
+    except ImageTooLarge as exc:
+        raise PeopleError(422, str(exc)) from None
     bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise PeopleError(422, "the file is not a decodable JPEG image")

@@ -18,6 +18,7 @@ from typing import Any
 import jwt
 
 from pi_camera_service.auth import hash_password
+from pi_camera_service.auth import verify_and_update_password as _verify_and_update
 from pi_camera_service.auth import verify_password as _verify
 
 JWT_ALGORITHM = "HS256"
@@ -41,6 +42,16 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     False for a corrupt hash (argon2 via :func:`pi_camera_service.auth.verify_password`)."""
     ok = _verify(password, password_hash or _DUMMY_HASH)
     return ok and password_hash is not None
+
+
+def verify_and_update_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    """As :func:`verify_password` (a None hash costs a dummy verification), also returning a new hash
+    when the stored one uses older argon2 parameters (pwdlib ``verify_and_update``): ``(ok, new_hash)``,
+    ``new_hash`` None unless ``ok`` and outdated. The caller stores it (same password, new parameters)."""
+    ok, new_hash = _verify_and_update(password, password_hash or _DUMMY_HASH)
+    if password_hash is None:
+        return False, None
+    return ok, new_hash if ok else None
 
 
 def random_token(nbytes: int = 32) -> str:

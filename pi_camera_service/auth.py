@@ -101,7 +101,16 @@ _CSRF_CONTEXT = b"pi-camera-service csrf v1:"
 GENERATE_SECRET_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 HASH_PASSWORD_HINT = "pi-camera-service hash-password"
 
-_password_hasher = PasswordHash((Argon2Hasher(),))
+ARGON2_PARAMETERS = {"memory_cost": 19_456, "time_cost": 2, "parallelism": 1}
+"""argon2id cost of new hashes: m = 19 MiB (KiB units), t = 2 passes, p = 1 lane.
+
+The first of the equivalent configurations in OWASP's Password Storage Cheat Sheet (Argon2id,
+"m=19456 (19 MiB), t=2, p=1"), chosen for a 512 MB Pi Zero 2 W: pwdlib's default (m = 64 MiB,
+t = 3, p = 4) costs 64 MiB per verification. Hashes made with other parameters keep verifying and
+are re-hashed with these at the next successful login (:func:`verify_and_update_password`).
+"""
+
+_password_hasher = PasswordHash((Argon2Hasher(**ARGON2_PARAMETERS),))
 
 # Values copied from tutorials, docs and .env templates; compared after lower-casing and dropping
 # everything that is not a letter or digit ("Change-Me" == "changeme").
@@ -132,7 +141,7 @@ _MIN_DISTINCT_CHARACTERS = 8
 
 
 def hash_password(password: str) -> str:
-    """Hash ``password`` with argon2id (pwdlib, argon2-cffi default cost) for ``CAMERA_PASSWORD_HASH``.
+    """Hash ``password`` with argon2id (pwdlib, :data:`ARGON2_PARAMETERS`) for ``CAMERA_PASSWORD_HASH``.
 
     Returns the PHC-encoded string (``$argon2id$v=19$m=...,t=...,p=...$salt$digest``); a new random
     salt is used on every call.
@@ -155,6 +164,18 @@ def verify_password(password: str, password_hash: str) -> bool:
         return _password_hasher.verify(password, password_hash)
     except Exception:  # pwdlib UnknownHashError, or anything argon2 raises on a corrupt hash
         return False
+
+
+def verify_and_update_password(password: str, password_hash: str) -> tuple[bool, str | None]:
+    """Check ``password`` like :func:`verify_password`; also a new hash when ``password_hash`` uses
+    other argon2 parameters than :data:`ARGON2_PARAMETERS` (pwdlib ``verify_and_update``).
+
+    Returns ``(ok, new_hash)``; ``new_hash`` is None unless ``ok`` and the hash is outdated.
+    """
+    try:
+        return _password_hasher.verify_and_update(password, password_hash)
+    except Exception:  # as verify_password: a corrupt hash fails closed
+        return False, None
 
 
 def _is_argon2_hash(value: str) -> bool:
@@ -187,6 +208,8 @@ class AuthConfig:
             (the token endpoints then answer 401 explaining how to configure it).
         jwt_secret: HS256 signing secret, at least 32 characters.
         token_ttl: lifetime of issued tokens, in seconds.
+        upgraded_hash: ``{configured hash: re-hash with ARGON2_PARAMETERS}``, filled at the first
+            successful login with a hash of older parameters (see :func:`authenticate`).
 
     Secrets are left out of ``repr()`` so the object can be logged.
     """
@@ -196,6 +219,7 @@ class AuthConfig:
     password_hash: str | None = field(repr=False)
     jwt_secret: str = field(repr=False)
     token_ttl: int
+    upgraded_hash: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def password_login_enabled(self) -> bool:
@@ -496,8 +520,29 @@ def authenticate(cfg: AuthConfig, username: str, password: str) -> bool:
     if cfg.password_hash is None:
         return False
     user_ok = _same(username, cfg.username)
-    password_ok = verify_password(password, cfg.password_hash)
+    current = cfg.upgraded_hash.get(cfg.password_hash, cfg.password_hash)
+    password_ok, new_hash = verify_and_update_password(password, current)
+    if user_ok and password_ok and new_hash is not None:
+        # The configured value comes from the environment, which the service cannot rewrite: the
+        # re-hash is kept for this process (cheaper logins from now on) and the operator is told.
+        cfg.upgraded_hash[cfg.password_hash] = new_hash
+        logger.warning(
+            "CAMERA_PASSWORD_HASH uses older argon2 parameters than %s; it was re-hashed in memory. "
+            "To keep the cheaper hash across restarts, set CAMERA_PASSWORD_HASH to the output of `%s`.",
+            ARGON2_PARAMETERS, HASH_PASSWORD_HINT,
+        )
     return user_ok and password_ok
+
+
+def password_gate(request: Request) -> Any:
+    """The app's :class:`~pi_camera_service.limits.PasswordCheckGate` (``app.state.password_gate``),
+    created with the defaults (2 at once, 2 s wait) for an app that did not set one."""
+    from pi_camera_service.limits import PasswordCheckGate
+
+    gate = getattr(request.app.state, "password_gate", None)
+    if gate is None:
+        gate = request.app.state.password_gate = PasswordCheckGate()
+    return gate
 
 
 def _header_safe(text: str) -> str:

@@ -245,6 +245,22 @@ class Settings(BaseSettings):
     outbox_full_frame: bool = Field(False, description="also send the whole frame (JPEG <= 2 MB) with each face event")
     outbox_stills: bool = Field(False, description="queue every still taken for upload to the central server")
 
+    # --- resource limits (docs/security.md#resource-limits) --------------------------------------
+    password_checks_max: int = Field(
+        2, ge=1, le=16, description="argon2 password verifications at once (19 MiB each); more wait, then 503"
+    )
+    password_check_wait: float = Field(
+        2.0, ge=0, le=30, description="s a login waits for a free password-check slot before 503 + Retry-After"
+    )
+    max_body_kb: int = Field(
+        64, ge=1, le=10_240, description="largest request body of any route, KiB (413 beyond, checked as it streams in)"
+    )
+    max_mjpeg_viewers: int = Field(8, ge=1, le=1000, description="concurrent /v1/camera/mjpeg viewers (503 beyond)")
+    max_event_streams: int = Field(16, ge=1, le=1000, description="concurrent /v1/events/stream clients (503 beyond)")
+    viewer_write_timeout: float = Field(
+        10.0, gt=0, le=300, description="s one write to a live viewer may take; a client that stops reading is dropped"
+    )
+
     @field_validator("central_url", "api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

@@ -320,13 +320,13 @@ def test_wrong_username_costs_a_password_verification(
 ) -> None:
     """The username check must not short-circuit argon2 (timing would reveal valid usernames)."""
     calls: list[str] = []
-    real = auth.verify_password
+    real = auth.verify_and_update_password
 
-    def spy(password: str, password_hash: str) -> bool:
+    def spy(password: str, password_hash: str) -> tuple[bool, str | None]:
         calls.append(password)
         return real(password, password_hash)
 
-    monkeypatch.setattr(auth, "verify_password", spy)
+    monkeypatch.setattr(auth, "verify_and_update_password", spy)
     response = client.post("/v1/auth/token", data={"username": "intruder", "password": "guess"})
     assert response.status_code == 401
     assert calls == ["guess"]

@@ -157,13 +157,13 @@ def test_unknown_usernames_cost_one_argon2_verification_too(central_server: Cent
 
     central_server.create_first_admin("alice", PASSWORD)
     calls: list[str | None] = []
-    real = auth_routes.verify_password
+    real = auth_routes.verify_and_update_password
 
-    def spy(password: str, password_hash: str | None) -> bool:
+    def spy(password: str, password_hash: str | None) -> tuple[bool, str | None]:
         calls.append(password_hash)
         return real(password, password_hash)
 
-    monkeypatch.setattr(auth_routes, "verify_password", spy)
+    monkeypatch.setattr(auth_routes, "verify_and_update_password", spy)
     c = central_server.client
     c.post("/v1/auth/token", data={"username": "alice", "password": "wrong password!"})
     c.post("/v1/auth/token", data={"username": "nobody-here", "password": "wrong password!"})

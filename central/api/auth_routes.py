@@ -17,7 +17,9 @@ from central.api.deps import (
 )
 from central.api.schemas import AdminCreate, AdminOut, TokenOut
 from central.models import Admin, utcnow
-from central.security import TokenError, decode_jwt, encode_jwt, hash_password, verify_password
+from central.security import (
+    TokenError, decode_jwt, encode_jwt, hash_password, verify_and_update_password, verify_password,
+)
 
 router = APIRouter(tags=["auth"])
 
@@ -55,7 +57,7 @@ async def setup(body: SetupIn, request: Request) -> dict[str, Any]:
                 return None
             return verify_password(body.password, bootstrap.password_hash(db))
 
-    ok = await run_in_threadpool(check)
+    ok = await state.password_gate.run(check)
     if ok is None:
         raise HTTPException(409, "setup is already done: an admin exists; log in with POST /v1/auth/token")
     if not ok:
@@ -89,11 +91,14 @@ async def _login(request: Request, username: str | None, password: str | None) -
     """Check a username and password with per-username and per-address failure limits.
 
     The password is verified (argon2) even for unknown or disabled usernames, so the time taken does
-    not tell whether a username exists.
+    not tell whether a username exists; verifications go through the password-check gate (at most
+    ``CENTRAL_PASSWORD_CHECKS_MAX`` at once), and a hash of older argon2 parameters is replaced by a
+    re-hash on success.
 
     Raises:
         HTTPException: 401 for any wrong or missing credential (one message for all), 429 when too many
-            failures came for this username or from this address.
+            failures came for this username or from this address, 503 (``Retry-After``) when no
+            password-check slot freed up in time.
     """
     state = central(request)
     username = (username or "").strip()
@@ -107,14 +112,16 @@ async def _login(request: Request, username: str | None, password: str | None) -
     def verify() -> Admin | None:
         with state.sessions() as db:
             admin = db.scalar(select(Admin).where(Admin.username == username)) if username else None
-            ok = verify_password(password or "", admin.password_hash if admin else None)
+            ok, new_hash = verify_and_update_password(password or "", admin.password_hash if admin else None)
             if not ok or admin is None or admin.disabled or not password:
                 return None
+            if new_hash is not None:  # older argon2 parameters: same password, today's cost (not a change)
+                admin.password_hash = new_hash
             admin.last_login_at = utcnow()
             db.commit()
             return admin
 
-    admin = await run_in_threadpool(verify)
+    admin = await state.password_gate.run(verify)
     if admin is None:
         state.limiter.record(checks)
         raise unauthorized("incorrect username or password", "invalid_grant")

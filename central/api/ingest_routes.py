@@ -153,12 +153,23 @@ def list_observations(
                           (FaceObservation.camera_id, camera_id)):
         if value:
             query = query.where(column == value)
+    check_time_range(since, until)
     if since is not None:
-        query = query.where(FaceObservation.captured_at >= _aware(since, "since"))
+        query = query.where(FaceObservation.captured_at >= since)
     if until is not None:
-        query = query.where(FaceObservation.captured_at <= _aware(until, "until"))
+        query = query.where(FaceObservation.captured_at <= until)
     rows = db.scalars(query.order_by(FaceObservation.captured_at.desc(), FaceObservation.id).limit(limit))
     return [_observation_view(o) for o in rows]
+
+
+def check_time_range(since: dt.datetime | None, until: dt.datetime | None) -> None:
+    """Refuse (422) a ``since``/``until`` without a UTC offset, or ``since`` later than ``until``."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None:
+            _aware(value, name)
+    if since is not None and until is not None and since > until:
+        raise HTTPException(422, f"since ({since.isoformat()}) is later than until ({until.isoformat()}); "
+                                 "send since <= until")
 
 
 def _aware(value: dt.datetime, name: str) -> dt.datetime:

@@ -246,7 +246,7 @@ def list_sightings(
 ) -> list[dict[str, Any]]:
     """Sightings overlapping ``[since, until]`` (ISO-8601 with offset), newest end first:
     ``[{id, person_id, person_name, camera_id, camera_name, started_at, ended_at, duration_s, detections}]``."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-11-22T10:00:00Z")
+    from central.api.ingest_routes import check_time_range
+
+    check_time_range(since, until)
     return sightings.search(db, person_id, camera_id, since, until, limit)

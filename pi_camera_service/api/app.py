@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from pi_camera_service import __version__
 from pi_camera_service.api.auth_routes import router as auth_router
-from pi_camera_service.api.errors import validation_message
+from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
 from pi_camera_service.api.live_routes import router as live_router
@@ -121,6 +121,47 @@ async def _start_mqtt(settings: Settings, cam: Camera, hw_id: str, detection: An
     if detection is not None:
         detection.add_listener(mqtt.on_detection)
     return mqtt
+async def _preauth(scope: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """Check the credentials of a ``/v1`` request that has a body before a byte of it is read.
+
+    The same :func:`~pi_camera_service.auth.require_auth` the route runs afterwards; ``/v1/auth/*``
+    (where the body is the credential) is left to the route. Returns None to go on, or the 401/403.
+    """
+    from fastapi import HTTPException
+    from fastapi.security.utils import get_authorization_scheme_param
+    from starlette.requests import Request as StarletteRequest
+
+    from pi_camera_service.auth import API_KEY_HEADER, require_auth
+
+    path = scope.get("path", "")
+    if not path.startswith("/v1/") or path.startswith("/v1/auth/"):
+        return None
+    request = StarletteRequest(scope)
+    scheme, param = get_authorization_scheme_param(request.headers.get("Authorization"))
+    try:
+        await require_auth(request, request.headers.get(API_KEY_HEADER), param if scheme.lower() == "bearer" else None)
+    except HTTPException as exc:
+        return exc.status_code, {"detail": exc.detail}, dict(exc.headers or {})
+    return None
+
+
+def _install_limits(app: FastAPI, settings: Settings) -> None:
+    """Body limit (413) with authentication first, write deadline on live views, password-check gate
+    and viewer caps (docs/security.md#resource-limits)."""
+    from pi_camera_service.limits import (
+        BodyLimitMiddleware, LiveViewMiddleware, PasswordCheckGate, ViewerLimit, expose_server_send,
+    )
+
+    app.state.password_gate = PasswordCheckGate(settings.password_checks_max, settings.password_check_wait)
+    viewers = {
+        "/v1/camera/mjpeg": ViewerLimit(settings.max_mjpeg_viewers, "MJPEG viewers", "CAMERA_MAX_MJPEG_VIEWERS"),
+        "/v1/events/stream": ViewerLimit(settings.max_event_streams, "event-stream clients", "CAMERA_MAX_EVENT_STREAMS"),
+    }
+    app.state.viewer_limits = viewers
+    limit = settings.max_body_kb * 1024
+    app.add_middleware(LiveViewMiddleware, limits=viewers.get, timeout_s=lambda: settings.viewer_write_timeout)
+    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: limit, preauth=_preauth)
+    expose_server_send(app)
 
 
 def create_app(
@@ -218,6 +259,7 @@ def create_app(
     install_offline_docs(app)
     app.state.settings = settings
     app.state.auth = auth
+    _install_limits(app, settings)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -237,4 +279,5 @@ def create_app(
     app.include_router(outbox_router)
     app.include_router(onvif_router)
     install_web(app)
+    document_errors(app)
     return app

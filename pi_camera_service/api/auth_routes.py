@@ -9,8 +9,10 @@
 Both answer 401 with a JSON ``detail`` and a ``WWW-Authenticate`` challenge (``Bearer`` for the
 token endpoint, ``Basic realm="pi-camera-service", charset="UTF-8"`` for the login endpoint).
 Wrong username, wrong password or both give the same message, so usernames cannot be probed.
-Responses carrying a token have ``Cache-Control: no-store`` (RFC 6749 §5.1). The handlers are plain
-functions so FastAPI runs the argon2 verification in its thread pool, off the event loop.
+Responses carrying a token have ``Cache-Control: no-store`` (RFC 6749 §5.1). The argon2
+verification runs in the thread pool, off the event loop, through the app's password-check gate
+(:class:`~pi_camera_service.limits.PasswordCheckGate`): at most ``CAMERA_PASSWORD_CHECKS_MAX`` at
+once, 503 with ``Retry-After`` when no slot frees up within ``CAMERA_PASSWORD_CHECK_WAIT``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pi_camera_service.auth import (
     authenticate,
     get_auth_config,
     issue_token,
+    password_gate,
     unauthorized,
 )
 
@@ -138,7 +141,8 @@ basic_scheme = _BasicCredentials(
 router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=_FormErrorsAs401Route)
 
 _UNAUTHORIZED_DOC: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Credentials missing or wrong, or password login not configured"}
+    401: {"description": "Credentials missing or wrong, or password login not configured"},
+    503: {"description": "Too many password checks in progress (Retry-After, s)"},
 }
 
 
@@ -164,7 +168,7 @@ def _no_store(response: Response) -> None:
 
 
 @router.post("/token", response_model=TokenResponse, responses=_UNAUTHORIZED_DOC)
-def token(
+async def token(
     request: Request,
     response: Response,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -177,14 +181,14 @@ def token(
     """
     cfg = get_auth_config(request)
     challenge = {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
-    _check_login(cfg, form.username, form.password, challenge)
+    await password_gate(request).run(_check_login, cfg, form.username, form.password, challenge)
     access_token, expires_in = issue_token(cfg, cfg.username)
     _no_store(response)
     return TokenResponse(access_token=access_token, expires_in=expires_in)
 
 
 @router.get("/login", response_model=LoginResponse, responses=_UNAUTHORIZED_DOC)
-def login(
+async def login(
     request: Request,
     response: Response,
     credentials: Annotated[HTTPBasicCredentials, Depends(basic_scheme)],
@@ -196,7 +200,9 @@ def login(
     when credentials are missing, malformed or wrong, or password login is not configured.
     """
     cfg = get_auth_config(request)
-    _check_login(cfg, credentials.username, credentials.password, basic_scheme.make_authenticate_headers())
+    await password_gate(request).run(
+        _check_login, cfg, credentials.username, credentials.password, basic_scheme.make_authenticate_headers()
+    )
     access_token, expires_in = issue_token(cfg, cfg.username)
     _no_store(response)
     return LoginResponse(access_token=access_token, token=access_token, expires_in=expires_in)

@@ -33,6 +33,7 @@ from pi_camera_service.controls.manager import (
     UpdateResult,
 )
 from pi_camera_service.events import EventLog
+from pi_camera_service.limits import json_safe
 from pi_camera_service.sources.base import CameraError, CameraUnavailable
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -73,9 +74,12 @@ class AutofocusIn(BaseModel):
 
 
 def _problem(status: int, exc: Exception) -> JSONResponse:
-    body: dict[str, Any] = {"detail": str(exc)}
+    """``{"detail", "errors"}``; the values sent are echoed JSON-safe and short (NaN -> "NaN")."""
+    detail = str(exc)
+    body: dict[str, Any] = {"detail": detail if len(detail) <= 2000 else detail[:2000] + "…"}
     if getattr(exc, "errors", None):
-        body["errors"] = exc.errors  # type: ignore[attr-defined]
+        body["errors"] = [{**e, "value": json_safe(e.get("value"))} if isinstance(e, dict) else json_safe(e)
+                          for e in exc.errors[:50]]  # type: ignore[attr-defined]
     return JSONResponse(body, status_code=status)
 
 
@@ -121,7 +125,45 @@ def get_camera_controls(controls: ControlsDep) -> dict[str, Any]:
     return {"controls": controls.describe(), "day_night": controls.status()["day_night"]}
 
 
-@router.patch("/camera/controls", tags=["camera controls"])
+def controls_patch_schema() -> dict[str, Any]:
+    """JSON Schema of a ``PATCH /v1/camera/controls`` body, built from
+    :data:`~pi_camera_service.controls.spec.CONTROLS`: each control's type, range, choices and
+    nullability; no other keys. Rules that span fields (``zoom`` or ``roi``, a pair's order, what this
+    camera supports) cannot be written in it and are answered with 422 or 409 and a message."""
+    from pi_camera_service.controls.spec import CONTROLS
+
+    def number(spec: Any, integer: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "integer" if integer else "number"}
+        if spec.minimum is not None:
+            out["minimum"] = spec.minimum
+        if spec.maximum is not None:
+            out["maximum"] = spec.maximum
+        return out
+
+    props: dict[str, Any] = {}
+    for name, spec in CONTROLS.items():
+        if spec.kind == "bool":
+            schema: dict[str, Any] = {"type": "boolean"}
+        elif spec.kind in ("int", "float"):
+            schema = number(spec, spec.kind == "int")
+        elif spec.kind in ("enum", "action"):
+            schema = {"type": "string", "enum": sorted(spec.choices or {})}
+        elif spec.kind == "pair":
+            schema = {"type": "array", "items": number(spec), "minItems": 2, "maxItems": 2}
+        elif spec.kind == "rect":
+            schema = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1},
+                      "minItems": 4, "maxItems": 4}
+        else:  # a kind added later: documented loosely rather than wrongly
+            schema = {}
+        if spec.nullable and schema:
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        props[name] = {**schema, "description": spec.description + (f" ({spec.unit})" if spec.unit else "")}
+    return {"type": "object", "properties": props, "additionalProperties": False,
+            "examples": [{"brightness": 0.2, "ae_flicker": "50hz", "zoom": 2.0}]}
+
+
+@router.patch("/camera/controls", tags=["camera controls"], openapi_extra={
+    "requestBody": {"required": True, "content": {"application/json": {"schema": controls_patch_schema()}}}})
 async def patch_camera_controls(
     controls: ControlsDep,
     patch: Annotated[dict[str, Any], Body(examples=[{"brightness": 0.2, "ae_flicker": "50hz", "zoom": 2.0}])],

@@ -20,6 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from pi_camera_service.api.routes import UNAUTHORIZED
 from pi_camera_service.auth import require_auth
+from pi_camera_service.limits import LIVE_BODY_STATE
 from pi_camera_service.live import BOUNDARY, MjpegBroadcaster, mjpeg_parts
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNAUTHORIZED)
@@ -39,14 +40,19 @@ def get_mjpeg(request: Request) -> MjpegBroadcaster:
     "/camera/mjpeg",
     tags=["camera"],
     response_class=StreamingResponse,
-    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}},
+    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}},
+               503: {"description": "CAMERA_MAX_MJPEG_VIEWERS viewers connected (Retry-After, s)"}},
 )
-async def mjpeg(broadcaster: Annotated[MjpegBroadcaster, Depends(get_mjpeg)]) -> StreamingResponse:
+async def mjpeg(request: Request, broadcaster: Annotated[MjpegBroadcaster, Depends(get_mjpeg)]) -> StreamingResponse:
     """Live MJPEG: the newest frame as JPEG ``fps`` times a second, encoded once for all viewers; a slow
-    viewer skips frames. Ends after 10 s without a frame (camera gone)."""
+    viewer skips frames. Ends after 10 s without a frame (camera gone). At most
+    ``CAMERA_MAX_MJPEG_VIEWERS`` at once (503 beyond); a viewer that takes no data for
+    ``CAMERA_VIEWER_WRITE_TIMEOUT`` s is dropped."""
     sub = broadcaster.subscribe()
+    body = mjpeg_parts(broadcaster, sub)
+    setattr(request.state, LIVE_BODY_STATE, body)  # closed by LiveViewMiddleware when the viewer goes
     return StreamingResponse(
-        mjpeg_parts(broadcaster, sub),
+        body,
         media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -89,16 +95,21 @@ async def _event_stream(request: Request, last_id: int) -> AsyncIterator[bytes]:
 
 
 @router.get("/events/stream", tags=["events"], response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"content": {"text/event-stream": {}}},
+                       503: {"description": "CAMERA_MAX_EVENT_STREAMS clients connected (Retry-After, s)"}})
 async def event_stream(
     request: Request,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Server-sent events: ``detection`` results as they come and the service's events (day/night,
-    controls, restarts) from ``Last-Event-ID`` on (new events only on a first connection)."""
+    controls, restarts) from ``Last-Event-ID`` on (new events only on a first connection). At most
+    ``CAMERA_MAX_EVENT_STREAMS`` at once (503 beyond); a client that takes no data for
+    ``CAMERA_VIEWER_WRITE_TIMEOUT`` s is dropped."""
     start = last_event_id if last_event_id is not None else request.app.state.events.last_id
+    body = _event_stream(request, start)
+    setattr(request.state, LIVE_BODY_STATE, body)
     return StreamingResponse(
-        _event_stream(request, start),
+        body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -44,6 +44,7 @@ from pi_camera_service.controls.spec import (
 )
 from pi_camera_service.controls.store import ControlStore
 from pi_camera_service.events import EventLog
+from pi_camera_service.limits import excerpt
 from pi_camera_service.sources.base import Camera, CameraError, NotSupported, SourceCapabilities
 
 log = logging.getLogger(__name__)
@@ -432,7 +433,7 @@ class CameraControls:
             try:
                 values[name] = self._check(eff, value)
             except ValueError as exc:
-                errors.append({"control": name, "value": value, "message": f"{name}={value!r}: {exc}"})
+                errors.append({"control": name, "value": value, "message": f"{name}={excerpt(value)}: {exc}"})
                 continue
             if not eff.supported:
                 unsupported.append({"control": name, "value": value, "message":

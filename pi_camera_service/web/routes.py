@@ -32,6 +32,7 @@ from pi_camera_service.auth import (
     csrf_valid,
     get_auth_config,
     issue_session,
+    password_gate,
     require_auth,
     revoke_session,
     session_from_request,
@@ -107,7 +108,7 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_submit(
+async def login_submit(
     request: Request,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -117,11 +118,11 @@ def login_submit(
 
     ``username`` + ``password`` when ``CAMERA_PASSWORD_HASH`` is set; otherwise ``api_key`` (the
     only credential such a camera has). Wrong credentials: the login page again with a message, 401.
-    A plain function, so the argon2 check runs in the thread pool.
+    The argon2 check runs in the thread pool through the password-check gate (503 when busy).
     """
     cfg = get_auth_config(request)
     if cfg.password_login_enabled:
-        if not (username and password and authenticate(cfg, username, password)):
+        if not (username and password and await password_gate(request).run(authenticate, cfg, username, password)):
             return _login_page(request, INVALID_LOGIN, 401, username)
     elif cfg.api_key is not None:
         if not (api_key and _same(api_key, cfg.api_key)):
