@@ -233,6 +233,8 @@ def main() -> int:
     parser.add_argument("--phase-seconds", type=float, default=12.0)
     parser.add_argument("--cpu-quota", type=float, default=0.5, help="CFS quota in cores (0 = none)")
     parser.add_argument("--detection", action="store_true", help="run face detection too")
+    parser.add_argument("--tree", type=Path, default=None,
+                        help="run the service from this checkout instead (e.g. a worktree of an older commit)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (cgroup v1 groups under /sys/fs/cgroup)", file=sys.stderr)
@@ -244,6 +246,8 @@ def main() -> int:
         CAMERA_DETECTION_ENABLED="true" if args.detection else "false", CAMERA_STILLS_ENABLED="false",
         CAMERA_OUTBOX_ENABLED="false", CAMERA_LOG_LEVEL="WARNING", MALLOC_ARENA_MAX="2",
     )
+    if args.tree is not None:
+        env["PYTHONPATH"] = str(args.tree.resolve())
     groups = Cgroups(MEMORY_MAX, args.cpu_quota)
     service = ServiceProcess(env, work / "service.log")
     rows = []
@@ -263,7 +267,10 @@ def main() -> int:
         for name, run in phases:
             probe.phase = name
             t0 = time.monotonic()
-            counts = run()
+            try:
+                counts = run()
+            except Exception as exc:  # noqa: BLE001 - e.g. the service was killed mid-flood
+                counts = Counter({f"flood failed: {type(exc).__name__}": 1})
             rows.append((name, time.monotonic() - t0, counts))
         probe.phase = "after"
         time.sleep(2)
@@ -279,6 +286,7 @@ def main() -> int:
     load = open("/proc/loadavg").read().split()[:3]
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load {' '.join(load)}; {time.strftime('%Y-%m-%d')}")
+    print(f"service code: {args.tree or ROOT}")
     print(f"cgroup: memory.limit_in_bytes {MEMORY_MAX // 2**20} MiB; cpu quota "
           f"{args.cpu_quota if args.cpu_quota > 0 else 'none'} core; detection {'on' if args.detection else 'off'}")
     print()
