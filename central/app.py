@@ -24,6 +24,7 @@ from central.models import ServerState
 from central.ratelimit import FailureLimiter
 from central.security import random_token
 from pi_camera_service.api.errors import validation_message
+from pi_camera_service.fileio import make_private_dir
 
 log = logging.getLogger(__name__)
 SECRET_KEY_STATE = "jwt_secret_key"
@@ -110,6 +111,9 @@ def create_app(settings: CentralSettings) -> FastAPI:
         sqlalchemy.exc.OperationalError: at start-up, the database is unreachable.
     """
     url = settings.resolved_database_url()
+    if settings.database_url is None:
+        make_private_dir(settings.data_dir)  # the default SQLite file (signing key, faces) lives there
+    make_private_dir(settings.resolved_media_dir())
     engine = make_engine(url)
     state = CentralState(settings=settings, engine=engine, sessions=session_factory(engine),
                          limiter=_limiter(settings), waiters=pairing.PairingWaiters(), browser=_make_browser(settings))

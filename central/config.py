@@ -39,7 +39,9 @@ class CentralSettings(BaseSettings):
     )
     migrate_on_start: bool = Field(True, description="run Alembic upgrade to head at start-up")
     secret_key: str | None = Field(
-        None, min_length=32, description="JWT signing key; generated into data_dir/secret-key when unset"
+        None, min_length=32,
+        description="JWT signing key (32+ random characters; weak or template values are refused); when unset "
+                    "one is generated and kept in the database's server_state table (row jwt_secret_key)",
     )
     access_token_ttl: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600, description="login JWT lifetime, s")
     setup_token_ttl: int = Field(15 * 60, ge=60, le=3600, description="bootstrap setup token lifetime, s")
@@ -99,6 +101,16 @@ class CentralSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_key(cls, value: str | None) -> str | None:
+        from pi_camera_service.auth import GENERATE_SECRET_HINT, jwt_secret_problem
+
+        problem = jwt_secret_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f"the key {problem}; generate one with `{GENERATE_SECRET_HINT}` or leave it unset")
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -165,6 +177,8 @@ def load_settings(**overrides: object) -> CentralSettings:
             from central.mqtt import redact_url
 
             value = redact_url(value)  # never print the broker password
+        elif loc == "secret_key":
+            value = "<hidden>"  # never print a key, even a weak one
         raise ConfigError(f"{name}={value!r} is invalid: {err.get('msg')}") from None
 
 

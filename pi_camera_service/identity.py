@@ -15,7 +15,7 @@ from pathlib import Path
 from pi_camera_service.fileio import fsync_dir, write_atomic
 
 FILE_NAME = "hardware-id"
-_VALID = re.compile(r"^[0-9a-f]{32}$")
+_VALID = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" would accept a trailing "\n"
 
 
 def hardware_id(state_dir: Path) -> str:
@@ -29,7 +29,7 @@ def hardware_id(state_dir: Path) -> str:
     path = Path(state_dir) / FILE_NAME
     try:
         value = path.read_text(encoding="ascii").strip()
-        if _VALID.match(value):
+        if _VALID.fullmatch(value):
             return value
     except (FileNotFoundError, UnicodeDecodeError):
         pass

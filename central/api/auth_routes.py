@@ -67,7 +67,11 @@ async def setup(body: SetupIn, request: Request) -> dict[str, Any]:
 
 @router.post("/v1/setup/admin", status_code=201)
 def setup_admin(body: AdminCreate, request: Request, db: DB) -> AdminOut:
-    """Create the first admin with ``Authorization: Bearer <setup_token>``; closes bootstrap for good."""
+    """Create the first admin with ``Authorization: Bearer <setup_token>``; closes bootstrap for good.
+
+    Concurrent requests create exactly one admin (the others get 409): bootstrap is closed by inserting
+    one primary-key row in the admin's transaction (:func:`central.bootstrap.claim`), so every setup
+    token is single-use."""
     state = central(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -78,10 +82,14 @@ def setup_admin(body: AdminCreate, request: Request, db: DB) -> AdminOut:
         raise unauthorized(str(exc)) from None
     if not bootstrap.is_open(db):
         raise HTTPException(409, "setup is already done: an admin exists")
-    admin = Admin(username=body.username, password_hash=hash_password(body.password))
+    db.rollback()  # the claim below must be the transaction's first write (SQLite: no stale read snapshot)
+    password_hash = hash_password(body.password)  # before the claim: no lock is held during argon2
+    if not bootstrap.claim(db):  # exactly one of concurrent requests gets here; every setup token dies with it
+        db.rollback()
+        raise HTTPException(409, "setup is already done: an admin exists")
+    admin = Admin(username=body.username, password_hash=password_hash)
     db.add(admin)
-    db.flush()
-    bootstrap.close(db)
+    db.commit()
     return AdminOut.from_admin(admin)
 
 
