@@ -47,7 +47,12 @@ class CentralSettings(BaseSettings):
     setup_token_ttl: int = Field(15 * 60, ge=60, le=3600, description="bootstrap setup token lifetime, s")
     session_ttl: int = Field(12 * 3600, ge=60, le=7 * 24 * 3600, description="dashboard session lifetime, s")
     login_failures_per_user: int = Field(
-        5, ge=1, le=1000, description="failed logins per username per 15 min before 429"
+        5, ge=1, le=1000, description="failed logins of one username from one client address per 15 min before 429"
+    )
+    login_failures_per_user_global: int = Field(
+        30, ge=1, le=100000,
+        description="failed logins of one username from all addresses together per 15 min before 429; addresses "
+                    "the username logged in from in the last 30 days are exempt (docs/security.md#rate-limits)",
     )
     login_failures_per_address: int = Field(
         20, ge=1, le=10000, description="failed logins per client address per 15 min before 429"
@@ -71,7 +76,13 @@ class CentralSettings(BaseSettings):
     mdns_interfaces: str | None = Field(None, description="comma-separated IPv4 addresses to browse on")
     camera_port: int = Field(8000, ge=1, le=65535, description="port the CIDR scan probes")
     trust_proxy_headers: bool = Field(
-        False, description="take the client address from X-Forwarded-For (only behind a trusted proxy)"
+        False, description="take the client address from X-Forwarded-For / X-Forwarded-Proto, only when the "
+                           "connection comes from CENTRAL_FORWARDED_ALLOW_IPS (uvicorn's proxy_headers)"
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", min_length=1, max_length=1000,
+        description="comma-separated addresses/networks of the reverse proxies trusted with "
+                    "CENTRAL_TRUST_PROXY_HEADERS (uvicorn's forwarded_allow_ips; '*' trusts every peer)",
     )
     match_tolerance: float = Field(
         0.6, gt=0.0, le=2.0,
@@ -140,6 +151,13 @@ class CentralSettings(BaseSettings):
         from central.mqtt import check_topic_prefix
 
         return check_topic_prefix(value)
+
+    def uvicorn_proxy_options(self) -> dict[str, object]:
+        """uvicorn's ``proxy_headers`` / ``forwarded_allow_ips`` from ``trust_proxy_headers``: uvicorn's own
+        defaults would honour ``X-Forwarded-For`` from 127.0.0.1 even when it is off."""
+        if not self.trust_proxy_headers:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": self.forwarded_allow_ips}
 
     def resolved_database_url(self) -> str:
         """The database URL in use: ``database_url`` or ``sqlite:///<data_dir>/central.db``."""

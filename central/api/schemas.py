@@ -122,6 +122,11 @@ class PairingRequestIn(BaseModel):
     """What an unpaired camera tells about itself when it asks for a code."""
 
     hardware_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    pairing_key: str | None = Field(
+        None, min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$",
+        description="the camera's secret pairing key (base64url, >= 256 bits); binds the code to this camera: "
+                    "only a request with the same key can replace it (docs/security.md#pairing)",
+    )
     name: str | None = Field(None, max_length=100)
     version: str | None = Field(None, max_length=32)
     api_url: str | None = Field(None, max_length=255, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")
