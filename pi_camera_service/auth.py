@@ -48,6 +48,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -274,7 +275,8 @@ def load_auth_config(settings: Settings) -> AuthConfig:
             line naming the variable or file and saying how to fix it.
     """
     state_dir = Path(settings.state_dir)
-    _ensure_state_dir(state_dir)  # 0700 also when every secret is configured (outbox.db, credentials live there)
+    if state_dir.is_dir():  # 0700 also when every secret is configured (outbox.db, credentials live there)
+        _ensure_state_dir(state_dir)
 
     password_hash = (settings.password_hash or "").strip() or None
     if password_hash is not None and not _is_argon2_hash(password_hash):
@@ -531,6 +533,97 @@ def authenticate(cfg: AuthConfig, username: str, password: str) -> bool:
     user_ok = _same(username, cfg.username)
     password_ok = verify_password(password, cfg.password_hash)
     return user_ok and password_ok
+
+
+LOGIN_WINDOW = "15 minutes"
+"""Window of the camera's login budgets (a ``limits`` period)."""
+
+
+class LoginLimiter:
+    """Budgets of failed logins (password or API-key forms), atomic under concurrency.
+
+    Design (OWASP Authentication and Blocking Brute Force Attacks cheat sheets: throttle instead of
+    locking the account, so an attacker cannot lock the owner out):
+
+    * ``address``: failures from one client address, ``CAMERA_LOGIN_FAILURES_PER_ADDRESS`` per 15 min;
+    * ``global``: failures from all addresses together, ``CAMERA_LOGIN_FAILURES_GLOBAL`` per 15 min (a
+      slow-down for guessing spread over many addresses), not applied to addresses that logged in
+      successfully since the service started (the address as OWASP's "device cookie").
+
+    Counting: ``limits``' moving window in memory (one camera process). Only failures are counted, but
+    attempts still being verified count as failures-to-be: :meth:`begin` checks the budget including
+    attempts in flight and registers the new one under one lock, so 60 concurrent wrong passwords get
+    exactly the budget, not 60 verifications. Thread-safe.
+
+    Args:
+        per_address: failures per address per window.
+        global_: failures in total per window (windows are :data:`LOGIN_WINDOW`).
+    """
+
+    def __init__(self, per_address: int, global_: int) -> None:
+        from limits import parse
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        self._items = {"address": parse(f"{int(per_address)}/{LOGIN_WINDOW}"),
+                       "global": parse(f"{int(global_)}/{LOGIN_WINDOW}")}
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._lock = threading.Lock()
+        self._inflight: dict[tuple[str, str], int] = {}
+        self._known: set[str] = set()
+
+    def _checks(self, address: str) -> list[tuple[str, str]]:
+        checks = [("address", address)]
+        if address not in self._known:
+            checks.append(("global", "all"))
+        return checks
+
+    def begin(self, address: str) -> tuple[list[tuple[str, str]] | None, int]:
+        """Register one login attempt from ``address``: ``(checks, 0)`` when it may go on, else
+        ``(None, retry_after_s)``. Pass ``checks`` to :meth:`end` once the credentials are checked."""
+        with self._lock:
+            checks = self._checks(address)
+            for rule, key in checks:
+                item = self._items[rule]
+                stats = self._limiter.get_window_stats(item, rule, key)
+                if stats.remaining - self._inflight.get((rule, key), 0) <= 0:
+                    wait = max(1, math.ceil(stats.reset_time - time.time())) if stats.remaining <= 0 else 1
+                    return None, wait
+            for check in checks:
+                self._inflight[check] = self._inflight.get(check, 0) + 1
+            return checks, 0
+
+    def end(self, address: str, checks: list[tuple[str, str]], ok: bool) -> None:
+        """The attempt :meth:`begin` registered is over: a failure is counted under each budget, a
+        success makes ``address`` known (exempt from the global slow-down) and forgets its failures."""
+        with self._lock:
+            for check in checks:
+                left = self._inflight.get(check, 0) - 1
+                if left > 0:
+                    self._inflight[check] = left
+                else:
+                    self._inflight.pop(check, None)
+                if not ok:
+                    self._limiter.hit(self._items[check[0]], *check)
+            if ok:
+                self._known.add(address)
+                self._limiter.clear(self._items["address"], "address", address)
+
+
+def login_limiter(request: Request) -> LoginLimiter:
+    """The app's :class:`LoginLimiter` (``app.state.login_limiter``), made from the settings on first use."""
+    limiter = getattr(request.app.state, "login_limiter", None)
+    if not isinstance(limiter, LoginLimiter):
+        settings = getattr(request.app.state, "settings", None)
+        limiter = request.app.state.login_limiter = LoginLimiter(
+            getattr(settings, "login_failures_per_address", 10), getattr(settings, "login_failures_global", 30))
+    return limiter
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address as the ASGI server reports it (uvicorn replaces it by ``X-Forwarded-For``
+    only with ``CAMERA_TRUST_PROXY_HEADERS`` and a peer in ``CAMERA_FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client else "unknown"
 
 
 def _header_safe(text: str) -> str:

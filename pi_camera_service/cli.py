@@ -54,6 +54,7 @@ def _serve() -> int:
         log_level=settings.log_level.lower(),
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=5,
+        **settings.uvicorn_proxy_options(),
     )
     return 0
 
