@@ -163,6 +163,7 @@ def require(scope: str) -> Any:
 
     def dependency(request: Request, db: DB) -> Principal:
         principal = authenticate(request, db)
+        db.commit()  # end the read transaction: its pooled connection is not held while the route waits
         if scope not in principal.scopes:
             raise HTTPException(403, f"this token lacks the {scope!r} scope (it has: {' '.join(sorted(principal.scopes)) or 'none'})")
         return principal
