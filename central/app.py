@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -14,17 +15,19 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import __version__, bootstrap, pairing
 from central.config import CentralSettings
 from central.db import make_engine, session_factory, upgrade
-from central.models import ServerState
-from central.ratelimit import FailureLimiter
+from central.models import RevokedSession, ServerState, utcnow
+from central.ratelimit import AttemptLimiter
 from central.security import random_token
 from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.api.offline_docs import install_offline_docs
+from pi_camera_service.fileio import make_private_dir
 from pi_camera_service.limits import json_safe
 
 log = logging.getLogger(__name__)
@@ -39,28 +42,48 @@ class CentralState:
     settings: CentralSettings
     engine: Engine
     sessions: sessionmaker[Session]
-    limiter: FailureLimiter
+    limiter: AttemptLimiter
     waiters: pairing.PairingWaiters
     browser: Any
     faces: Any = None  # central.people.FaceRegistry: face indexes and media files
     mqtt: Any = None  # central.mqtt.SightingPublisher, or None when CENTRAL_MQTT_URL is unset
     secret_key: str = ""
     started_at: float = field(default_factory=time.time)
-    revoked_sessions: dict[str, float] = field(default_factory=dict)
     password_gate: Any = None  # pi_camera_service.limits.PasswordCheckGate: argon2 checks in flight
 
     def revoke_session(self, claims: dict[str, Any]) -> None:
-        """Refuse the session token with these claims until it expires (kept in memory; expired entries
-        are dropped here)."""
-        now = time.time()
-        self.revoked_sessions = {jti: exp for jti, exp in self.revoked_sessions.items() if exp > now}
-        self.revoked_sessions[claims.get("jti", "")] = float(claims.get("exp", now))
+        """Refuse the session token with these claims until it expires, on every path: its ``jti`` is
+        stored in ``revoked_sessions`` (the database: survives restarts, shared by every server process
+        on it; a repeated logout of the same session is a no-op)."""
+        jti = str(claims.get("jti", ""))[:64]
+        expires = dt.datetime.fromtimestamp(float(claims.get("exp", time.time())), dt.timezone.utc)
+        with self.sessions() as db:
+            if db.get(RevokedSession, jti) is None:
+                db.add(RevokedSession(jti=jti, expires_at=expires))
+                try:
+                    db.commit()
+                except IntegrityError:  # a concurrent logout of the same session stored it first
+                    db.rollback()
+
+    def session_revoked(self, db: Session, jti: str) -> bool:
+        """True when the session with this ``jti`` was logged out (see :meth:`revoke_session`)."""
+        return db.get(RevokedSession, str(jti)[:64]) is not None
 
 
-def _limiter(settings: CentralSettings) -> FailureLimiter:
-    return FailureLimiter({
-        "login-user": f"{settings.login_failures_per_user}/15 minutes",
+def purge_revoked_sessions(db: Session) -> int:
+    """Delete logged-out sessions whose token has expired anyway; returns rows deleted. Commits."""
+    result = db.execute(delete(RevokedSession).where(RevokedSession.expires_at < utcnow()))
+    db.commit()
+    return result.rowcount or 0
+
+
+def _limiter(settings: CentralSettings, sessions: sessionmaker[Session]) -> AttemptLimiter:
+    """The attempt budgets (docs/security.md#rate-limits), counted in the database."""
+    return AttemptLimiter(sessions, {
+        "login-pair": f"{settings.login_failures_per_user}/15 minutes",
         "login-address": f"{settings.login_failures_per_address}/15 minutes",
+        "login-user": f"{settings.login_failures_per_user_global}/15 minutes",
+        "login-known": "1/30 days",
         "setup-address": "10/15 minutes",
         "pair-address": f"{settings.pairing_failures_per_address}/15 minutes",
         "pair-admin": f"{settings.pairing_failures_per_address}/15 minutes",
@@ -101,6 +124,8 @@ async def _purge_loop(state: CentralState) -> None:
         try:
             with state.sessions() as db:
                 await run_in_threadpool(pairing.purge, db)
+                await run_in_threadpool(state.limiter.purge, db)
+                await run_in_threadpool(purge_revoked_sessions, db)
         except Exception:  # noqa: BLE001 - a failed purge is retried next time
             log.exception("purging old pairing requests failed")
 
@@ -170,9 +195,13 @@ def create_app(settings: CentralSettings) -> FastAPI:
         sqlalchemy.exc.OperationalError: at start-up, the database is unreachable.
     """
     url = settings.resolved_database_url()
+    if settings.database_url is None:
+        make_private_dir(settings.data_dir)  # the default SQLite file (signing key, faces) lives there
+    make_private_dir(settings.resolved_media_dir())
     engine = make_engine(url)
-    state = CentralState(settings=settings, engine=engine, sessions=session_factory(engine),
-                         limiter=_limiter(settings), waiters=pairing.PairingWaiters(), browser=_make_browser(settings))
+    sessions = session_factory(engine)
+    state = CentralState(settings=settings, engine=engine, sessions=sessions,
+                         limiter=_limiter(settings, sessions), waiters=pairing.PairingWaiters(), browser=_make_browser(settings))
     state.faces = _make_faces(settings)
     from central.mqtt import from_settings as mqtt_publisher
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from central.models import Admin, ServerState, utcnow
@@ -58,6 +59,31 @@ def prepare(db: Session) -> str | None:
 def password_hash(db: Session) -> str | None:
     """The current bootstrap password's hash, or None when bootstrap is closed."""
     return _get(db, PASSWORD_KEY) if is_open(db) else None
+
+
+def claim(db: Session) -> bool:
+    """Close bootstrap atomically for the one caller that creates the first admin; False when it is
+    already closed (by this or a concurrent request).
+
+    The ``bootstrap_closed_at`` row is *inserted* as the transaction's first write: its primary key lets
+    exactly one of any number of concurrent transactions succeed (PostgreSQL makes the others wait on
+    the key and then raises a unique violation; SQLite serialises writers and the later ones see the
+    row). Nothing is committed here: the caller adds the admin and commits, so a failure rolls the claim
+    back; on False the session is rolled back. The bootstrap password hash is deleted in the same
+    transaction.
+    """
+    try:
+        db.add(ServerState(key=CLOSED_KEY, value=utcnow().isoformat()))
+        db.flush()
+    except IntegrityError:
+        db.rollback()
+        return False
+    if db.scalar(select(func.count()).select_from(Admin)):  # created another way since the start-up
+        return False
+    row = db.get(ServerState, PASSWORD_KEY)
+    if row is not None:
+        db.delete(row)
+    return True
 
 
 def close(db: Session) -> None:

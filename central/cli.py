@@ -28,7 +28,8 @@ def _serve() -> int:
     settings = _settings()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 access_log=settings.log_level == "DEBUG", timeout_graceful_shutdown=5,
-                log_config=None)  # uvicorn's lines use the server's format (configure_logging)
+                log_config=None,  # uvicorn's lines use the server's format (configure_logging)
+                **settings.uvicorn_proxy_options())
     return 0
 
 

@@ -38,13 +38,20 @@ class CentralSettings(BaseSettings):
     )
     migrate_on_start: bool = Field(True, description="run Alembic upgrade to head at start-up")
     secret_key: str | None = Field(
-        None, min_length=32, description="JWT signing key; generated into data_dir/secret-key when unset"
+        None, min_length=32,
+        description="JWT signing key (32+ random characters; weak or template values are refused); when unset "
+                    "one is generated and kept in the database's server_state table (row jwt_secret_key)",
     )
     access_token_ttl: int = Field(24 * 3600, ge=60, le=30 * 24 * 3600, description="login JWT lifetime, s")
     setup_token_ttl: int = Field(15 * 60, ge=60, le=3600, description="bootstrap setup token lifetime, s")
     session_ttl: int = Field(12 * 3600, ge=60, le=7 * 24 * 3600, description="dashboard session lifetime, s")
     login_failures_per_user: int = Field(
-        5, ge=1, le=1000, description="failed logins per username per 15 min before 429"
+        5, ge=1, le=1000, description="failed logins of one username from one client address per 15 min before 429"
+    )
+    login_failures_per_user_global: int = Field(
+        30, ge=1, le=100000,
+        description="failed logins of one username from all addresses together per 15 min before 429; addresses "
+                    "the username logged in from in the last 30 days are exempt (docs/security.md#rate-limits)",
     )
     login_failures_per_address: int = Field(
         20, ge=1, le=10000, description="failed logins per client address per 15 min before 429"
@@ -68,7 +75,13 @@ class CentralSettings(BaseSettings):
     mdns_interfaces: str | None = Field(None, description="comma-separated IPv4 addresses to browse on")
     camera_port: int = Field(8000, ge=1, le=65535, description="port the CIDR scan probes")
     trust_proxy_headers: bool = Field(
-        False, description="take the client address from X-Forwarded-For (only behind a trusted proxy)"
+        False, description="take the client address from X-Forwarded-For / X-Forwarded-Proto, only when the "
+                           "connection comes from CENTRAL_FORWARDED_ALLOW_IPS (uvicorn's proxy_headers)"
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", min_length=1, max_length=1000,
+        description="comma-separated addresses/networks of the reverse proxies trusted with "
+                    "CENTRAL_TRUST_PROXY_HEADERS (uvicorn's forwarded_allow_ips; '*' trusts every peer)",
     )
     match_tolerance: float = Field(
         0.6, gt=0.0, le=2.0,
@@ -112,6 +125,16 @@ class CentralSettings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_key(cls, value: str | None) -> str | None:
+        from pi_camera_service.auth import GENERATE_SECRET_HINT, jwt_secret_problem
+
+        problem = jwt_secret_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(f"the key {problem}; generate one with `{GENERATE_SECRET_HINT}` or leave it unset")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
@@ -140,6 +163,13 @@ class CentralSettings(BaseSettings):
         from central.mqtt import check_topic_prefix
 
         return check_topic_prefix(value)
+
+    def uvicorn_proxy_options(self) -> dict[str, object]:
+        """uvicorn's ``proxy_headers`` / ``forwarded_allow_ips`` from ``trust_proxy_headers``: uvicorn's own
+        defaults would honour ``X-Forwarded-For`` from 127.0.0.1 even when it is off."""
+        if not self.trust_proxy_headers:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": self.forwarded_allow_ips}
 
     def resolved_database_url(self) -> str:
         """The database URL in use: ``database_url`` or ``sqlite:///<data_dir>/central.db``."""
@@ -177,6 +207,8 @@ def load_settings(**overrides: object) -> CentralSettings:
             from central.mqtt import redact_url
 
             value = redact_url(value)  # never print the broker password
+        elif loc == "secret_key":
+            value = "<hidden>"  # never print a key, even a weak one
         raise ConfigError(f"{name}={value!r} is invalid: {err.get('msg')}") from None
 
 

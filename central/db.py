@@ -1,6 +1,6 @@
 """Database engine, sessions and Alembic migrations of the central server.
 
-SQLite (the zero-set-up default) runs in WAL mode with foreign keys on and a 5 s busy timeout, so the
+SQLite (the zero-set-up default) is a mode-0600 file and runs in WAL mode with foreign keys on and a 5 s busy timeout, so the
 API's threads and a migration can share the file; PostgreSQL is used as is.
 """
 
@@ -17,6 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from pi_camera_service.fileio import make_private_dir, prepare_private_sqlite
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -32,15 +34,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; for SQLite the parent directory is created and the pragmas set.
+    """An engine for ``url``; for SQLite the parent directory is created (0700), the database file is
+    made mode 0600 (SQLite gives its -wal and -shm files the same mode) and the pragmas set.
 
     Raises:
         sqlalchemy.exc.ArgumentError: the URL is malformed.
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            if not Path(path).parent.is_dir():
+                make_private_dir(Path(path).parent)
+            prepare_private_sqlite(Path(path))  # 0600, and so its -wal/-shm: it holds the signing key
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from pi_camera_service.fileio import fsync_dir, unlink_quietly, write_atomic
+from pi_camera_service.fileio import fsync_dir, make_private_dir, unlink_quietly, write_atomic
 from pi_camera_service.limits import ImageTooLarge, check_jpeg_pixels, excerpt
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ MAX_FUTURE_S = 24 * 3600
 EVENT_TYPES = ("face_event",)
 EVENTS = ("appeared", "updated")
 PHOTO_KINDS = ("still", "snapshot")
-_ITEM_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+_ITEM_ID = re.compile(r"[0-9a-fA-F]{32}")  # fullmatch: "$" would accept a trailing "\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
@@ -99,10 +99,20 @@ class MediaStore:
             OSError: the write failed (e.g. disk full); nothing is left behind.
         """
         path = self.path(relative)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
+        self._private_dirs(path.parent)
+        write_atomic(path, data)  # mkstemp: mode 0600
         fsync_dir(path.parent)
         return relative
+
+    def _private_dirs(self, directory: Path) -> None:
+        """Create ``directory`` and every missing one between it and the root with mode 0700."""
+        root = self.root.resolve()
+        make_private_dir(root)
+        current = root
+        for part in directory.relative_to(root).parts:
+            current = current / part
+            if not current.is_dir():
+                make_private_dir(current)
 
     def delete(self, relatives: list[str | None] | tuple[str | None, ...]) -> None:
         """Remove these files (None entries and missing files are skipped; errors are logged)."""
@@ -128,7 +138,7 @@ def check_item_id(value: Any) -> str:
     Raises:
         ItemRejected: not 32 hexadecimal characters.
     """
-    if not isinstance(value, str) or not _ITEM_ID.match(value):
+    if not isinstance(value, str) or not _ITEM_ID.fullmatch(value):
         raise ItemRejected(f"item_id must be 32 hexadecimal characters, got {str(value)[:40]!r}")
     return value.lower()
 

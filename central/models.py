@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -127,6 +128,9 @@ class Camera(Base):
 
     The secret itself is never stored: it is generated when the camera collects its credentials over
     its pairing long poll (again on each collection until ``claimed_at``, the first authenticated call).
+
+    ``pairing_key_hash`` is the SHA-256 digest of the pairing key the camera proved when it was paired
+    (see :mod:`central.pairing`): a later pairing of the same hardware id needs the same key.
     """
 
     __tablename__ = "cameras"
@@ -147,13 +151,15 @@ class Camera(Base):
     api_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
     rtsp_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
     status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    pairing_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class PairingRequest(Base):
     """A pending pairing: the code a camera shows until an admin enters it (the seed's "paillasson" table).
 
     ``code`` is unique among rows; a row is deleted once expired for long enough, so a code value can
-    come back later, never while its row exists.
+    come back later, never while its row exists. ``pairing_key_hash`` is the SHA-256 digest of the
+    camera's pairing key (None for a camera too old to send one).
     """
 
     __tablename__ = "pairing_requests"
@@ -170,8 +176,32 @@ class PairingRequest(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     camera_id: Mapped[str | None] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), nullable=True)
     used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    pairing_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_pairing_requests_expires_at", "expires_at"),)
+
+
+class RevokedSession(Base):
+    """A dashboard session ended by ``POST /v1/auth/logout``: its token's ``jti``, refused until
+    ``expires_at`` (the token's ``exp``; purged afterwards). In the database, so a logout holds across
+    restarts and across server processes sharing it."""
+
+    __tablename__ = "revoked_sessions"
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class RateLimitCounter(Base):
+    """Attempts counted under one rate-limit ``rule`` for one ``key`` (SHA-256 hex of the address,
+    username, ...) in the fixed window starting at ``window_start`` (s since the epoch). Incremented
+    with an atomic upsert (see :mod:`central.ratelimit`), so the budget holds across threads and
+    across server processes sharing the database."""
+
+    __tablename__ = "rate_limit_counters"
+    rule: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class PairingAttempt(Base):

@@ -9,6 +9,15 @@
 4. The poll returns a device id and a freshly generated device secret (only its digest is stored). The
    credentials can be collected again (with a new secret) until the camera first authenticates with one.
 
+Binding (docs/security.md#pairing): the request needs no credentials and the hardware id is public (the
+camera's ``/health``), so each camera also sends its *pairing key*, a 256-bit secret it generated and keeps
+in its state directory; the server stores only its SHA-256 digest on the request. A new request expires
+only the earlier codes requested with the same key, so nobody else can expire, replace or claim the code a
+camera shows: another key's request is a separate code the administrator never sees on the camera. Once
+paired, the camera record keeps the key's digest, and a later pairing of that hardware id with another
+key (or none) is refused with 409 ``hardware_id_bound`` until an administrator removes the camera.
+Requests without a key (cameras older than this scheme) are accepted and never touch keyed ones.
+
 Codes: 8 symbols from 55 (:data:`central.security.CODE_ALPHABET`), 55^8 ≈ 8.4 × 10^13; single use;
 expire after ``pairing_code_ttl`` (600 s); wrong, expired and reused codes are counted and limited.
 """
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hmac
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +42,10 @@ log = logging.getLogger(__name__)
 
 # Rows of expired or used requests are kept this long, so a reused code is reported as reused.
 KEEP_FINISHED = dt.timedelta(days=1)
+
+
+COUNTED_REFUSALS = frozenset({"wrong_code", "expired_code", "used_code"})
+"""``PairingError.error`` values of a refused code: they use up the guessing budgets (429 beyond)."""
 
 
 class PairingError(Exception):
@@ -96,15 +110,22 @@ def pending_count(db: Session, now: dt.datetime | None = None) -> int:
 
 def create_request(db: Session, info: dict[str, Any], address: str, ttl_s: int, max_pending: int) -> Issued:
     """Store a pending request for the camera described by ``info`` (``hardware_id``, ``name``,
-    ``version``, ``api_url``, ``rtsp_url``). The camera's earlier unused codes expire at once.
+    ``version``, ``api_url``, ``rtsp_url``, ``pairing_key``). The earlier unused codes of the same
+    hardware id *and* pairing key expire at once; other keys' codes are left alone.
 
     Raises:
         PairingError: 503 ``too_many_pending`` when ``max_pending`` codes are already outstanding.
     """
     now = utcnow()
-    # The camera's earlier codes expire now (kept, so an admin typing one learns it expired).
+    info = dict(info)
+    key = info.pop("pairing_key", None)
+    key_hash = digest(key) if key else None
+    # The camera's earlier codes expire now (kept, so an admin typing one learns it expired) -- only
+    # those requested with the same pairing key: nobody else can expire the code a camera shows.
+    same_key = (PairingRequest.pairing_key_hash == key_hash if key_hash is not None
+                else PairingRequest.pairing_key_hash.is_(None))
     db.execute(update(PairingRequest).where(
-        PairingRequest.hardware_id == info["hardware_id"], PairingRequest.used_at.is_(None),
+        PairingRequest.hardware_id == info["hardware_id"], same_key, PairingRequest.used_at.is_(None),
         PairingRequest.expires_at > now).values(expires_at=now))
     if pending_count(db, now) >= max_pending:
         db.rollback()
@@ -113,7 +134,8 @@ def create_request(db: Session, info: dict[str, Any], address: str, ttl_s: int, 
     poll_token = random_token()
     for _ in range(5):  # a collision among live codes is ~1e-11 likely; retry anyway
         row = PairingRequest(code=new_pairing_code(), poll_token_hash=digest(poll_token), client_address=address,
-                             created_at=now, expires_at=now + dt.timedelta(seconds=ttl_s), **info)
+                             created_at=now, expires_at=now + dt.timedelta(seconds=ttl_s),
+                             pairing_key_hash=key_hash, **info)
         db.add(row)
         try:
             db.commit()
@@ -168,7 +190,9 @@ def pair(db: Session, code: str, name: str, admin_id: str, address: str) -> tupl
     credentials; its old secret stops working at once.
 
     Raises:
-        PairingError: 404 ``wrong_code``, 410 ``expired_code`` or 409 ``used_code``.
+        PairingError: 404 ``wrong_code``, 410 ``expired_code`` or 409 ``used_code`` (counted as failed
+            attempts); 409 ``hardware_id_bound`` when the hardware id belongs to a camera paired with
+            another pairing key (not counted: the code was right).
     """
     now = utcnow()
     code = normalise_code(code)
@@ -187,6 +211,12 @@ def pair(db: Session, code: str, name: str, admin_id: str, address: str) -> tupl
         db.commit()
         raise error
     camera = db.scalar(select(Camera).where(Camera.hardware_id == row.hardware_id))
+    if camera is not None and camera.pairing_key_hash is not None and (
+            row.pairing_key_hash is None or not hmac.compare_digest(camera.pairing_key_hash, row.pairing_key_hash)):
+        raise PairingError(
+            409, "hardware_id_bound",
+            f"the camera {camera.name!r} with this hardware id was paired with another pairing key: this code does "
+            "not come from that camera (or its state directory was reset); remove that camera first to pair anew")
     if camera is None:
         camera = Camera(hardware_id=row.hardware_id, name=name)
         db.add(camera)
@@ -201,6 +231,7 @@ def pair(db: Session, code: str, name: str, admin_id: str, address: str) -> tupl
     camera.version = row.version
     camera.api_url = row.api_url
     camera.rtsp_url = row.rtsp_url
+    camera.pairing_key_hash = row.pairing_key_hash
     db.flush()
     row.camera_id = camera.id
     row.used_at = now

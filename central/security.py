@@ -22,6 +22,11 @@ from pi_camera_service.auth import verify_and_update_password as _verify_and_upd
 from pi_camera_service.auth import verify_password as _verify
 
 JWT_ALGORITHM = "HS256"
+TOKEN_ISSUER = "pi-camera-central"
+"""``iss`` of every JWT the central server signs (RFC 7519 §4.1.1), checked by PyJWT."""
+TOKEN_AUDIENCE = "pi-camera-central"
+"""``aud`` of every JWT the central server signs (RFC 7519 §4.1.3): a camera's token (audience
+``pi-camera-service``) is refused here even if both were given the same key, and the reverse."""
 API_TOKEN_PREFIX = "pcs_"
 
 # Mixed-case letters and digits without the look-alikes 0/O/o, 1/l/I/i: 24 + 23 + 8 = 55 symbols.
@@ -89,12 +94,15 @@ def normalise_code(code: str) -> str:
 def encode_jwt(secret_key: str, subject: str, kind: str, ttl_s: int, **claims: Any) -> tuple[str, int]:
     """Sign a JWT for ``subject`` of kind ``kind`` ("access", "setup", "session") valid ``ttl_s`` s.
 
-    Returns ``(token, expires_in_s)``. Claims: ``sub``, ``typ``, ``iat``, ``exp``, ``jti`` and ``claims``.
+    Returns ``(token, expires_in_s)``. Claims: ``sub``, ``typ``, ``iss`` (:data:`TOKEN_ISSUER`), ``aud``
+    (:data:`TOKEN_AUDIENCE`), ``iat``, ``exp``, ``jti`` and ``claims``.
     """
     now = dt.datetime.now(dt.timezone.utc)
     payload = {
         "sub": subject,
         "typ": kind,
+        "iss": TOKEN_ISSUER,
+        "aud": TOKEN_AUDIENCE,
         "iat": now,
         "exp": now + dt.timedelta(seconds=ttl_s),
         "jti": secrets.token_hex(8),
@@ -104,19 +112,30 @@ def encode_jwt(secret_key: str, subject: str, kind: str, ttl_s: int, **claims: A
 
 
 def decode_jwt(secret_key: str, token: str, kind: str) -> dict[str, Any]:
-    """Verify ``token`` (signature, ``exp``, required claims) and that its ``typ`` is ``kind``.
+    """Verify ``token`` (signature, ``exp``, required claims, ``iss`` and ``aud`` by PyJWT) and that its
+    ``typ`` is ``kind``.
 
     Raises:
-        TokenError: the token is invalid, expired or of another kind; the message says which.
+        TokenError: the token is invalid, expired, of another service or of another kind; the message
+            says which.
     """
     try:
         claims = jwt.decode(
-            token, secret_key, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "iat", "sub", "typ"]}
+            token, secret_key, algorithms=[JWT_ALGORITHM], audience=TOKEN_AUDIENCE, issuer=TOKEN_ISSUER,
+            options={"require": ["exp", "iat", "sub", "typ"]},
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired") from None
+    except jwt.InvalidAudienceError:
+        raise TokenError(f"token audience invalid: not issued for {TOKEN_AUDIENCE} (a token of another service)") from None
+    except jwt.InvalidIssuerError:
+        raise TokenError(f"token issuer invalid: not issued by {TOKEN_ISSUER}") from None
     except jwt.InvalidTokenError as exc:
         raise TokenError(f"invalid token: {exc}") from None
+    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+        raise TokenError("invalid token: the jti claim is missing")
     if claims.get("typ") != kind:
+        if kind == "access" and claims.get("typ") == "session":
+            raise TokenError("a dashboard session token is only accepted as the session cookie, not as a bearer token")
         raise TokenError(f"a {claims.get('typ')!r} token cannot be used here; a {kind!r} token is required")
     return claims

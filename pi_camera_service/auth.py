@@ -12,7 +12,11 @@ alias), which accepts either of:
   (anything but GET/HEAD/OPTIONS) authenticated by the cookie must also carry ``X-CSRF-Token``
   equal to :func:`csrf_token_for` the session: an HMAC-SHA256 of the session's ``jti`` under the JWT
   secret (a stateless "HMAC-based synchroniser token", no server-side storage), else 403.
-  ``POST /logout`` revokes the session's ``jti`` (in memory, until the token would expire anyway).
+  ``POST /logout`` revokes the session's ``jti`` (in ``<CAMERA_STATE_DIR>/revoked_sessions.json``,
+  so it survives a restart, until the token would expire anyway). A session token (``typ``
+  ``session``) is refused as ``Bearer``, and a bearer token (``typ`` ``access``) as the cookie.
+* Every token carries ``iss`` and ``aud`` ``pi-camera-service`` (checked by PyJWT), so a token the
+  central server signed is refused here even with the same key.
 * ``Authorization: Basic <device_id:device_secret>`` while the camera is paired with a central server
   (:mod:`pi_camera_service.central_link`), so that server can read the camera's status and live view.
 
@@ -42,12 +46,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
+import math
 import os
 import re
 import secrets
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +69,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from pi_camera_service.config import ConfigError, Settings
+from pi_camera_service.fileio import fsync_dir, make_private_dir, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +81,22 @@ JWT_ALGORITHM = "HS256"
 
 MIN_JWT_SECRET_LENGTH = 32
 """Shortest accepted ``CAMERA_JWT_SECRET``, in characters (RFC 7518 §3.2 wants >= 256 bits for HS256)."""
+
+TOKEN_ISSUER = "pi-camera-service"
+"""``iss`` of every token the camera signs (RFC 7519 §4.1.1); checked by PyJWT on every request."""
+
+TOKEN_AUDIENCE = "pi-camera-service"
+"""``aud`` of every token the camera signs (RFC 7519 §4.1.3): a central-server token is refused here
+even if the two services were given the same key (the central server uses ``pi-camera-central``)."""
+
+ACCESS_TOKEN = "access"
+"""``typ`` claim of bearer tokens (``POST /v1/auth/token``, ``GET /v1/auth/login``)."""
+
+SESSION_TOKEN = "session"
+"""``typ`` claim of web session tokens: accepted only as the :data:`SESSION_COOKIE`, never as Bearer."""
+
+REVOKED_SESSIONS_FILE = "revoked_sessions.json"
+"""File in ``CAMERA_STATE_DIR`` listing the ``jti`` of logged-out sessions until they expire."""
 
 API_KEY_PRINCIPAL = "api-key"
 """Principal returned by :func:`require_auth` for a request authenticated with ``X-API-Key``."""
@@ -208,6 +232,7 @@ class AuthConfig:
             (the token endpoints then answer 401 explaining how to configure it).
         jwt_secret: HS256 signing secret, at least 32 characters.
         token_ttl: lifetime of issued tokens, in seconds.
+        state_dir: ``CAMERA_STATE_DIR``, where logged-out sessions are remembered (None: in memory).
         upgraded_hash: ``{configured hash: re-hash with ARGON2_PARAMETERS}``, filled at the first
             successful login with a hash of older parameters (see :func:`authenticate`).
 
@@ -219,6 +244,7 @@ class AuthConfig:
     password_hash: str | None = field(repr=False)
     jwt_secret: str = field(repr=False)
     token_ttl: int
+    state_dir: Path | None = None
     upgraded_hash: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -265,7 +291,8 @@ def load_auth_config(settings: Settings) -> AuthConfig:
       accepted.
     * ``CAMERA_PASSWORD_HASH`` must be an argon2 hash (``pi-camera-service hash-password``).
 
-    The state directory is created with mode 0700 when missing; secret files are written
+    The state directory is created with mode 0700 when missing (an existing one is tightened to
+    0700, whatever the umask and also when every secret is configured); secret files are written
     atomically (temporary file created with mode 0600, then ``os.replace``). Stored files readable
     by group or others are tightened to 0600 with a warning.
 
@@ -275,6 +302,8 @@ def load_auth_config(settings: Settings) -> AuthConfig:
             line naming the variable or file and saying how to fix it.
     """
     state_dir = Path(settings.state_dir)
+    if state_dir.is_dir():  # 0700 also when every secret is configured (outbox.db, credentials live there)
+        _ensure_state_dir(state_dir)
 
     password_hash = (settings.password_hash or "").strip() or None
     if password_hash is not None and not _is_argon2_hash(password_hash):
@@ -327,6 +356,7 @@ def load_auth_config(settings: Settings) -> AuthConfig:
         password_hash=password_hash,
         jwt_secret=jwt_secret,
         token_ttl=int(settings.token_ttl),
+        state_dir=state_dir,
     )
 
 
@@ -362,11 +392,11 @@ def _announce_api_key(api_key: str, path: Path) -> None:
 
 
 def _ensure_state_dir(state_dir: Path) -> None:
-    if state_dir.is_dir():
-        return
+    """Create ``state_dir`` mode 0700, or tighten an existing one to 0700 (it holds every secret)."""
     try:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(state_dir, 0o700)  # mkdir's mode is reduced by the umask; make it exact
+        make_private_dir(state_dir)
+    except ValueError as exc:
+        raise ConfigError(f"CAMERA_STATE_DIR={str(state_dir)!r}: {exc}") from None
     except OSError as exc:
         raise ConfigError(
             f"cannot create CAMERA_STATE_DIR={str(state_dir)!r}: {exc.strerror or exc}; "
@@ -446,16 +476,23 @@ class TokenError(Exception):
     """
 
 
-def issue_token(cfg: AuthConfig, subject: str, ttl: int | None = None) -> tuple[str, int]:
+def issue_token(
+    cfg: AuthConfig, subject: str, ttl: int | None = None, kind: str = ACCESS_TOKEN
+) -> tuple[str, int]:
     """Sign an HS256 JWT for ``subject``; return ``(token, expires_in)``, ``expires_in`` in seconds.
 
-    Claims (RFC 7519 §4.1): ``sub`` = ``subject``, ``iat`` = now, ``exp`` = now + ``ttl`` (default
-    ``cfg.token_ttl``; NumericDate, seconds since the epoch) and a random ``jti``.
+    Claims (RFC 7519 §4.1): ``sub`` = ``subject``, ``iss`` = :data:`TOKEN_ISSUER`, ``aud`` =
+    :data:`TOKEN_AUDIENCE`, ``typ`` = ``kind`` (:data:`ACCESS_TOKEN` or :data:`SESSION_TOKEN`),
+    ``iat`` = now, ``exp`` = now + ``ttl`` (default ``cfg.token_ttl``; NumericDate, seconds since
+    the epoch) and a random ``jti``.
     """
     lifetime = cfg.token_ttl if ttl is None else int(ttl)
     now = int(time.time())
     claims = {
         "sub": subject,
+        "iss": TOKEN_ISSUER,
+        "aud": TOKEN_AUDIENCE,
+        "typ": kind,
         "iat": now,
         "exp": now + lifetime,
         "jti": secrets.token_urlsafe(16),
@@ -464,12 +501,15 @@ def issue_token(cfg: AuthConfig, subject: str, ttl: int | None = None) -> tuple[
     return token, lifetime
 
 
-def decode_token(cfg: AuthConfig, token: str) -> dict[str, Any]:
+def decode_token(cfg: AuthConfig, token: str, kind: str = ACCESS_TOKEN) -> dict[str, Any]:
     """Verify ``token`` and return its claims.
 
     Only HS256 is accepted (``algorithms=["HS256"]``, so ``alg: none`` and algorithm confusion are
     refused); ``exp``, ``iat`` and ``sub`` are required, ``exp`` is checked against the current
-    time (no leeway) and ``sub`` must be the configured username.
+    time (no leeway), ``iss`` and ``aud`` must be :data:`TOKEN_ISSUER` / :data:`TOKEN_AUDIENCE`
+    (PyJWT's ``issuer``/``audience`` checks), ``typ`` must be ``kind`` (a session token is not an
+    access token, nor the reverse), a ``jti`` must be present and ``sub`` must be the configured
+    username.
 
     Raises:
         TokenError: with a message saying what is wrong ("token expired", "token signature
@@ -480,6 +520,8 @@ def decode_token(cfg: AuthConfig, token: str) -> dict[str, Any]:
             token,
             cfg.jwt_secret,
             algorithms=[JWT_ALGORITHM],
+            audience=TOKEN_AUDIENCE,
+            issuer=TOKEN_ISSUER,
             options={"require": ["exp", "iat", "sub"]},
         )
     except jwt.ExpiredSignatureError:
@@ -492,12 +534,23 @@ def decode_token(cfg: AuthConfig, token: str) -> dict[str, Any]:
         raise TokenError(f"token algorithm not allowed (only {JWT_ALGORITHM} is accepted)") from None
     except jwt.MissingRequiredClaimError as exc:
         raise TokenError(f"token lacks the required {exc.claim} claim") from None
+    except jwt.InvalidAudienceError:
+        raise TokenError(f"token audience invalid (not issued for {TOKEN_AUDIENCE}: a token of another service)") from None
+    except jwt.InvalidIssuerError:
+        raise TokenError(f"token issuer invalid (not issued by {TOKEN_ISSUER})") from None
     except jwt.ImmatureSignatureError:
         raise TokenError("token is not valid yet (issued in the future)") from None
     except jwt.DecodeError:
         raise TokenError("token is malformed (not a JWS compact serialization)") from None
     except jwt.InvalidTokenError as exc:  # e.g. exp or iat that is not a number
         raise TokenError(f"token is invalid ({_header_safe(str(exc))})") from None
+    if claims.get("typ") != kind:
+        if kind == ACCESS_TOKEN and claims.get("typ") == SESSION_TOKEN:
+            raise TokenError("a web session token is only accepted as the session cookie, not as a bearer "
+                             f"token; get an access token from POST {TOKEN_URL}")
+        raise TokenError(f"token type {str(claims.get('typ'))[:20]!r} is not accepted here ({kind!r} needed)")
+    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+        raise TokenError("token lacks the required jti claim")
     if not isinstance(claims.get("sub"), str) or not _same(claims["sub"], cfg.username):
         raise TokenError("token subject is not a known user")
     return claims
@@ -543,6 +596,97 @@ def password_gate(request: Request) -> Any:
     if gate is None:
         gate = request.app.state.password_gate = PasswordCheckGate()
     return gate
+
+
+LOGIN_WINDOW = "15 minutes"
+"""Window of the camera's login budgets (a ``limits`` period)."""
+
+
+class LoginLimiter:
+    """Budgets of failed logins (password or API-key forms), atomic under concurrency.
+
+    Design (OWASP Authentication and Blocking Brute Force Attacks cheat sheets: throttle instead of
+    locking the account, so an attacker cannot lock the owner out):
+
+    * ``address``: failures from one client address, ``CAMERA_LOGIN_FAILURES_PER_ADDRESS`` per 15 min;
+    * ``global``: failures from all addresses together, ``CAMERA_LOGIN_FAILURES_GLOBAL`` per 15 min (a
+      slow-down for guessing spread over many addresses), not applied to addresses that logged in
+      successfully since the service started (the address as OWASP's "device cookie").
+
+    Counting: ``limits``' moving window in memory (one camera process). Only failures are counted, but
+    attempts still being verified count as failures-to-be: :meth:`begin` checks the budget including
+    attempts in flight and registers the new one under one lock, so 60 concurrent wrong passwords get
+    exactly the budget, not 60 verifications. Thread-safe.
+
+    Args:
+        per_address: failures per address per window.
+        global_: failures in total per window (windows are :data:`LOGIN_WINDOW`).
+    """
+
+    def __init__(self, per_address: int, global_: int) -> None:
+        from limits import parse
+        from limits.storage import MemoryStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        self._items = {"address": parse(f"{int(per_address)}/{LOGIN_WINDOW}"),
+                       "global": parse(f"{int(global_)}/{LOGIN_WINDOW}")}
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._lock = threading.Lock()
+        self._inflight: dict[tuple[str, str], int] = {}
+        self._known: set[str] = set()
+
+    def _checks(self, address: str) -> list[tuple[str, str]]:
+        checks = [("address", address)]
+        if address not in self._known:
+            checks.append(("global", "all"))
+        return checks
+
+    def begin(self, address: str) -> tuple[list[tuple[str, str]] | None, int]:
+        """Register one login attempt from ``address``: ``(checks, 0)`` when it may go on, else
+        ``(None, retry_after_s)``. Pass ``checks`` to :meth:`end` once the credentials are checked."""
+        with self._lock:
+            checks = self._checks(address)
+            for rule, key in checks:
+                item = self._items[rule]
+                stats = self._limiter.get_window_stats(item, rule, key)
+                if stats.remaining - self._inflight.get((rule, key), 0) <= 0:
+                    wait = max(1, math.ceil(stats.reset_time - time.time())) if stats.remaining <= 0 else 1
+                    return None, wait
+            for check in checks:
+                self._inflight[check] = self._inflight.get(check, 0) + 1
+            return checks, 0
+
+    def end(self, address: str, checks: list[tuple[str, str]], ok: bool) -> None:
+        """The attempt :meth:`begin` registered is over: a failure is counted under each budget, a
+        success makes ``address`` known (exempt from the global slow-down) and forgets its failures."""
+        with self._lock:
+            for check in checks:
+                left = self._inflight.get(check, 0) - 1
+                if left > 0:
+                    self._inflight[check] = left
+                else:
+                    self._inflight.pop(check, None)
+                if not ok:
+                    self._limiter.hit(self._items[check[0]], *check)
+            if ok:
+                self._known.add(address)
+                self._limiter.clear(self._items["address"], "address", address)
+
+
+def login_limiter(request: Request) -> LoginLimiter:
+    """The app's :class:`LoginLimiter` (``app.state.login_limiter``), made from the settings on first use."""
+    limiter = getattr(request.app.state, "login_limiter", None)
+    if not isinstance(limiter, LoginLimiter):
+        settings = getattr(request.app.state, "settings", None)
+        limiter = request.app.state.login_limiter = LoginLimiter(
+            getattr(settings, "login_failures_per_address", 10), getattr(settings, "login_failures_global", 30))
+    return limiter
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address as the ASGI server reports it (uvicorn replaces it by ``X-Forwarded-For``
+    only with ``CAMERA_TRUST_PROXY_HEADERS`` and a peer in ``CAMERA_FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client else "unknown"
 
 
 def _header_safe(text: str) -> str:
@@ -639,33 +783,79 @@ def session_ttl(cfg: AuthConfig) -> int:
 
 def issue_session(cfg: AuthConfig) -> tuple[str, int, str]:
     """Open a web session for the configured user: return ``(jwt, ttl_seconds, csrf_token)``."""
-    token, ttl = issue_token(cfg, cfg.username, ttl=session_ttl(cfg))
+    token, ttl = issue_token(cfg, cfg.username, ttl=session_ttl(cfg), kind=SESSION_TOKEN)
     claims = jwt.decode(token, options={"verify_signature": False})
     return token, ttl, csrf_token_for(cfg, claims["jti"])
 
 
-def _revoked_sessions(app: Any) -> dict[str, float]:
+class RevokedSessions:
+    """The ``jti`` of logged-out sessions with their expiry (s since the epoch), kept until they expire.
+
+    Stored in ``<CAMERA_STATE_DIR>/revoked_sessions.json`` (``{"<jti>": <exp>, ...}``, mode 0600,
+    written atomically), so a logout survives a restart of the service; expired entries are dropped
+    on every change, so the file holds at most the sessions of the last :data:`SESSION_TTL` s.
+    Thread-safe. ``path`` None keeps them in memory only. An unreadable file is logged and treated
+    as empty (sessions last at most :data:`SESSION_TTL` s anyway).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._entries: dict[str, float] = {}
+        if path is not None:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self._entries = {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError, TypeError, AttributeError) as exc:
+                logger.warning("cannot read %s (%s): earlier logouts are forgotten", path, exc)
+
+    def __contains__(self, jti: object) -> bool:
+        with self._lock:
+            exp = self._entries.get(jti) if isinstance(jti, str) else None
+        return exp is not None and exp >= time.time()
+
+    def add(self, jti: str, exp: float) -> None:
+        """Remember ``jti`` until ``exp`` and write the file.
+
+        Raises:
+            OSError: the file cannot be written (the revocation still holds in memory).
+        """
+        now = time.time()
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if v >= now}
+            self._entries[jti] = float(exp)
+            if self.path is not None:
+                make_private_dir(self.path.parent)
+                write_atomic(self.path, json.dumps(self._entries).encode("utf-8"))  # mkstemp: 0600
+                fsync_dir(self.path.parent)
+
+
+def _revoked_sessions(app: Any) -> RevokedSessions:
     revoked = getattr(app.state, "revoked_sessions", None)
-    if revoked is None:
-        revoked = app.state.revoked_sessions = {}
+    if not isinstance(revoked, RevokedSessions):
+        cfg = getattr(app.state, "auth", None)
+        state_dir = cfg.state_dir if isinstance(cfg, AuthConfig) else None
+        revoked = app.state.revoked_sessions = RevokedSessions(
+            state_dir / REVOKED_SESSIONS_FILE if state_dir is not None else None)
     return revoked
 
 
 def revoke_session(app: Any, claims: dict[str, Any]) -> None:
-    """Refuse the session ``claims`` (its ``jti``) from now on (logout).
+    """Refuse the session ``claims`` (its ``jti``) from now on, on every path (logout).
 
-    Kept in ``app.state.revoked_sessions`` until the token would have expired anyway, so the set
-    stays small; a restart forgets it (the cookie is deleted from the browser by the logout, and the
-    token expires within :data:`SESSION_TTL` s in any case).
+    Kept in :class:`RevokedSessions` (``<CAMERA_STATE_DIR>/revoked_sessions.json``) until the token
+    would have expired anyway, so it survives a restart. Session tokens are never accepted as
+    ``Bearer`` (their ``typ`` is ``session``), so the cookie check is the only way in to guard.
+    A failed write is logged; the revocation still holds until the next restart.
     """
-    revoked = _revoked_sessions(app)
-    now = time.time()
-    for jti, exp in list(revoked.items()):
-        if exp < now:
-            del revoked[jti]
     jti = claims.get("jti")
     if isinstance(jti, str):
-        revoked[jti] = float(claims.get("exp", now + SESSION_TTL))
+        try:
+            _revoked_sessions(app).add(jti, float(claims.get("exp", time.time() + SESSION_TTL)))
+        except OSError as exc:
+            logger.error("cannot store the logout of a session (%s): it holds until the next restart", exc)
 
 
 def decode_session(request: Request, cfg: AuthConfig, cookie: str) -> dict[str, Any]:
@@ -675,7 +865,7 @@ def decode_session(request: Request, cfg: AuthConfig, cookie: str) -> dict[str, 
         TokenError: the token is invalid or expired (see :func:`decode_token`), has no ``jti``,
             or its session was ended by a logout.
     """
-    claims = decode_token(cfg, cookie)
+    claims = decode_token(cfg, cookie, kind=SESSION_TOKEN)
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
         raise TokenError("session token lacks a jti claim")

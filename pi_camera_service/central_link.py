@@ -2,8 +2,9 @@
 
 When ``CAMERA_CENTRAL_URL`` is set, :class:`CentralLink` runs as one asyncio task of the service:
 
-1. **Pairing** (no stored credentials): ``POST <central>/v1/pairing/requests`` gives an 8-character
-   code, logged at WARNING and published on the :class:`~pi_camera_service.events.EventLog` (event
+1. **Pairing** (no stored credentials): ``POST <central>/v1/pairing/requests`` with the hardware id and
+   the camera's secret pairing key (:func:`pairing_key`, which binds the code to this camera) gives an
+   8-character code, logged at WARNING and published on the :class:`~pi_camera_service.events.EventLog` (event
    ``pairing``, so the web page shows it). The camera then long-polls
    ``GET <central>/v1/pairing/requests/{request_id}?wait=N`` with ``Authorization: Bearer <poll_token>``
    until an administrator enters the code on the central server (the camera never needs to be reachable
@@ -33,6 +34,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import socket
 import stat
 import time
@@ -50,13 +52,16 @@ from pi_camera_service import __version__
 from pi_camera_service.config import Settings
 from pi_camera_service.discovery import default_instance_name, viewer_rtsp_url
 from pi_camera_service.events import EventLog
-from pi_camera_service.fileio import fsync_dir, unlink_quietly, write_atomic
+from pi_camera_service.fileio import fsync_dir, make_private_dir, make_private_file, unlink_quietly, write_atomic
 from pi_camera_service.identity import hardware_id
 
 log = logging.getLogger(__name__)
 
 CREDENTIALS_FILE = "central-credentials.json"
 """Name of the credentials file in ``CAMERA_STATE_DIR``."""
+
+PAIRING_KEY_FILE = "pairing_key"
+"""Name of the file in ``CAMERA_STATE_DIR`` holding the camera's secret pairing key (see :func:`pairing_key`)."""
 
 MJPEG_PATH = "/v1/camera/mjpeg"
 """Path of the MJPEG live view on this camera, reported in heartbeats."""
@@ -157,6 +162,33 @@ def store_credentials(state_dir: Path, creds: DeviceCredentials) -> Path:
     write_atomic(path, (json.dumps(asdict(creds), indent=2) + "\n").encode("utf-8"))
     fsync_dir(path.parent)
     return path
+
+
+def pairing_key(state_dir: Path) -> str:
+    """This camera's pairing key: 43 base64url characters (256 random bits) kept in
+    ``<state_dir>/pairing_key`` (mode 0600), created on first use.
+
+    Sent with every pairing request: the central server binds the code to it, so nobody who only
+    knows the (public) hardware id can expire, replace or claim the code this camera shows, nor pair
+    another device under this camera's record (docs/security.md#pairing). Kept across unpairing; a
+    corrupt or too short file is replaced.
+
+    Raises:
+        OSError: the state directory cannot be created or written.
+    """
+    path = Path(state_dir) / PAIRING_KEY_FILE
+    try:
+        value = path.read_text(encoding="ascii").strip()
+        if len(value) >= 43 and all(c.isalnum() or c in "-_" for c in value):
+            make_private_file(path)
+            return value
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    make_private_dir(path.parent)
+    value = secrets.token_urlsafe(32)
+    write_atomic(path, value.encode("ascii") + b"\n")  # mkstemp: mode 0600
+    fsync_dir(path.parent)
+    return value
 
 
 def forget_credentials(state_dir: Path) -> bool:
@@ -481,6 +513,7 @@ class CentralLink:
         self._task: asyncio.Task[None] | None = None
         self._creds: DeviceCredentials | None = None
         self._hardware_id: str | None = None
+        self._pairing_key: str | None = None
         self._api_url: str | None = None
         self._rtsp_url: str | None = None
         self._info: dict[str, Any] = self._blank("unconfigured" if not self.central_url else "requesting")
@@ -556,6 +589,7 @@ class CentralLink:
                 follow_redirects=False,
             )
         self._hardware_id = await asyncio.to_thread(hardware_id, self.state_dir)
+        self._pairing_key = await asyncio.to_thread(pairing_key, self.state_dir)
         self._api_url, self._rtsp_url = await asyncio.to_thread(advertised_urls, self.settings)
         self._creds = await self._stored_credentials()
         if self._creds is not None:
@@ -652,6 +686,7 @@ class CentralLink:
             self._set(state="requesting", code=None, expires_at=None)
             body = {
                 "hardware_id": self._hardware_id,
+                "pairing_key": self._pairing_key,
                 "name": self._name(),
                 "version": __version__,
                 "api_url": self._api_url,

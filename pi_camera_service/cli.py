@@ -55,6 +55,7 @@ def _serve() -> int:
         access_log=settings.log_level == "DEBUG",
         timeout_graceful_shutdown=5,
         log_config=None,  # uvicorn's lines use the service's format (configure_logging)
+        **settings.uvicorn_proxy_options(),
     )
     return 0
 

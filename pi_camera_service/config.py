@@ -143,6 +143,28 @@ class Settings(BaseSettings):
     )
     jwt_secret: str | None = Field(None, description="HS256 signing secret; generated when absent")
     token_ttl: int = Field(86_400, ge=60, le=30 * 86_400, description="JWT lifetime, s (24 h default)")
+    login_failures_per_address: int = Field(
+        10, ge=1, le=10_000, description="failed logins from one client address per 15 min before 429"
+    )
+    login_failures_global: int = Field(
+        30, ge=1, le=100_000,
+        description="failed logins from all addresses together per 15 min before 429; addresses that logged in "
+                    "successfully since the start are exempt (docs/security.md#rate-limits)",
+    )
+    trust_proxy_headers: bool = Field(
+        False, description="take the client address from X-Forwarded-For, only from CAMERA_FORWARDED_ALLOW_IPS"
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", min_length=1, max_length=1000,
+        description="comma-separated addresses/networks of trusted reverse proxies (uvicorn's forwarded_allow_ips)",
+    )
+
+    def uvicorn_proxy_options(self) -> dict[str, object]:
+        """uvicorn's ``proxy_headers`` / ``forwarded_allow_ips`` from ``trust_proxy_headers`` (uvicorn's own
+        defaults would honour ``X-Forwarded-For`` from 127.0.0.1 even when it is off)."""
+        if not self.trust_proxy_headers:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": self.forwarded_allow_ips}
 
     # --- detection ------------------------------------------------------------------------------
     detection_enabled: bool = Field(True, description="run the background face detection task")

@@ -12,10 +12,10 @@ import re
 import uuid
 from pathlib import Path
 
-from pi_camera_service.fileio import fsync_dir, write_atomic
+from pi_camera_service.fileio import fsync_dir, make_private_dir, write_atomic
 
 FILE_NAME = "hardware-id"
-_VALID = re.compile(r"^[0-9a-f]{32}$")
+_VALID = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" would accept a trailing "\n"
 
 
 def hardware_id(state_dir: Path) -> str:
@@ -29,11 +29,11 @@ def hardware_id(state_dir: Path) -> str:
     path = Path(state_dir) / FILE_NAME
     try:
         value = path.read_text(encoding="ascii").strip()
-        if _VALID.match(value):
+        if _VALID.fullmatch(value):
             return value
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)  # the state directory: 0700
     value = uuid.uuid4().hex
     write_atomic(path, value.encode("ascii") + b"\n")
     fsync_dir(path.parent)

@@ -42,7 +42,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
-from pi_camera_service.fileio import fsync_dir, unlink_quietly, write_atomic
+from pi_camera_service.fileio import fsync_dir, make_private_dir, prepare_private_sqlite, unlink_quietly, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +179,9 @@ class Outbox:
         with self._lock:
             if self._db is not None:
                 return
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.files_dir.mkdir(exist_ok=True, mode=0o700)
+            make_private_dir(self.state_dir)
+            make_private_dir(self.files_dir)
+            prepare_private_sqlite(self.db_path)  # 0600: it holds face encodings
             db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None, timeout=30)
             try:
                 mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]

@@ -421,7 +421,8 @@ class CentralServer:
         self.app = create_app(settings)
         logging.getLogger("central").addHandler(self.capture)
         logging.getLogger("central").setLevel(logging.INFO)
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     **settings.uvicorn_proxy_options()))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         wait_until(lambda: self._server.started, 30, 0.05, "central server started")

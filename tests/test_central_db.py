@@ -14,7 +14,8 @@ from central.config import ConfigError, load_settings
 from central.models import Base
 
 TABLES = {"admins", "api_tokens", "cameras", "pairing_attempts", "pairing_requests", "server_state",
-          "ingested_items", "face_observations", "photos", "people", "person_encodings", "unknown_groups", "sightings"}
+          "ingested_items", "face_observations", "photos", "people", "person_encodings", "unknown_groups", "sightings",
+          "revoked_sessions", "rate_limit_counters"}
 
 
 def _tables(url: str) -> set[str]:

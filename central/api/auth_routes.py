@@ -47,7 +47,8 @@ async def setup(body: SetupIn, request: Request) -> dict[str, Any]:
     first admin. 409 once bootstrap is closed; 401 for a wrong password; 429 after repeated failures."""
     state = central(request)
     address = client_address(request)
-    blocked = state.limiter.first_exceeded([("setup-address", address)])
+    checks = [("setup-address", address)]
+    blocked = await run_in_threadpool(state.limiter.acquire, checks)  # atomic: reserved before the check
     if blocked:
         raise too_many("too many wrong bootstrap passwords from this address", blocked[1])
 
@@ -59,17 +60,22 @@ async def setup(body: SetupIn, request: Request) -> dict[str, Any]:
 
     ok = await state.password_gate.run(check)
     if ok is None:
+        await run_in_threadpool(state.limiter.release, checks)
         raise HTTPException(409, "setup is already done: an admin exists; log in with POST /v1/auth/token")
     if not ok:
-        state.limiter.record([("setup-address", address)])
         raise unauthorized("wrong bootstrap password (it is printed in the server log at start-up)", "invalid_grant")
+    await run_in_threadpool(state.limiter.release, checks)
     token, ttl = encode_jwt(state.secret_key, "bootstrap", "setup", state.settings.setup_token_ttl)
     return {"setup_token": token, "token_type": "bearer", "expires_in": ttl}
 
 
 @router.post("/v1/setup/admin", status_code=201)
 def setup_admin(body: AdminCreate, request: Request, db: DB) -> AdminOut:
-    """Create the first admin with ``Authorization: Bearer <setup_token>``; closes bootstrap for good."""
+    """Create the first admin with ``Authorization: Bearer <setup_token>``; closes bootstrap for good.
+
+    Concurrent requests create exactly one admin (the others get 409): bootstrap is closed by inserting
+    one primary-key row in the admin's transaction (:func:`central.bootstrap.claim`), so every setup
+    token is single-use."""
     state = central(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -80,15 +86,32 @@ def setup_admin(body: AdminCreate, request: Request, db: DB) -> AdminOut:
         raise unauthorized(str(exc)) from None
     if not bootstrap.is_open(db):
         raise HTTPException(409, "setup is already done: an admin exists")
-    admin = Admin(username=body.username, password_hash=hash_password(body.password))
+    db.rollback()  # the claim below must be the transaction's first write (SQLite: no stale read snapshot)
+    password_hash = hash_password(body.password)  # before the claim: no lock is held during argon2
+    if not bootstrap.claim(db):  # exactly one of concurrent requests gets here; every setup token dies with it
+        db.rollback()
+        raise HTTPException(409, "setup is already done: an admin exists")
+    admin = Admin(username=body.username, password_hash=password_hash)
     db.add(admin)
-    db.flush()
-    bootstrap.close(db)
+    db.commit()
     return AdminOut.from_admin(admin)
 
 
 async def _login(request: Request, username: str | None, password: str | None) -> Admin:
-    """Check a username and password with per-username and per-address failure limits.
+    """Check a username and password within the login budgets (docs/security.md#rate-limits).
+
+    Budgets, reserved atomically before the argon2 verification (:class:`central.ratelimit.AttemptLimiter`)
+    and given back on success, following OWASP's Blocking Brute Force Attacks / Authentication cheat
+    sheets (lock out the pair, not the account; slow down the account instead):
+
+    * ``login-pair``: failures of one username from one address (``CENTRAL_LOGIN_FAILURES_PER_USER``
+      per 15 min): a guesser is stopped, the owner at another address is not;
+    * ``login-address``: failures from one address, any username (``CENTRAL_LOGIN_FAILURES_PER_ADDRESS``):
+      password spraying from one host;
+    * ``login-user``: a global slow-down per username from all addresses together
+      (``CENTRAL_LOGIN_FAILURES_PER_USER_GLOBAL`` per 15 min) for distributed guessing, *not applied* to
+      an address this username logged in from successfully in the last 30 days (``login-known``, the
+      address as OWASP's "device cookie"), so the owner at a known place is never locked out by others.
 
     The password is verified (argon2) even for unknown or disabled usernames, so the time taken does
     not tell whether a username exists; verifications go through the password-check gate (at most
@@ -96,17 +119,24 @@ async def _login(request: Request, username: str | None, password: str | None) -
     re-hash on success.
 
     Raises:
-        HTTPException: 401 for any wrong or missing credential (one message for all), 429 when too many
-            failures came for this username or from this address, 503 (``Retry-After``) when no
-            password-check slot freed up in time.
+        HTTPException: 401 for any wrong or missing credential (one message for all), 429 with
+            ``Retry-After`` when a budget is used up, 503 (``Retry-After``) when no password-check
+            slot freed up in time.
     """
     state = central(request)
     username = (username or "").strip()
     address = client_address(request)
-    checks = [("login-address", address)] + ([("login-user", username.lower())] if username else [])
-    blocked = state.limiter.first_exceeded(checks)
+    user = username.lower()
+    pair = f"{user}|{address}"
+    checks = [("login-address", address)]
+    if username:
+        checks.append(("login-pair", pair))
+        if not await run_in_threadpool(state.limiter.seen, "login-known", pair):
+            checks.append(("login-user", user))
+    blocked = await run_in_threadpool(state.limiter.acquire, checks)
     if blocked:
-        what = "this username" if blocked[0] == "login-user" else "this address"
+        what = {"login-pair": "this username from this address", "login-address": "this address",
+                "login-user": "this username (from any address; known addresses are not slowed down)"}[blocked[0]]
         raise too_many(f"too many failed logins for {what}", blocked[1])
 
     def verify() -> Admin | None:
@@ -123,9 +153,14 @@ async def _login(request: Request, username: str | None, password: str | None) -
 
     admin = await state.password_gate.run(verify)
     if admin is None:
-        state.limiter.record(checks)
         raise unauthorized("incorrect username or password", "invalid_grant")
-    state.limiter.clear("login-user", username.lower())
+
+    def succeeded() -> None:
+        state.limiter.release(checks)
+        state.limiter.clear("login-pair", pair)
+        state.limiter.mark("login-known", pair)
+
+    await run_in_threadpool(succeeded)
     return admin
 
 

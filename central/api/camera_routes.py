@@ -45,7 +45,7 @@ async def pair_camera(body: PairIn, request: Request, principal: Operator) -> di
     state = central(request)
     address = client_address(request)
     checks = [("pair-address", address), ("pair-admin", principal.admin.id), ("pair-global", "all")]
-    blocked = state.limiter.first_exceeded(checks)
+    blocked = await run_in_threadpool(state.limiter.acquire, checks)  # atomic: reserved before the lookup
     if blocked:
         raise too_many("too many refused pairing codes", blocked[1])
 
@@ -57,8 +57,10 @@ async def pair_camera(body: PairIn, request: Request, principal: Operator) -> di
     try:
         out = await run_in_threadpool(run)
     except pairing.PairingError as exc:
-        state.limiter.record(checks)
+        if exc.error not in pairing.COUNTED_REFUSALS:  # a wrong/expired/reused code keeps its reservation
+            await run_in_threadpool(state.limiter.release, checks)
         raise HTTPException(exc.status, {"detail": str(exc), "error": exc.error}) from None
+    await run_in_threadpool(state.limiter.release, checks)
     state.waiters.wake(out.pop("pairing_request_id"))
     return out
 

@@ -61,11 +61,13 @@ def get_or_404(db: Session, model: type[T], ident: str, what: str) -> T:
 
 
 def client_address(request: Request) -> str:
-    """The client's IP address (first ``X-Forwarded-For`` hop only when ``trust_proxy_headers``)."""
-    if central(request).settings.trust_proxy_headers:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+    """The client's IP address as the ASGI server reports it.
+
+    ``X-Forwarded-For`` is never read here: with ``CENTRAL_TRUST_PROXY_HEADERS`` the server (uvicorn's
+    ``proxy_headers`` with ``forwarded_allow_ips``, see :meth:`central.config.CentralSettings.
+    uvicorn_proxy_options`) replaces the peer address by the forwarded one only for connections from
+    the trusted proxies; otherwise the header is ignored, so rotating it never escapes a rate limit.
+    """
     return request.client.host if request.client else "unknown"
 
 
@@ -139,8 +141,8 @@ def authenticate(request: Request, db: Session) -> Principal:
             claims = decode_jwt(state.secret_key, cookie, "session")
         except TokenError as exc:
             raise unauthorized(f"session: {exc}; log in again") from None
-        if state.revoked_sessions.get(claims.get("jti", "")):
-            raise unauthorized("session ended; log in again")
+        if state.session_revoked(db, claims.get("jti", "")):
+            raise unauthorized("session ended (logged out); log in again")
         admin = _admin_from_claims(db, claims)
         if request.method not in _SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
@@ -161,6 +163,7 @@ def require(scope: str) -> Any:
 
     def dependency(request: Request, db: DB) -> Principal:
         principal = authenticate(request, db)
+        db.commit()  # end the read transaction: its pooled connection is not held while the route waits
         if scope not in principal.scopes:
             raise HTTPException(403, f"this token lacks the {scope!r} scope (it has: {' '.join(sorted(principal.scopes)) or 'none'})")
         return principal

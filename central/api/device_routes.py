@@ -29,10 +29,9 @@ async def request_code(body: PairingRequestIn, request: Request) -> dict[str, An
     No authentication; limited per client address (429) and in total (503)."""
     state = central(request)
     address = client_address(request)
-    blocked = state.limiter.first_exceeded([("pairing-requests", address)])
+    blocked = await run_in_threadpool(state.limiter.acquire, [("pairing-requests", address)])  # atomic
     if blocked:
         raise too_many("too many pairing code requests from this address", blocked[1])
-    state.limiter.record([("pairing-requests", address)])
 
     def create() -> pairing.Issued:
         with state.sessions() as db:

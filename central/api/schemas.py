@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from central.models import Admin, ApiToken
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{1,63}")
+"""A username, matched with ``fullmatch`` (``$`` would also accept a trailing newline)."""
 
 
 class AdminCreate(BaseModel):
@@ -22,7 +23,7 @@ class AdminCreate(BaseModel):
     @field_validator("username")
     @classmethod
     def _username(cls, value: str) -> str:
-        if not USERNAME_RE.match(value):
+        if not USERNAME_RE.fullmatch(value):
             raise ValueError("use 2-64 letters, digits and . _ @ - (starting with a letter or digit)")
         return value
 
@@ -121,10 +122,15 @@ class PairingRequestIn(BaseModel):
     """What an unpaired camera tells about itself when it asks for a code."""
 
     hardware_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    pairing_key: str | None = Field(
+        None, min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$",
+        description="the camera's secret pairing key (base64url, >= 256 bits); binds the code to this camera: "
+                    "only a request with the same key can replace it (docs/security.md#pairing)",
+    )
     name: str | None = Field(None, max_length=100)
     version: str | None = Field(None, max_length=32)
-    api_url: str | None = Field(None, max_length=255, pattern=r"^https?://")
-    rtsp_url: str | None = Field(None, max_length=255, pattern=r"^rtsps?://")
+    api_url: str | None = Field(None, max_length=255, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")
+    rtsp_url: str | None = Field(None, max_length=255, pattern=r"^rtsps?://[^\s\x00-\x1f\x7f]+$")
 
 
 class HeartbeatIn(BaseModel):

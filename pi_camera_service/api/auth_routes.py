@@ -34,8 +34,10 @@ from pi_camera_service.auth import (
     REALM,
     AuthConfig,
     authenticate,
+    client_address,
     get_auth_config,
     issue_token,
+    login_limiter,
     password_gate,
     unauthorized,
 )
@@ -142,12 +144,28 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=_FormErrorsAs40
 
 _UNAUTHORIZED_DOC: dict[int | str, dict[str, Any]] = {
     401: {"description": "Credentials missing or wrong, or password login not configured"},
+    429: {"description": "Too many failed logins from this address (or in total); see Retry-After"},
     503: {"description": "Too many password checks in progress (Retry-After, s)"},
 }
 
 
-def _check_login(cfg: AuthConfig, username: str, password: str, challenge: dict[str, str]) -> None:
-    """Raise a 401 with ``challenge`` unless ``username``/``password`` are right."""
+def too_many_logins(retry_after: int) -> HTTPException:
+    """429 with ``Retry-After`` (RFC 9110 §10.2.3, RFC 6585 §4) for a used-up login budget."""
+    return HTTPException(
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"too many failed logins from this address or in total; retry in {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _check_login(
+    request: Request, cfg: AuthConfig, username: str, password: str, challenge: dict[str, str]
+) -> None:
+    """Raise a 401 with ``challenge`` unless ``username``/``password`` are right, or a 429 when the
+    login budget of the client's address (or the global one) is used up (:class:`LoginLimiter`).
+
+    The budget is checked first (no argon2 work for a refused attempt); the argon2 check then runs in
+    the thread pool through the password-check gate (503 with Retry-After when it stays busy)."""
 
     def fail(detail: str) -> HTTPException:
         return HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail=detail, headers=challenge)
@@ -158,7 +176,16 @@ def _check_login(cfg: AuthConfig, username: str, password: str, challenge: dict[
         raise fail("username missing")
     if not password:
         raise fail("password missing")
-    if not authenticate(cfg, username, password):
+    limiter, address = login_limiter(request), client_address(request)
+    checks, retry_after = limiter.begin(address)
+    if checks is None:
+        raise too_many_logins(retry_after)
+    ok = False
+    try:
+        ok = await password_gate(request).run(authenticate, cfg, username, password)
+    finally:
+        limiter.end(address, checks, ok)
+    if not ok:
         raise fail(INVALID_CREDENTIALS)
 
 
@@ -181,7 +208,7 @@ async def token(
     """
     cfg = get_auth_config(request)
     challenge = {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
-    await password_gate(request).run(_check_login, cfg, form.username, form.password, challenge)
+    await _check_login(request, cfg, form.username, form.password, challenge)
     access_token, expires_in = issue_token(cfg, cfg.username)
     _no_store(response)
     return TokenResponse(access_token=access_token, expires_in=expires_in)
@@ -200,8 +227,8 @@ async def login(
     when credentials are missing, malformed or wrong, or password login is not configured.
     """
     cfg = get_auth_config(request)
-    await password_gate(request).run(
-        _check_login, cfg, credentials.username, credentials.password, basic_scheme.make_authenticate_headers()
+    await _check_login(
+        request, cfg, credentials.username, credentials.password, basic_scheme.make_authenticate_headers()
     )
     access_token, expires_in = issue_token(cfg, cfg.username)
     _no_store(response)

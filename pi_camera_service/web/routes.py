@@ -28,10 +28,12 @@ from pi_camera_service.auth import (
     SESSION_COOKIE,
     _same,
     authenticate,
+    client_address,
     csrf_token_for,
     csrf_valid,
     get_auth_config,
     issue_session,
+    login_limiter,
     password_gate,
     require_auth,
     revoke_session,
@@ -121,14 +123,24 @@ async def login_submit(
     The argon2 check runs in the thread pool through the password-check gate (503 when busy).
     """
     cfg = get_auth_config(request)
-    if cfg.password_login_enabled:
-        if not (username and password and await password_gate(request).run(authenticate, cfg, username, password)):
+    limiter, address = login_limiter(request), client_address(request)
+    checks, retry_after = limiter.begin(address)
+    if checks is None:
+        page = _login_page(request, f"Too many failed logins; try again in {retry_after} s.", 429, username)
+        page.headers["Retry-After"] = str(retry_after)
+        return page
+    ok = False
+    try:
+        if cfg.password_login_enabled:
+            ok = bool(username and password and await password_gate(request).run(authenticate, cfg, username, password))
+        elif cfg.api_key is not None:
+            ok = bool(api_key and _same(api_key, cfg.api_key))
+    finally:
+        limiter.end(address, checks, ok)
+    if not ok:
+        if cfg.password_login_enabled:
             return _login_page(request, INVALID_LOGIN, 401, username)
-    elif cfg.api_key is not None:
-        if not (api_key and _same(api_key, cfg.api_key)):
-            return _login_page(request, INVALID_KEY, 401)
-    else:  # pragma: no cover - load_auth_config always leaves one way in
-        return _login_page(request, "No login is configured on this camera.", 401)
+        return _login_page(request, INVALID_KEY, 401)
     token, ttl, _csrf = issue_session(cfg)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
