@@ -656,9 +656,11 @@ class LoginLimiter:
                 self._inflight[check] = self._inflight.get(check, 0) + 1
             return checks, 0
 
-    def end(self, address: str, checks: list[tuple[str, str]], ok: bool) -> None:
+    def end(self, address: str, checks: list[tuple[str, str]], ok: bool, counted: bool = True) -> None:
         """The attempt :meth:`begin` registered is over: a failure is counted under each budget, a
-        success makes ``address`` known (exempt from the global slow-down) and forgets its failures."""
+        success makes ``address`` known (exempt from the global slow-down) and forgets its failures.
+        ``counted=False``: the credentials were never checked (no password-check slot: 503), so the
+        attempt uses up nothing."""
         with self._lock:
             for check in checks:
                 left = self._inflight.get(check, 0) - 1
@@ -666,7 +668,7 @@ class LoginLimiter:
                     self._inflight[check] = left
                 else:
                     self._inflight.pop(check, None)
-                if not ok:
+                if not ok and counted:
                     self._limiter.hit(self._items[check[0]], *check)
             if ok:
                 self._known.add(address)

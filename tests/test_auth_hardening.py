@@ -131,7 +131,8 @@ def test_tokens_of_another_audience_or_issuer_are_refused(tmp_path):
 
 # ----------------------------------------------------------------------------- rate limits
 def test_parallel_wrong_logins_get_exactly_the_budget(tmp_path):
-    with Served(_settings(tmp_path, login_failures_per_address=5)) as served:
+    # a generous password-check wait: this test is about the budget, not the 503 of a busy gate
+    with Served(_settings(tmp_path, login_failures_per_address=5, password_check_wait=30)) as served:
         def attempt(i: int) -> httpx.Response:
             return httpx.post(served.base + "/v1/auth/token", data={"username": "admin", "password": f"no {i}"},
                               timeout=120)

@@ -125,8 +125,10 @@ def test_camera_password_checks_are_bounded_503_beyond(tmp_path, monkeypatch):
     import uvicorn
 
     port = free_port()
+    # login budgets out of the way: this test is about the password-check gate
     app = camera_app(tmp_path, password_hash=hash_password(PASSWORD), password_checks_max=2,
-                     password_check_wait=0.3, port=port)
+                     password_check_wait=0.3, port=port, login_failures_per_address=1000,
+                     login_failures_global=1000)
     settings = app.state.settings
     release = threading.Event()
     seen = _slow_verifier(monkeypatch, auth, "verify_and_update_password", release)
@@ -152,7 +154,8 @@ def test_camera_password_checks_are_bounded_503_beyond(tmp_path, monkeypatch):
 @pytest.fixture()
 def central(database_url, tmp_path):
     srv = CentralServer(database_url, data_dir=tmp_path / "data", password_checks_max=2,
-                        password_check_wait=0.3).start()
+                        password_check_wait=0.3, login_failures_per_user=1000, login_failures_per_address=1000,
+                        login_failures_per_user_global=1000).start()  # the gate, not the login budgets
     srv.admin = srv.create_first_admin("alice", PASSWORD)
     yield srv
     srv.stop()

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pi_camera_service.limits import PasswordChecksBusy
 from central import bootstrap
 from central.api.deps import (
     DB, SESSION_COOKIE, SCOPES, Principal, authenticate, central, client_address, csrf_token_for, unauthorized,
@@ -58,7 +59,11 @@ async def setup(body: SetupIn, request: Request) -> dict[str, Any]:
                 return None
             return verify_password(body.password, bootstrap.password_hash(db))
 
-    ok = await state.password_gate.run(check)
+    try:
+        ok = await state.password_gate.run(check)
+    except PasswordChecksBusy:  # nothing was checked: the attempt does not use up the budget
+        await run_in_threadpool(state.limiter.release, checks)
+        raise
     if ok is None:
         await run_in_threadpool(state.limiter.release, checks)
         raise HTTPException(409, "setup is already done: an admin exists; log in with POST /v1/auth/token")
@@ -151,7 +156,11 @@ async def _login(request: Request, username: str | None, password: str | None) -
             db.commit()
             return admin
 
-    admin = await state.password_gate.run(verify)
+    try:
+        admin = await state.password_gate.run(verify)
+    except PasswordChecksBusy:  # nothing was checked: the attempt does not use up the budgets
+        await run_in_threadpool(state.limiter.release, checks)
+        raise
     if admin is None:
         raise unauthorized("incorrect username or password", "invalid_grant")
 

@@ -29,6 +29,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials, OAuth2PasswordRequ
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
 
+from pi_camera_service.limits import PasswordChecksBusy
 from pi_camera_service.auth import (
     HASH_PASSWORD_HINT,
     REALM,
@@ -180,11 +181,14 @@ async def _check_login(
     checks, retry_after = limiter.begin(address)
     if checks is None:
         raise too_many_logins(retry_after)
-    ok = False
+    ok, counted = False, True
     try:
         ok = await password_gate(request).run(authenticate, cfg, username, password)
+    except PasswordChecksBusy:
+        counted = False  # never checked: uses up no budget
+        raise
     finally:
-        limiter.end(address, checks, ok)
+        limiter.end(address, checks, ok, counted)
     if not ok:
         raise fail(INVALID_CREDENTIALS)
 

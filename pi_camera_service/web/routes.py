@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from pi_camera_service import __version__
+from pi_camera_service.limits import PasswordChecksBusy
 from pi_camera_service.auth import (
     CSRF_HEADER,
     HASH_PASSWORD_HINT,
@@ -129,14 +130,17 @@ async def login_submit(
         page = _login_page(request, f"Too many failed logins; try again in {retry_after} s.", 429, username)
         page.headers["Retry-After"] = str(retry_after)
         return page
-    ok = False
+    ok, counted = False, True
     try:
         if cfg.password_login_enabled:
             ok = bool(username and password and await password_gate(request).run(authenticate, cfg, username, password))
         elif cfg.api_key is not None:
             ok = bool(api_key and _same(api_key, cfg.api_key))
+    except PasswordChecksBusy:
+        counted = False  # never checked: uses up no budget
+        raise
     finally:
-        limiter.end(address, checks, ok)
+        limiter.end(address, checks, ok, counted)
     if not ok:
         if cfg.password_login_enabled:
             return _login_page(request, INVALID_LOGIN, 401, username)
