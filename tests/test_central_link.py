@@ -68,6 +68,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 class _PairingRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     hardware_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    pairing_key: str = Field(pattern=r"^[A-Za-z0-9_-]{43,}$")  # the camera's secret binding its codes
     name: str = Field(min_length=1, max_length=100)
     version: str = Field(min_length=1)
     api_url: str | None
@@ -351,6 +352,8 @@ def test_code_requested_then_paired_credentials_stored_0600(central, make_link, 
     assert body["hardware_id"] == hardware_id(tmp_path / "state")
     assert body["api_url"] == "http://127.0.0.1:8123" and body["rtsp_url"] == "rtsp://127.0.0.1:8554/cam"
     assert body["version"] and body["name"]
+    key_file = tmp_path / "state" / "pairing_key"  # the secret binding the code to this camera
+    assert body["pairing_key"] == key_file.read_text().strip() and stat.S_IMODE(key_file.stat().st_mode) == 0o600
     line = next(r for r in caplog.records if r.getMessage().startswith("pairing code: "))
     assert line.levelno == logging.WARNING
     assert re.search(rf"pairing code: {state['code']} \(expires \d\d:\d\d:\d\d UTC\) — enter it on the central",
