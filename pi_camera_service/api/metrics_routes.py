@@ -113,7 +113,7 @@ def install(app: FastAPI, require_credentials: bool) -> None:
 
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     def metrics(request: Request) -> Response:
-        """Stream health and detection counters in the Prometheus text exposition format 0.0.4."""
+        """Stream health and detection counters in the Prometheus text exposition format."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(router)
