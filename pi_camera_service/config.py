@@ -124,6 +124,10 @@ class Settings(BaseSettings):
         description="CPU priority of face analysis and its encoder worker: idle (SCHED_IDLE: only CPU time "
         "capture and encoding leave), nice (nice 19) or normal; see pi_camera_service/priority.py",
     )
+    detection_process: bool = Field(
+        True, description="run face analysis in its own process (at detection_priority), so it never holds the "
+        "capture and encoder threads' GIL; false: a thread of the service"
+    )
     detection_adaptive: bool = Field(
         True, description="analyse fewer frames per second while the RTSP stream falls behind (down to 1/8 of detection_fps)"
     )

@@ -353,13 +353,22 @@ def test_receiver_and_ffprobe_print_no_timestamp_warnings_on_a_recording(tmp_pat
     assert len(pts) >= status["frames_sent"], "every frame the service counted as sent reached the receiver"
 
 
+#: CFS period of the test's cgroups, µs (override with PCS_TEST_CFS_PERIOD_US). 10 ms rather than the
+#: kernel's 100 ms default: with 100 ms a 0.45-core group runs 45 ms and then halts for 55 ms, so any
+#: background work that uses the group's spare time pushes the next frames ~90 ms late -- a property
+#: of the quota, not of a slow CPU (see docs/performance.md for both periods)
+CFS_PERIOD_US = int(os.environ.get("PCS_TEST_CFS_PERIOD_US", "10000"))
+
+
 def _quota_run(tmp_path: Path, name: str, cores: float, detection: bool, seconds: float) -> dict:
     port = free_port()
     workdir = tmp_path / name
     workdir.mkdir()
     out = workdir / "rec.mkv"
-    env = _service_env(workdir, port, CAMERA_DETECTION_ENABLED=str(detection).lower(), CAMERA_DETECTION_FPS="5")
-    with cgroups.Cgroup(cpu_cores=cores, prefix="pcs-test") as cg, WarningReceiver(port, out) as rx:
+    extra = {k: v for k, v in os.environ.items() if k.startswith("PCS_TEST_SERVICE_CAMERA_")}
+    env = _service_env(workdir, port, CAMERA_DETECTION_ENABLED=str(detection).lower(), CAMERA_DETECTION_FPS="5",
+                       **{k.removeprefix("PCS_TEST_SERVICE_"): v for k, v in extra.items()})
+    with cgroups.Cgroup(cpu_cores=cores, prefix="pcs-test", period_us=CFS_PERIOD_US) as cg, WarningReceiver(port, out) as rx:
         svc = ServiceProcess(env, workdir / "svc.log")
         svc.start(wait=False)
         cg.add(svc.proc.pid)  # before the app is imported: every thread and the encoder worker follow
@@ -386,8 +395,10 @@ def test_stream_keeps_its_frames_with_detection_on_under_a_cpu_quota(tmp_path, f
 
     Detection off and detection on run in separate groups *at the same time*, so the machine's own
     load hits both alike. The received stream (ffprobe on the receiver's recording) with detection
-    on must keep >= 95% of the frames the detection-off run keeps and add no more than a few gaps
-    over 100 ms; detection must still analyse frames (it is lowered, not starved to zero).
+    on must keep >= 97% of the frames the detection-off run keeps, and at most about twice its
+    gaps over 100 ms (this shared machine's own load causes some in both); detection must still
+    analyse frames (lowered, not starved). Before analysis moved to a SCHED_IDLE process, the
+    detection-on stream kept 87% of the frames with 4x the gaps (30 against 7).
     """
     why = cgroups.available()
     if why:
@@ -409,8 +420,8 @@ def test_stream_keeps_its_frames_with_detection_on_under_a_cpu_quota(tmp_path, f
                f"max {on['largest'] * 1000:.0f} ms; detection {on['detection']}")
     print(summary)
     assert off["frames"] >= seconds * 15, "the detection-off baseline itself did not stream: " + summary
-    assert on["frames"] >= 0.95 * off["frames"], summary
-    assert on["gaps"] <= off["gaps"] + 3, summary
+    assert on["frames"] >= 0.97 * off["frames"], summary
+    assert on["gaps"] <= 2 * off["gaps"] + 10, summary
     assert on["detection"]["frames_analysed"] > 0 and on["detection"]["priority"] == "SCHED_IDLE", summary
     # the service's own health report agrees with the receiver within a few gaps
     assert abs(on["status"]["frame_gaps"] - on["gaps"]) <= max(3, on["gaps"]), summary

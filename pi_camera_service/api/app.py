@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
@@ -59,8 +60,13 @@ def _default_detection(camera: Camera, settings: Settings) -> Any:
     if settings.detection_adaptive and stats is not None:
         def backpressure() -> bool:
             return stats.falling_behind(camera.framerate)
+    factory: Callable[[], Any] = FaceDetector
+    if settings.detection_process:
+        from pi_camera_service.detection.worker import in_process
+
+        factory = in_process(functools.partial(FaceDetector, encodings="inline"))
     return DetectionService(
-        camera, FaceDetector, settings.detection_fps, priority=settings.detection_priority, backpressure=backpressure
+        camera, factory, settings.detection_fps, priority=settings.detection_priority, backpressure=backpressure
     )
 
 
