@@ -79,8 +79,8 @@ class DetectionService:
         fps: target analysed frames per second (``CAMERA_DETECTION_FPS``), > 0.
         listener: optional callback for each new result (more with :meth:`add_listener`).
         rate_window: s of history over which ``analysed_fps`` is measured.
-        priority: CPU priority of the analysis thread (``idle`` | ``nice`` | ``normal``); None: the
-            one configured with :func:`pi_camera_service.priority.configure` (``CAMERA_DETECTION_PRIORITY``).
+        priority: CPU priority of the analysis thread (``idle`` | ``nice`` | ``normal``, the default;
+            the service passes ``CAMERA_DETECTION_PRIORITY``).
         backpressure: called after each sample; True means the stream is falling behind and the
             sampling rate backs off (``CAMERA_DETECTION_ADAPTIVE``). None: always ``fps``.
         min_fps: the lowest rate back-off goes to, frames/s (default ``fps / 8``).
@@ -101,7 +101,7 @@ class DetectionService:
         listener: Listener | None = None,
         *,
         rate_window: float = 5.0,
-        priority: cpu_priority.Priority | None = None,
+        priority: cpu_priority.Priority = "normal",
         backpressure: Callable[[], bool] | None = None,
         min_fps: float | None = None,
     ) -> None:
