@@ -169,6 +169,21 @@ class Settings(BaseSettings):
     # --- detection ------------------------------------------------------------------------------
     detection_enabled: bool = Field(True, description="run the background face detection task")
     detection_fps: float = Field(5.0, gt=0, le=30, description="analysed frames per second (target)")
+    detection_priority: Literal["idle", "nice", "normal"] = Field(
+        "idle",
+        description="CPU priority of face analysis and its encoder worker: idle (SCHED_IDLE: only CPU time "
+        "capture and encoding leave), nice (nice 19) or normal; see pi_camera_service/priority.py",
+    )
+    detection_process: bool = Field(
+        True, description="run face analysis in its own process (at detection_priority), so it never holds the "
+        "capture and encoder threads' GIL; false: a thread of the service"
+    )
+    detection_adaptive: bool = Field(
+        True, description="analyse fewer frames per second while the RTSP stream falls behind (down to 1/8 of detection_fps)"
+    )
+    metrics_auth: bool = Field(
+        True, description="/metrics needs the same X-API-Key or Bearer token as /v1 (false: open to the network)"
+    )
     detection_width: int = Field(
         320, ge=96, le=1280, description="analysis (lores) stream width, px; height keeps the aspect ratio"
     )

@@ -9,6 +9,15 @@ When the server is down or goes away (write error, refused connection), the publ
 connection, reports ``reconnecting`` with the error, and tries again with exponential backoff
 (0.5 s doubling up to ``max_delay``); each new connection starts with a fresh encoder, so the first
 frame a viewer gets is a keyframe (IDR). Connection or I/O stalls are bounded by ``io_timeout``.
+
+Timestamps: every frame's PTS is its capture time (``Frame.monotonic``) on the 90 kHz RTP video
+clock (RFC 3551 §5) counted from the session's first frame; DTS equals PTS (no B-frames). Frames
+the capture thread delivers in a burst (after the machine was busy) would get PTS a few ticks
+apart, which receivers that store milliseconds (Matroska, MP4 in ms) see as equal or reordered
+timestamps; so consecutive PTS are kept at least :data:`MIN_PTS_STEP` of a frame duration apart
+(the clock then runs up to a fraction of a frame ahead and re-joins capture time at the next
+regular frame). A frame the publisher had no time for is dropped and counted in
+``StreamStats.frames_dropped``.
 """
 
 from __future__ import annotations
@@ -26,6 +35,22 @@ log = logging.getLogger(__name__)
 
 #: RTP clock rate for video (RFC 3551 §5), used as the encoder time base.
 RTP_VIDEO_CLOCK = 90_000
+
+#: smallest PTS step between consecutive frames, as a fraction of the nominal frame duration
+MIN_PTS_STEP = 0.5
+
+
+def next_pts(capture_pts: int, last_pts: int | None, framerate: float) -> int:
+    """The PTS (90 kHz ticks) to give a frame captured at ``capture_pts`` after one stamped ``last_pts``.
+
+    ``capture_pts`` itself unless it is less than ``MIN_PTS_STEP`` of a frame duration (at
+    ``framerate`` frames/s) after ``last_pts``; then ``last_pts`` plus that step. Strictly increasing
+    by at least 1 ms for any ``framerate`` <= 500, so no receiver sees a repeated or decreasing DTS.
+    """
+    if last_pts is None:
+        return max(capture_pts, 0)
+    step = max(int(RTP_VIDEO_CLOCK * MIN_PTS_STEP / framerate), RTP_VIDEO_CLOCK // 1000)
+    return max(capture_pts, last_pts + step)
 
 
 @dataclass(frozen=True)
@@ -135,6 +160,7 @@ class RtspPublisher:
         with self._cond:
             if self._pending is not None:
                 self.frames_dropped += 1
+                self.stats.drop()
             self._pending = frame
             self._cond.notify()
 
@@ -202,7 +228,7 @@ class RtspPublisher:
 
         container, stream = self._open()
         t0: float | None = None
-        last_pts = -1
+        last_pts: int | None = None
         announced = False
         try:
             while not self._stop.is_set():
@@ -213,9 +239,7 @@ class RtspPublisher:
                     frame = frame.resized(self.encoder.width, self.encoder.height)
                 if t0 is None:
                     t0 = frame.monotonic
-                pts = int((frame.monotonic - t0) * RTP_VIDEO_CLOCK)
-                if pts <= last_pts:
-                    pts = last_pts + 1
+                pts = next_pts(round((frame.monotonic - t0) * RTP_VIDEO_CLOCK), last_pts, self.encoder.framerate)
                 last_pts = pts
                 vf = av.VideoFrame.from_ndarray(frame.i420, format="yuv420p")
                 vf.pts = pts

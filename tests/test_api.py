@@ -55,6 +55,8 @@ def test_health_reports_degraded_parts_honestly(client):
     assert body == {
         "status": "healthy", "camera_configured": True, "streaming_active": False,
         "detection_active": False, "version": body["version"], "hardware_id": body["hardware_id"],
+        "stream": {"state": "stopped", "fps_10s": 0.0, "frame_gaps_60s": 0, "max_gap_ms_60s": 0.0,
+                   "frames_dropped_60s": 0},
     }
     assert len(body["hardware_id"]) == 32
 

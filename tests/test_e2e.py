@@ -79,7 +79,8 @@ def test_health_is_open_and_reports_the_pipeline(service):
     assert body["status"] == "healthy"
     assert body["camera_configured"] is True
     assert body["detection_active"] is True
-    assert set(body) == {"status", "camera_configured", "streaming_active", "detection_active", "version", "hardware_id"}
+    assert set(body) == {"status", "camera_configured", "streaming_active", "detection_active", "version", "hardware_id",
+                         "stream"}
 
 
 def test_v1_refuses_requests_without_credentials(service):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
@@ -13,12 +14,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from pi_camera_service import __version__
+from pi_camera_service import priority as cpu_priority
 from pi_camera_service.api.auth_routes import router as auth_router
 from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
 from pi_camera_service.api.live_routes import router as live_router
 from pi_camera_service.api.offline_docs import install_offline_docs
+from pi_camera_service.api.metrics_routes import install as install_metrics
 from pi_camera_service.api.outbox_routes import router as outbox_router
 from pi_camera_service.api.pairing_routes import router as pairing_router
 from pi_camera_service.api.stills_routes import router as stills_router
@@ -55,7 +58,19 @@ def _default_detection(camera: Camera, settings: Settings) -> Any:
     from pi_camera_service.detection.detector import FaceDetector
     from pi_camera_service.detection.service import DetectionService
 
-    return DetectionService(camera, FaceDetector, settings.detection_fps)
+    stats = getattr(camera, "stats", None)
+    backpressure = None
+    if settings.detection_adaptive and stats is not None:
+        def backpressure() -> bool:
+            return stats.falling_behind(camera.framerate)
+    factory: Callable[[], Any] = FaceDetector
+    if settings.detection_process:
+        from pi_camera_service.detection.worker import in_process
+
+        factory = in_process(functools.partial(FaceDetector, encodings="inline"))
+    return DetectionService(
+        camera, factory, settings.detection_fps, priority=settings.detection_priority, backpressure=backpressure
+    )
 
 
 async def _start_outbox(app: FastAPI, settings: Settings, cam: Camera, detection: Any, stills: Any,
@@ -181,6 +196,7 @@ def create_app(
         SourceOpenError: ``settings.source`` names a missing file or an unavailable backend.
     """
     auth = load_auth_config(settings)
+    cpu_priority.configure(settings.detection_priority)
     cam = camera if camera is not None else create_camera(settings)
 
     @asynccontextmanager
@@ -278,6 +294,7 @@ def create_app(
     app.include_router(pairing_router)
     app.include_router(outbox_router)
     app.include_router(onvif_router)
+    install_metrics(app, settings.metrics_auth)
     install_web(app)
     document_errors(app)
     return app

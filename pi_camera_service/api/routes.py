@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from pi_camera_service import __version__
-from pi_camera_service.api.schemas import CameraStatus, DetectionOut, Health, Problem, StreamingStatusOut
+from pi_camera_service.api.schemas import CameraStatus, DetectionOut, Health, Problem, StreamHealth, StreamingStatusOut
 from pi_camera_service.auth import require_auth
 from pi_camera_service.detection.service import DetectionBusy, NoFrameAvailable
 from pi_camera_service.sources.base import Camera, CameraUnavailable
@@ -37,12 +37,17 @@ v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNA
 @health_router.get("/health", response_model=Health)
 def health(request: Request, camera: CameraDep, detection: DetectionDep) -> Health:
     """Liveness without authentication: ``{status, camera_configured, streaming_active, detection_active, version,
-    hardware_id}`` (the central server's network scan recognises a camera by ``hardware_id`` and ``version``)."""
+    hardware_id, stream}`` (``stream``: fps over 10 s, frame gaps, largest gap and drops of the last minute) (the central server's network scan recognises a camera by ``hardware_id`` and ``version``)."""
     configured = camera.is_open and camera.frames_captured > 0
+    stream = camera.streaming_status()
     return Health(
         status="healthy" if configured else "degraded",
         camera_configured=configured,
-        streaming_active=camera.streaming_status().state == "streaming",
+        streaming_active=stream.state == "streaming",
+        stream=StreamHealth(
+            state=stream.state, fps_10s=stream.fps_10s, frame_gaps_60s=stream.frame_gaps_60s,
+            max_gap_ms_60s=stream.max_gap_ms_60s, frames_dropped_60s=stream.frames_dropped_60s,
+        ),
         detection_active=bool(detection is not None and detection.stats()["active"]),
         version=__version__,
         hardware_id=request.app.state.hardware_id,
@@ -64,7 +69,9 @@ def streaming_stop(camera: CameraDep) -> dict[str, Any]:
 
 @v1.get("/streaming/status", response_model=StreamingStatusOut, tags=["streaming"])
 def streaming_status(camera: CameraDep) -> dict[str, Any]:
-    """State (stopped/connecting/streaming/reconnecting), URL, measured fps and bitrate, counters, last error."""
+    """State (stopped/connecting/streaming/reconnecting), URL, measured fps and bitrate, counters, last error, and
+    the stream's health as a viewer sees it: fps over 10 s and 60 s, frame gaps over 100 ms and the largest gap
+    in the last minute, dropped frames."""
     return asdict(camera.streaming_status())
 
 

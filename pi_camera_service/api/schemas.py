@@ -16,6 +16,7 @@ class Health(BaseModel):
     detection_active: bool = Field(description="the background detection task is running")
     version: str
     hardware_id: str = Field(description="this installation's stable id (32 hex characters), the mDNS TXT 'id'")
+    stream: "StreamHealth | None" = Field(None, description="RTSP stream health summary")
 
 
 class StreamingStatusOut(BaseModel):
@@ -28,6 +29,24 @@ class StreamingStatusOut(BaseModel):
     bitrate: float = Field(description="measured H.264 bitrate over the last ~2 s, bit/s")
     reconnects: int = Field(description="connections re-established after a failure")
     last_error: str | None
+    fps_10s: float = Field(0.0, description="frames published per second over the last 10 s")
+    fps_60s: float = Field(0.0, description="frames published per second over the last 60 s")
+    frame_gaps_60s: int = Field(0, description="intervals between published frames over 100 ms in the last 60 s")
+    max_gap_ms_60s: float = Field(0.0, description="longest interval between published frames in the last 60 s "
+                                  "(including the time since the last frame while streaming), ms")
+    frame_gaps: int = Field(0, description="intervals over 100 ms since the service started")
+    frames_dropped: int = Field(0, description="frames produced but never published, since the service started")
+    frames_dropped_60s: int = Field(0, description="frames produced but never published in the last 60 s")
+
+
+class StreamHealth(BaseModel):
+    """The stream-health summary in ``GET /health`` (the full figures: ``/v1/streaming/status``)."""
+
+    state: Literal["stopped", "connecting", "streaming", "reconnecting"]
+    fps_10s: float = Field(description="frames published per second over the last 10 s")
+    frame_gaps_60s: int = Field(description="intervals between published frames over 100 ms in the last 60 s")
+    max_gap_ms_60s: float = Field(description="longest interval between published frames in the last 60 s, ms")
+    frames_dropped_60s: int = Field(description="frames produced but never published in the last 60 s")
 
 
 class DayNightStatus(BaseModel):

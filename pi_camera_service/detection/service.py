@@ -7,6 +7,12 @@ caches the result. When an analysis takes longer than the period the next one st
 samples that fell due meanwhile are skipped (counted in ``samples_skipped``), never queued. An
 exception in an analysis is logged and counted, and the loop goes on.
 
+The stream wins over analysis when CPU is short: the thread lowers its own CPU priority when it
+starts (``SCHED_IDLE`` by default, :mod:`pi_camera_service.priority`; the encoder worker process it
+starts inherits it), and with a ``backpressure`` signal (the RTSP publisher falling behind,
+:meth:`~pi_camera_service.sources.base.StreamStats.falling_behind`) the sampling rate is halved, at
+most once a second, down to ``min_fps``, and raised again by steps of 1.5x after 3 s without it.
+
 ``run_now()`` analyses the newest frame on the caller's thread, serialised with the loop by a lock;
 ``latest()`` answers at once from the cache. Listeners get every new result.
 
@@ -28,6 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from pi_camera_service import priority as cpu_priority
 from pi_camera_service.detection.detector import DetectionResult
 from pi_camera_service.detection.models import DetectionError
 from pi_camera_service.frames import AnalysisFrame
@@ -72,10 +79,19 @@ class DetectionService:
         fps: target analysed frames per second (``CAMERA_DETECTION_FPS``), > 0.
         listener: optional callback for each new result (more with :meth:`add_listener`).
         rate_window: s of history over which ``analysed_fps`` is measured.
+        priority: CPU priority of the analysis thread (``idle`` | ``nice`` | ``normal``, the default;
+            the service passes ``CAMERA_DETECTION_PRIORITY``).
+        backpressure: called after each sample; True means the stream is falling behind and the
+            sampling rate backs off (``CAMERA_DETECTION_ADAPTIVE``). None: always ``fps``.
+        min_fps: the lowest rate back-off goes to, frames/s (default ``fps / 8``).
 
     Raises:
-        ValueError: ``fps`` is not positive.
+        ValueError: ``fps`` or ``min_fps`` is not positive, or ``min_fps`` > ``fps``.
     """
+
+    #: s between two back-off steps, and without back-pressure before a recovery step
+    BACKOFF_INTERVAL = 1.0
+    RECOVER_AFTER = 3.0
 
     def __init__(
         self,
@@ -85,9 +101,23 @@ class DetectionService:
         listener: Listener | None = None,
         *,
         rate_window: float = 5.0,
+        priority: cpu_priority.Priority = "normal",
+        backpressure: Callable[[], bool] | None = None,
+        min_fps: float | None = None,
     ) -> None:
         if not fps > 0:
             raise ValueError("fps must be > 0")
+        min_fps = fps / 8 if min_fps is None else float(min_fps)
+        if not 0 < min_fps <= fps:
+            raise ValueError(f"min_fps must be in (0, fps={fps:g}], not {min_fps:g}")
+        self._priority = priority
+        self._backpressure = backpressure
+        self._max_period = 1.0 / min_fps
+        self._current_period = 1.0 / float(fps)
+        self._last_backoff = float("-inf")
+        self._calm_since: float | None = None
+        self._backoffs = 0
+        self._priority_applied = "normal"
         self.camera = camera
         self.fps = float(fps)
         self.period = 1.0 / self.fps
@@ -186,13 +216,16 @@ class DetectionService:
         return result
 
     def stats(self) -> dict[str, Any]:
-        """``{active, analysed_fps, frames_analysed, samples_skipped, last_analysis_ms, errors, last_error}``.
+        """``{active, analysed_fps, frames_analysed, samples_skipped, last_analysis_ms, errors, last_error,
+        target_fps, backoffs, priority}``.
 
         ``analysed_fps``: analyses per second measured over the last ``rate_window`` s (0 when
         fewer than two). ``samples_skipped``: sampling times that led to no analysis (missed while
         an analysis overran the period, or no new frame since the last one). ``last_analysis_ms``:
         ms of the latest analysis, or None. ``errors``: exceptions from the camera, the detector
-        factory or an analysis; ``last_error`` the latest one's message.
+        factory or an analysis; ``last_error`` the latest one's message. ``target_fps``: the sampling
+        rate in force (below ``fps`` while backing off for the stream); ``backoffs``: times it was
+        halved; ``priority``: the analysis thread's CPU priority (``SCHED_IDLE``, ``nice 19``, ``normal``).
         """
         latest = self._latest
         with self._state_lock:
@@ -209,6 +242,9 @@ class DetectionService:
                 "last_analysis_ms": round(latest.analysis_ms, 3) if latest is not None else None,
                 "errors": self._errors,
                 "last_error": self._last_error,
+                "target_fps": round(1.0 / self._current_period, 3),
+                "backoffs": self._backoffs,
+                "priority": self._priority_applied,
             }
 
     # --- internals --------------------------------------------------------------------------------
@@ -273,16 +309,44 @@ class DetectionService:
                 return  # counted and logged by _analyse
         self._notify(result)
 
+    def _adapt(self, now: float) -> None:
+        """Back off or recover the sampling period from the back-pressure signal."""
+        if self._backpressure is None:
+            return
+        try:
+            behind = bool(self._backpressure())
+        except Exception:  # noqa: BLE001 - a broken signal must not stop detection
+            log.debug("detection back-pressure signal failed", exc_info=True)
+            return
+        with self._state_lock:
+            if behind:
+                self._calm_since = None
+                if now - self._last_backoff >= self.BACKOFF_INTERVAL and self._current_period < self._max_period:
+                    self._current_period = min(self._current_period * 2, self._max_period)
+                    self._last_backoff = now
+                    self._backoffs += 1
+                    log.info("stream falling behind: face detection backs off to %.2f fps", 1 / self._current_period)
+            elif self._current_period > self.period:
+                if self._calm_since is None:
+                    self._calm_since = now
+                elif now - self._calm_since >= self.RECOVER_AFTER:
+                    self._current_period = max(self._current_period / 1.5, self.period)
+                    self._calm_since = now
+
     def _run(self, stop: threading.Event) -> None:
+        self._priority_applied = cpu_priority.lower(0, self._priority)
+        log.debug("face detection thread runs at %s", self._priority_applied)
         next_due = time.monotonic()
         while not stop.is_set():
             now = time.monotonic()
             if now < next_due:
                 stop.wait(next_due - now)
                 continue
-            missed = int((now - next_due) // self.period)  # samples that fell due during the last analysis
+            period = self._current_period
+            missed = int((now - next_due) // period)  # samples that fell due during the last analysis
             if missed:
                 with self._state_lock:
                     self._samples_skipped += missed
-            next_due += (missed + 1) * self.period
+            next_due += (missed + 1) * period
             self._sample()
+            self._adapt(time.monotonic())

@@ -10,6 +10,7 @@ Exception tree::
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -79,6 +80,9 @@ class SourceCapabilities:
 class StreamingStatus:
     """What ``GET /v1/streaming/status`` reports.
 
+    Every figure describes frames handed to the RTSP muxer (what a viewer receives), timed when they
+    were muxed, not what the camera captured.
+
     Attributes:
         state: ``stopped`` | ``connecting`` | ``streaming`` | ``reconnecting``.
         url: the RTSP publish URL (credentials removed).
@@ -87,6 +91,17 @@ class StreamingStatus:
         bitrate: measured H.264 bitrate over the last ~2 s, bit/s.
         reconnects: times the RTSP connection was re-established after a failure.
         last_error: the last RTSP/encoder error message, or None.
+        fps_10s, fps_60s: frames published per second over the last 10 s / 60 s (over the time
+            streamed when the connection is younger than that); 0 when not streaming.
+        frame_gaps_60s: intervals between consecutive published frames longer than
+            :data:`FRAME_GAP_S` (100 ms) in the last 60 s.
+        max_gap_ms_60s: the longest interval between consecutive published frames in the last
+            60 s, ms, including the time since the last frame while streaming (a stall shows at once).
+        frame_gaps: intervals longer than 100 ms since the service started.
+        frames_dropped: frames the camera produced that never reached the muxer (the encoder was
+            busy with an older frame, or the sensor timestamps jump by more than one frame duration),
+            since the service started.
+        frames_dropped_60s: the same over the last 60 s.
     """
 
     state: StreamState
@@ -96,35 +111,97 @@ class StreamingStatus:
     bitrate: float
     reconnects: int
     last_error: str | None
+    fps_10s: float = 0.0
+    fps_60s: float = 0.0
+    frame_gaps_60s: int = 0
+    max_gap_ms_60s: float = 0.0
+    frame_gaps: int = 0
+    frames_dropped: int = 0
+    frames_dropped_60s: int = 0
+
+
+#: an interval between two published frames longer than this is a *frame gap*, s (a viewer sees a stutter)
+FRAME_GAP_S = 0.1
+#: how far back the windowed health figures look, s
+HEALTH_WINDOW_S = 60.0
 
 
 class StreamStats:
-    """Thread-safe rolling counters of a publisher: frames, bytes, reconnects, last error.
+    """Thread-safe rolling counters of a publisher: frames, bytes, gaps, drops, reconnects, last error.
 
-    ``record(nbytes)`` is called once per published frame (O(1)); rates are computed over a sliding
-    window of ``window`` seconds when read.
+    ``record(nbytes)`` is called once per published frame (O(1) amortised); fps and bitrate over
+    ``window`` s, and the health figures over 10 s and :data:`HEALTH_WINDOW_S`, are computed when read.
+    Memory is bounded: one float per frame of the last 60 s (1,800 at 30 fps) plus one entry per gap
+    or drop event of the last 60 s (at most one per frame).
+
+    Setting ``state`` to anything but ``streaming`` ends the current connection's frame sequence: the
+    interval across a reconnect is counted in ``reconnects``, not as a frame gap.
     """
 
     def __init__(self, window: float = 2.0) -> None:
         self._lock = threading.Lock()
         self._window = window
         self._events: deque[tuple[float, int]] = deque()
+        self._times: deque[tuple[float, float]] = deque()  # (mux time, interval since the previous frame or 0)
+        self._gaps: deque[tuple[float, float]] = deque()  # (end time, interval s) of intervals > FRAME_GAP_S
+        self._drops: deque[tuple[float, int]] = deque()
+        self._last: float | None = None
+        self._session_start: float | None = None
         self.frames_sent = 0
+        self.frame_gaps = 0
+        self.frames_dropped = 0
         self.reconnects = 0
         self.last_error: str | None = None
-        self.state: StreamState = "stopped"
+        self._state: StreamState = "stopped"
+
+    @property
+    def state(self) -> StreamState:
+        """``stopped`` | ``connecting`` | ``streaming`` | ``reconnecting``."""
+        return self._state
+
+    @state.setter
+    def state(self, value: StreamState) -> None:
+        with self._lock:
+            if value != "streaming":
+                self._last = None
+                self._session_start = None
+            self._state = value
 
     def record(self, nbytes: int, now: float | None = None) -> None:
-        """Count one published frame of ``nbytes`` bytes of H.264."""
+        """Count one published frame of ``nbytes`` bytes of H.264, muxed at ``now`` (``time.monotonic()``, s)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             self.frames_sent += 1
             self._events.append((now, nbytes))
+            interval = 0.0 if self._last is None else now - self._last
+            self._times.append((now, interval))
+            if interval > FRAME_GAP_S:
+                self._gaps.append((now, interval))
+                self.frame_gaps += 1
+            if self._session_start is None:
+                self._session_start = now
+            self._last = now
+            self._trim(now)
+
+    def drop(self, frames: int = 1, now: float | None = None) -> None:
+        """Count ``frames`` frames that were produced but will never be published."""
+        if frames <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.frames_dropped += frames
+            self._drops.append((now, frames))
             self._trim(now)
 
     def _trim(self, now: float) -> None:
         while self._events and now - self._events[0][0] > self._window:
             self._events.popleft()
+        horizon = now - HEALTH_WINDOW_S
+        for queue in (self._gaps, self._drops):
+            while queue and queue[0][0] < horizon:
+                queue.popleft()
+        while self._times and self._times[0][0] < horizon:
+            self._times.popleft()
 
     def rates(self, now: float | None = None) -> tuple[float, float]:
         """(fps, bit/s) over the sliding window."""
@@ -138,6 +215,55 @@ class StreamStats:
             nbytes = sum(n for _, n in self._events)
         return frames / span, nbytes * 8 / span
 
+    def health(self, now: float | None = None) -> dict[str, float | int]:
+        """``{fps_10s, fps_60s, frame_gaps_60s, max_gap_ms_60s, frame_gaps, frames_dropped,
+        frames_dropped_60s}`` (see :class:`StreamingStatus`)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._trim(now)
+            streaming = self._state == "streaming" and self._session_start is not None
+            fps = {}
+            for label, window in (("fps_10s", 10.0), ("fps_60s", HEALTH_WINDOW_S)):
+                if not streaming:
+                    fps[label] = 0.0
+                    continue
+                start = max(now - window, self._session_start)  # type: ignore[arg-type]
+                n = len(self._times) - bisect.bisect_left(self._times, (start,))
+                fps[label] = round(n / max(now - start, 1e-3), 2) if now - start >= 1.0 else 0.0
+            largest = max((interval for _, interval in self._times), default=0.0)
+            if streaming and self._last is not None:
+                largest = max(largest, now - self._last)
+            return {
+                **fps,
+                "frame_gaps_60s": len(self._gaps),
+                "max_gap_ms_60s": round(largest * 1000, 1),
+                "frame_gaps": self.frame_gaps,
+                "frames_dropped": self.frames_dropped,
+                "frames_dropped_60s": sum(n for _, n in self._drops),
+            }
+
+    def falling_behind(self, framerate: float, now: float | None = None, window: float = 2.0) -> bool:
+        """True while streaming if, in the last ``window`` s, fewer than 90% of ``framerate`` frames/s
+        were published, a frame was dropped, or an interval exceeded :data:`FRAME_GAP_S` (or 2.5 frame
+        durations at low frame rates): the signal for background work to back off.
+        """
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if self._state != "streaming" or self._session_start is None or framerate <= 0:
+                return False
+            self._trim(now)
+            start = now - window
+            if self._session_start > start:  # too young to judge the rate; gaps and drops still count
+                rate_low = False
+            else:
+                n = len(self._times) - bisect.bisect_left(self._times, (start,))
+                rate_low = n < 0.9 * framerate * window
+            limit = max(FRAME_GAP_S, 2.5 / framerate)
+            gap = any(end >= start and interval > limit for end, interval in self._gaps)
+            stalled = self._last is not None and now - self._last > limit
+            dropped = any(t >= start for t, _ in self._drops)
+            return rate_low or gap or stalled or dropped
+
     def snapshot(self, url: str) -> StreamingStatus:
         """The current :class:`StreamingStatus` for ``url``."""
         fps, bitrate = self.rates() if self.state == "streaming" else (0.0, 0.0)
@@ -149,6 +275,7 @@ class StreamStats:
             bitrate=round(bitrate),
             reconnects=self.reconnects,
             last_error=self.last_error,
+            **self.health(),  # type: ignore[arg-type]
         )
 
 

@@ -209,19 +209,41 @@ def _stats_output_class(base: type) -> type:
     frames after a failure (the base drops them once its container is closed) are not counted.
     ``failed`` is set by the owner's ``error_callback``, which the base calls from inside
     ``outputframe``. Only picamera2's encoder thread calls ``outputframe``.
+
+    Timestamps (µs, from the frames' ``SensorTimestamp``, what the base stamps as PTS = DTS) go
+    through :func:`sensor_pts`: a missing one is replaced by the time since the first frame, and
+    consecutive ones are kept at least half a frame duration apart, so the RTSP muxer and every
+    receiver get strictly increasing DTS. A jump of more than 1.5 frame durations means the sensor
+    delivered frames nobody encoded: ``on_drop(n)`` is told how many.
     """
     cls = _OUTPUT_CLASSES.get(base)
     if cls is None:
 
         class StatsPyavOutput(base):  # type: ignore[misc, valid-type]
-            def __init__(self, output_name: str, on_frame: Any, **kwargs: Any) -> None:
+            def __init__(
+                self, output_name: str, on_frame: Any, framerate: float = 30.0, on_drop: Any = None, **kwargs: Any
+            ) -> None:
                 super().__init__(output_name, **kwargs)
                 self.on_frame = on_frame
+                self.on_drop = on_drop
+                self.framerate = framerate
                 self.failed = False
                 self.frames_written = 0
+                self.last_timestamp: int | None = None
+                self.first_monotonic: float | None = None
 
             def outputframe(self, frame, keyframe=True, timestamp=None, packet=None, audio=False):
                 live = self.recording and not self.failed and not audio and frame is not None
+                if live:
+                    now = time.monotonic()
+                    if self.first_monotonic is None:
+                        self.first_monotonic = now
+                    if timestamp is None:
+                        timestamp = round((now - self.first_monotonic) * 1_000_000)
+                    timestamp, dropped = sensor_pts(timestamp, self.last_timestamp, self.framerate)
+                    self.last_timestamp = timestamp
+                    if dropped and self.on_drop is not None:
+                        self.on_drop(dropped)
                 super().outputframe(frame, keyframe, timestamp, packet, audio)
                 if live and not self.failed:
                     self.frames_written += 1
@@ -229,6 +251,22 @@ def _stats_output_class(base: type) -> type:
 
         cls = _OUTPUT_CLASSES[base] = StatsPyavOutput
     return cls
+
+
+def sensor_pts(timestamp_us: int, last_us: int | None, framerate: float) -> tuple[int, int]:
+    """(PTS to use, frames missing before it) for a frame stamped ``timestamp_us`` after ``last_us``.
+
+    PTS in µs: ``timestamp_us`` unless it is less than half a frame duration (at ``framerate``
+    frames/s) after ``last_us``, then ``last_us`` plus that half duration (strictly increasing DTS
+    for the muxer). Frames missing: ``round(interval / duration) - 1`` when the interval exceeds 1.5
+    frame durations, else 0 (the sensor produced frames that were not encoded).
+    """
+    if last_us is None:
+        return max(int(timestamp_us), 0), 0
+    duration = 1_000_000 / framerate
+    interval = timestamp_us - last_us
+    missing = max(round(interval / duration) - 1, 0) if interval > 1.5 * duration else 0
+    return max(int(timestamp_us), last_us + max(int(duration / 2), 1000)), missing
 
 
 def _dispose(encoder: Any, output: Any) -> None:
@@ -1049,7 +1087,8 @@ class Picamera2Camera(Camera):
             try:
                 encoder = make_h264_encoder(H264Encoder, self.settings, self.framerate)
                 output = _stats_output_class(PyavOutput)(
-                    self.settings.rtsp_url, self._on_frame, format="rtsp", options={"rtsp_transport": "tcp"}
+                    self.settings.rtsp_url, self._on_frame, framerate=self.framerate, on_drop=self.stats.drop,
+                    format="rtsp", options={"rtsp_transport": "tcp"},
                 )
                 output.error_callback = functools.partial(self._on_output_error, output)
                 with self._state_lock:
