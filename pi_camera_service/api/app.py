@@ -49,10 +49,12 @@ def _follow_pairing(advertiser: ServiceAdvertiser, loop: asyncio.AbstractEventLo
 
 
 def _default_detection(camera: Camera, settings: Settings) -> Any:
-    from pi_camera_service.detection.detector import FaceDetector
+    from functools import partial
+
+    from pi_camera_service.detection.registry import create_detector
     from pi_camera_service.detection.service import DetectionService
 
-    return DetectionService(camera, FaceDetector, settings.detection_fps)
+    return DetectionService(camera, partial(create_detector, settings.face_detector), settings.detection_fps)
 
 
 async def _start_outbox(app: FastAPI, settings: Settings, cam: Camera, detection: Any, stills: Any,
