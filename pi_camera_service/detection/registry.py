@@ -127,7 +127,7 @@ class HaarDetectorConfig(DetectorConfig):
     type: Literal["haar"] = "haar"
     implementation: ClassVar[str] = "pi_camera_service.detection.detector.HaarFaceDetector"
     haar_min_neighbors: int = Field(5, ge=1)
-    confirm_neighbors: int = Field(8, ge=1)
+    confirm_neighbors: int = Field(5, ge=1)
 
 
 #: every detector config class; its ``type`` default is its registry key
