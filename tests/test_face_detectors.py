@@ -178,3 +178,74 @@ def test_a_haar_proposal_needs_hog_or_the_previous_frame():
     weak = det._Candidate((100.0, 40.0, 43.0, 43.0), -0.4, proposal.image, proposal.css)
     assert detector._decide([weak], [(95.0, 38.0, 48.0, 48.0)], []) == [weak]
     assert detector._decide([weak], [(0.0, 0.0, 180.0, 180.0)], []) == []
+
+
+# --- speed: regions around tracked faces, encode once per track ---------------------------------------
+
+
+@functools.cache
+def carphone_samples() -> tuple[AnalysisFrame, ...]:
+    """Every 6th frame (5 analysed fps of 30) of carphone at main 640x480, analysis 320x240."""
+    from pi_camera_service.sources.software import decode_analysis_frames
+
+    frames, _ = decode_analysis_frames(CARPHONE, 640, 480, (320, 240), timestamp0=1_700_000_000.0, monotonic0=1000.0)
+    return tuple(frames[::6])
+
+
+def test_tracked_faces_are_searched_in_regions_between_full_scans():
+    frames = carphone_samples()  # 20 samples, 0.2 s apart
+    tracking = FaceDetector(encodings="off", profiles=False)  # default: a whole scan every 1 s
+    results = [tracking.analyse(af) for af in frames]
+    assert all(r.nb_faces == 1 for r in results)
+    whole = [r.timings_ms["full_scan"] for r in results]
+    assert whole[0] == 1.0 and tracking.full_scans == sum(whole) and tracking.region_scans == whole.count(0.0)
+    assert 3 <= tracking.full_scans <= 6, whole  # every 1 s of the 4 s, not every sample
+    always = FaceDetector(encodings="off", profiles=False, full_scan_interval=0)
+    boxes_always = [always.analyse(af).faces[0] for af in frames]
+    assert always.region_scans == 0
+    for a, r in zip(boxes_always, results):  # the region search finds the same face
+        assert overlap((a.x, a.y, a.width, a.height), (r.faces[0].x, r.faces[0].y, r.faces[0].width,
+                                                       r.faces[0].height)) > 0.7
+
+
+def test_a_new_face_elsewhere_is_found_at_the_next_full_scan():
+    detector = FaceDetector(encodings="off", profiles=False, full_scan_interval=1.0)
+    base = carphone_samples()
+    small_ast = cv2.resize(astronaut()[40:240, 130:330], (110, 110), interpolation=cv2.INTER_AREA)  # face ~50 px
+    seen_at = None
+    for i, af in enumerate(base[:12]):
+        if i >= 3:  # from sample 3 (0.6 s) on, a second person in the top-left corner
+            bgr = af.frame.bgr()
+            bgr[0:110, 0:110] = small_ast
+            af = AnalysisFrame(Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), 320, 240, af.frame.index,
+                                     af.frame.timestamp, af.frame.monotonic), 640, 480)
+        if i == 3:  # a whole-frame scan sees both
+            assert FaceDetector(encodings="off", profiles=False).analyse(af).nb_faces == 2
+        result = detector.analyse(af)
+        if seen_at is None and result.nb_faces == 2:
+            seen_at = i
+    assert seen_at is not None and seen_at <= 3 + 5  # within one full-scan interval (5 samples)
+    assert seen_at > 3  # ... and not at once: sample 3 was a region search
+
+
+def test_a_track_is_encoded_once_and_again_when_the_face_changes():
+    frames = carphone_samples()
+    detector = FaceDetector(encodings="inline", profiles=False)
+    results = [detector.analyse(af) for af in frames[:10]]  # 2 s of one person
+    assert all(r.nb_faces == 1 for r in results)
+    assert detector.encodings_computed <= 3  # not once per sample (10)
+    # another person's face put where his is: appearance changed -> encoded again, another encoding
+    f = results[-1].faces[0]
+    af = frames[10]
+    bgr = af.frame.bgr()
+    x, y, w, h = (round(v / 2) for v in (f.x, f.y, f.width, f.height))  # main 640 -> analysis 320
+    face = astronaut()[40:240, 130:330]  # her head and some margin
+    bgr[max(y - w // 4, 0):y + h + w // 4, max(x - w // 4, 0):x + w + w // 4] = cv2.resize(
+        face, (x + w + w // 4 - max(x - w // 4, 0), y + h + w // 4 - max(y - w // 4, 0)))
+    swapped = AnalysisFrame(Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), 320, 240, af.frame.index,
+                                  af.frame.timestamp, af.frame.monotonic), 640, 480)
+    before = detector.encodings_computed
+    other = detector.analyse(swapped)
+    assert other.nb_faces >= 1
+    assert detector.encodings_computed > before
+    assert np.linalg.norm(np.array(other.faces[0].encoding) - np.array(f.encoding)) > 0.6

@@ -10,11 +10,15 @@ How a frontal face is decided (all in lores px; boxes are reported in main-strea
    by HOG on a crop scaled up so the face is ``proposal_face_px`` wide: small faces of the previous
    analysed frame first (so a small face stays tracked when Haar misses it), then small Haar boxes
    (*proposals*). Faces down to ~35 lores px are found for less than HOG upsampling costs (4x).
-4. A HOG detection is reported when its score reaches ``threshold`` (dlib's default 0), or when it
-   reaches ``weak_threshold`` *and* is corroborated: a Haar box agrees with it (:func:`overlap`),
-   or it overlaps a face reported in the previous analysed frame (temporal confirmation, at most
-   ``track_max_gap`` s earlier). Haar alone never reports a face (it fires on ~19% of face-free
-   frames).
+4. A HOG detection of the frame is reported when its score reaches ``alone_threshold`` (0.3), or
+   when it reaches ``weak_threshold`` *and* is corroborated: a Haar box of a similar size agrees
+   with it (:func:`overlap`, widths within 2x), or it overlaps a face reported in the previous
+   analysed frame (temporal confirmation, at most ``track_max_gap`` s earlier). A re-check of a
+   small Haar box (step 3) is reported only when HOG supports it on its own (score >= ``threshold``,
+   dlib's 0) or the previous frame had a face there: the Haar box that asked for it is no second
+   opinion. Haar alone never reports a face (it fires on ~19% of face-free frames). Finally the
+   same face found twice is kept once, and no box lying mostly (``nested_overlap``) inside a larger
+   face is reported.
 5. Each reported face gets a 128-d encoding exactly as face_recognition's
    ``face_encodings(img, face_locations(img), num_jitters=1, model="small")`` computes it: css
    ``(top, right, bottom, left)`` trimmed to the image, the 5-point shape predictor on that rect,
@@ -22,9 +26,14 @@ How a frontal face is decided (all in lores px; boxes are reported in main-strea
    which is what ``compute_face_descriptor(img, shape, num_jitters)`` does inside). By default the
    ResNet runs in a worker process (:class:`~pi_camera_service.detection.models.EncoderProcess`)
    because it holds the GIL. A face that overlaps (IoU >= 0.5) a face of the previous analysed
-   frame encoded less than ``encoding_max_age`` s before reuses that encoding.
+   frame encoded less than ``encoding_max_age`` s before, and whose appearance changed by at most
+   ``reencode_change`` since (:func:`appearance_change`), reuses that encoding.
 6. **Profiles**: ``haarcascade_profileface.xml`` on the Y plane and on its mirror image (the cascade
    only finds faces turned one way), merged, and dropped where they overlap a reported frontal face.
+7. **Regions**: while faces or profiles are tracked, only regions around them are searched, and the
+   whole frame every ``full_scan_interval`` s (see :class:`FaceDetector`).
+
+The ``haar`` detector (:class:`HaarFaceDetector`) replaces steps 1-4 by the frontal cascade alone.
 
 Measured with frames built as the service builds them (main 640x480 and 1280x720, lores 320 wide),
 analysing every frame and every 6th frame (5 fps of 30): a face is reported in 100% of the frames of
@@ -775,7 +784,8 @@ class HaarFaceDetector(FaceDetector):
     merged into the box (OpenCV's ``detectMultiScale2`` ``numDetections``).
 
     Args:
-        confirm_neighbors: neighbours that report a face seen for the first time. Default 5 (on
+        confirm_neighbors: neighbours that report a face seen for the first time. Default (None):
+            ``haar_min_neighbors``, 5 (on
             ``bench/bench_face_eval.py``'s set at 320 px: recall 0.64, 0.015 false faces per frame;
             8 gives recall 0.56 for the same false faces).
         **kwargs: as :class:`FaceDetector` (HOG-only parameters are ignored).
@@ -783,8 +793,9 @@ class HaarFaceDetector(FaceDetector):
 
     type_key = "haar"
 
-    def __init__(self, *, confirm_neighbors: int = 5, haar_min_neighbors: int = 5, **kwargs: Any) -> None:
+    def __init__(self, *, confirm_neighbors: int | None = None, haar_min_neighbors: int = 5, **kwargs: Any) -> None:
         super().__init__(haar_min_neighbors=haar_min_neighbors, **kwargs)
+        confirm_neighbors = haar_min_neighbors if confirm_neighbors is None else confirm_neighbors
         if confirm_neighbors < haar_min_neighbors:
             raise ValueError("confirm_neighbors must be >= haar_min_neighbors")
         self.confirm_neighbors = confirm_neighbors

@@ -121,13 +121,13 @@ class HaarDetectorConfig(DetectorConfig):
 
     Attributes:
         haar_min_neighbors: ``detectMultiScale`` minNeighbors of the frontal cascade.
-        confirm_neighbors: neighbours a face seen for the first time needs.
+        confirm_neighbors: neighbours a face seen for the first time needs (None: ``haar_min_neighbors``).
     """
 
     type: Literal["haar"] = "haar"
     implementation: ClassVar[str] = "pi_camera_service.detection.detector.HaarFaceDetector"
     haar_min_neighbors: int = Field(5, ge=1)
-    confirm_neighbors: int = Field(5, ge=1)
+    confirm_neighbors: int | None = Field(None, ge=1)
 
 
 #: every detector config class; its ``type`` default is its registry key
