@@ -5,7 +5,8 @@ to the main size (default 640x480) as I420, then to the analysis (lores) size of
 ``CAMERA_DETECTION_WIDTH`` (default 320, so 320x240).
 
 1. Per-stage ms of :class:`FaceDetector` over every ``--stride``-th frame (6: 5 fps of a 30 fps
-   camera): YUV->RGB, HOG (dlib, full frame), Haar frontal, proposal re-checks, encodings (5-point
+   camera): YUV->RGB, scan (HOG, Haar frontal and proposal re-checks; the whole frame or regions around
+   tracked faces), encodings (5-point
    shapes + ResNet in the worker process), Haar profile (frame + mirror); once with the default
    encoding reuse, once recomputing every encoding (``encoding_max_age=0``).
 2. :class:`DetectionService` replaying the video in real time for ``--seconds`` s at
@@ -38,7 +39,7 @@ from pi_camera_service.frames import AnalysisFrame, Frame  # noqa: E402
 from pi_camera_service.sources.software import decode_analysis_frames  # noqa: E402
 
 SAMPLE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"
-STAGES = ["prepare", "hog", "haar", "proposals", "encodings", "profiles"]
+STAGES = ["prepare", "scan", "encodings", "profiles"]
 
 
 def load_frames(path: Path, width: int, height: int, detection_width: int) -> tuple[list[AnalysisFrame], float]:

@@ -43,6 +43,9 @@ MAX_DETECT_SIDE = 1280
 MAX_ENROL_PIXELS = 24_000_000
 #: ... and at least this (small photos are scaled up so faces reach HOG's 40 px minimum with upsample 1)
 MIN_DETECT_SIDE = 640
+#: a photo with several faces enrols its largest when every other face is at most this share of its
+#: width, a quarter of its area (a person in front of a crowd); above it the photo is ambiguous and refused
+DOMINANT_WIDTH_RATIO = 0.5
 
 
 class PeopleError(ValueError):
@@ -72,7 +75,7 @@ def encode_faces(jpeg: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int
     """
     import cv2
 
-    from pi_camera_service.detection.detector import FaceDetector
+    from pi_camera_service.detection.registry import HogDetectorConfig, create_detector
     from pi_camera_service.frames import AnalysisFrame, Frame
 
     try:
@@ -89,10 +92,23 @@ def encode_faces(jpeg: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int
     if (w2, h2) != (width, height):
         bgr = cv2.resize(bgr, (w2, h2), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
-    detector = FaceDetector(encodings="inline", upsample=1, profiles=False, encoding_max_age=0)
+    config = HogDetectorConfig(upsample=1, profiles=False, full_scan_interval=0)
+    detector = create_detector(config, encodings="inline", encoding_max_age=0)
     result = detector.analyse(AnalysisFrame(Frame(i420, w2, h2, 0), width, height))
     encodings = np.array([f.encoding for f in result.faces], dtype=np.float64).reshape(-1, 128)
     return encodings, [(f.x, f.y, f.width, f.height) for f in result.faces]
+
+
+def dominant_face(boxes: list[tuple[int, int, int, int]]) -> int | None:
+    """Index of the face to enrol among ``(x, y, w, h)`` boxes: the only one, or the widest when
+    every other is at most :data:`DOMINANT_WIDTH_RATIO` of its width; None when there is no face or
+    the photo is ambiguous (two faces of similar size)."""
+    if not boxes:
+        return None
+    order = sorted(range(len(boxes)), key=lambda i: -boxes[i][2])
+    if len(order) > 1 and boxes[order[1]][2] > DOMINANT_WIDTH_RATIO * boxes[order[0]][2]:
+        return None
+    return order[0]
 
 
 # --- the registry -----------------------------------------------------------------------------------
@@ -191,23 +207,34 @@ class FaceRegistry:
             raise PeopleError(404, f"no person with id {person_id!r}")
         return person
 
-    def enrol_photo(self, db: Session, person_id: str, jpeg: bytes) -> PersonEncoding:
-        """Enrol the single face of a photo: the photo is kept under ``enrol/<person>/`` and the
-        encoding computed with :func:`encode_faces`.
+    def enrol_photo(self, db: Session, person_id: str, jpeg: bytes) -> tuple[PersonEncoding, dict[str, int], int]:
+        """Enrol the face of a photo: the only face, or the dominant one when every other face is at
+        most :data:`DOMINANT_WIDTH_RATIO` of its width. The photo is kept under ``enrol/<person>/``
+        and the encoding computed with :func:`encode_faces`.
+
+        Returns:
+            The new row, the box used ``{x, y, width, height}`` (photo px) and the number of faces found.
 
         Raises:
-            PeopleError: 404 unknown person; 422 not a JPEG, or not exactly one face (says how many).
+            PeopleError: 404 unknown person; 422 not a JPEG, no face, or two or more faces of
+            similar size (the message lists their boxes).
         """
-        encodings, _ = encode_faces(jpeg)
-        if len(encodings) != 1:
-            raise PeopleError(422, f"the photo must show exactly one face; {len(encodings)} found"
-                              + (" (use a sharper, frontal, well-lit photo, face at least 40 px wide)"
-                                 if not len(encodings) else " (crop it to one face)"))
+        encodings, boxes = encode_faces(jpeg)
+        chosen = dominant_face(boxes)
+        if chosen is None:
+            if not boxes:
+                raise PeopleError(422, "the photo must show a face; 0 found (use a sharper, frontal, well-lit "
+                                       "photo, face at least 40 px wide)")
+            listed = "; ".join(f"x={x} y={y} width={w} height={h}" for x, y, w, h in boxes)
+            raise PeopleError(422, f"the photo shows {len(boxes)} faces of similar size, so which one to enrol is "
+                                   f"ambiguous: {listed} (crop it to one face, or use a photo where that face "
+                                   f"is the largest by far)")
+        x, y, w, h = boxes[chosen]
         with self.lock:
             self.ensure_loaded(db)
             self.person_or_404(db, person_id)
             path = self.media.write(unique_name("enrol", person_id, "photo"), jpeg)
-            row = PersonEncoding(person_id=person_id, encoding=encoding_to_bytes(encodings[0]), source="photo",
+            row = PersonEncoding(person_id=person_id, encoding=encoding_to_bytes(encodings[chosen]), source="photo",
                                  source_path=path)
             db.add(row)
             try:
@@ -216,8 +243,8 @@ class FaceRegistry:
                 db.rollback()
                 self.media.delete([path])
                 raise
-            self.people.add(encodings, [person_id])
-            return row
+            self.people.add(encodings[chosen : chosen + 1], [person_id])
+            return row, {"x": x, "y": y, "width": w, "height": h}, len(boxes)
 
     def enrol_observations(self, db: Session, person_id: str, observation_ids: list[str]) -> list[dict[str, Any]]:
         """Enrol received faces as encodings of the person; each is linked to the person and leaves

@@ -89,6 +89,15 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty name without dots or control characters, such as 'Front door'")
         return value.strip() if value else value
 
+    @field_validator("face_detector")
+    @classmethod
+    def _known_detector(cls, value: str) -> str:
+        from pi_camera_service.detection.registry import detector_names
+
+        if value not in detector_names():
+            raise ValueError(f"unknown face detector; allowed: {', '.join(detector_names())}")
+        return value
+
     @field_validator("mdns_interfaces", "advertised_host")
     @classmethod
     def _ipv4_list(cls, value: str | None, info) -> str | None:  # noqa: ANN001 - pydantic ValidationInfo
@@ -186,6 +195,10 @@ class Settings(BaseSettings):
     )
     detection_width: int = Field(
         320, ge=96, le=1280, description="analysis (lores) stream width, px; height keeps the aspect ratio"
+    )
+    face_detector: str = Field(
+        "hog", description="face detector of the registry (pi_camera_service.detection.registry): hog (dlib HOG "
+        "+ Haar corroboration + tracking, the default) or haar (OpenCV cascades only, the cheapest)"
     )
 
     # --- camera tuning, lens and day/night ------------------------------------------------------

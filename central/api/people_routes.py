@@ -143,7 +143,9 @@ def _announce_on_broker(request: Request, person_id: str) -> None:
 @router.post("/people/{person_id}/faces", status_code=201)
 async def enrol_photo(person_id: str, file: UploadFile, request: Request, _: Operator) -> dict[str, Any]:
     """Enrol from a photo (multipart field ``file``, JPEG, at most 10 MB): the server finds the faces
-    with the cameras' detector; exactly one is required (422 says how many were found)."""
+    with the cameras' detector and enrols the only one, or the dominant one when the others are far
+    smaller (a person in front of a crowd); ``box`` says which (photo px) and ``faces_found`` how many
+    were seen. No face, or two faces of similar size: 422 (listing the boxes)."""
     from fastapi.concurrency import run_in_threadpool
 
     data = await file.read(MAX_ENROL_PHOTO_BYTES + 1)
@@ -156,9 +158,9 @@ async def enrol_photo(person_id: str, file: UploadFile, request: Request, _: Ope
     def run() -> dict[str, Any]:
         with state.sessions() as db:
             _run(state.faces.person_or_404, db, person_id)
-            row = _run(state.faces.enrol_photo, db, person_id, data)
+            row, box, found = _run(state.faces.enrol_photo, db, person_id, data)
             return {"encoding_id": row.id, "person_id": person_id, "source": row.source,
-                    "encodings": state.faces.people.count(person_id)}
+                    "encodings": state.faces.people.count(person_id), "box": box, "faces_found": found}
 
     return await run_in_threadpool(run)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable
@@ -55,7 +54,9 @@ def _follow_pairing(advertiser: ServiceAdvertiser, loop: asyncio.AbstractEventLo
 
 
 def _default_detection(camera: Camera, settings: Settings) -> Any:
-    from pi_camera_service.detection.detector import FaceDetector
+    from functools import partial
+
+    from pi_camera_service.detection.registry import create_detector
     from pi_camera_service.detection.service import DetectionService
 
     stats = getattr(camera, "stats", None)
@@ -63,11 +64,12 @@ def _default_detection(camera: Camera, settings: Settings) -> Any:
     if settings.detection_adaptive and stats is not None:
         def backpressure() -> bool:
             return stats.falling_behind(camera.framerate)
-    factory: Callable[[], Any] = FaceDetector
+    # CAMERA_FACE_DETECTOR through the registry; in a low-priority worker process by default
+    factory: Callable[[], Any] = partial(create_detector, settings.face_detector)
     if settings.detection_process:
         from pi_camera_service.detection.worker import in_process
 
-        factory = in_process(functools.partial(FaceDetector, encodings="inline"))
+        factory = in_process(partial(create_detector, settings.face_detector, encodings="inline"))
     return DetectionService(
         camera, factory, settings.detection_fps, priority=settings.detection_priority, backpressure=backpressure
     )

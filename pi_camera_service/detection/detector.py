@@ -10,11 +10,15 @@ How a frontal face is decided (all in lores px; boxes are reported in main-strea
    by HOG on a crop scaled up so the face is ``proposal_face_px`` wide: small faces of the previous
    analysed frame first (so a small face stays tracked when Haar misses it), then small Haar boxes
    (*proposals*). Faces down to ~35 lores px are found for less than HOG upsampling costs (4x).
-4. A HOG detection is reported when its score reaches ``threshold`` (dlib's default 0), or when it
-   reaches ``weak_threshold`` *and* is corroborated: a Haar box agrees with it (:func:`overlap`),
-   or it overlaps a face reported in the previous analysed frame (temporal confirmation, at most
-   ``track_max_gap`` s earlier). Haar alone never reports a face (it fires on ~19% of face-free
-   frames).
+4. A HOG detection of the frame is reported when its score reaches ``alone_threshold`` (0.3), or
+   when it reaches ``weak_threshold`` *and* is corroborated: a Haar box of a similar size agrees
+   with it (:func:`overlap`, widths within 2x), or it overlaps a face reported in the previous
+   analysed frame (temporal confirmation, at most ``track_max_gap`` s earlier). A re-check of a
+   small Haar box (step 3) is reported only when HOG supports it on its own (score >= ``threshold``,
+   dlib's 0) or the previous frame had a face there: the Haar box that asked for it is no second
+   opinion. Haar alone never reports a face (it fires on ~19% of face-free frames). Finally the
+   same face found twice is kept once, and no box lying mostly (``nested_overlap``) inside a larger
+   face is reported.
 5. Each reported face gets a 128-d encoding exactly as face_recognition's
    ``face_encodings(img, face_locations(img), num_jitters=1, model="small")`` computes it: css
    ``(top, right, bottom, left)`` trimmed to the image, the 5-point shape predictor on that rect,
@@ -22,9 +26,14 @@ How a frontal face is decided (all in lores px; boxes are reported in main-strea
    which is what ``compute_face_descriptor(img, shape, num_jitters)`` does inside). By default the
    ResNet runs in a worker process (:class:`~pi_camera_service.detection.models.EncoderProcess`)
    because it holds the GIL. A face that overlaps (IoU >= 0.5) a face of the previous analysed
-   frame encoded less than ``encoding_max_age`` s before reuses that encoding.
+   frame encoded less than ``encoding_max_age`` s before, and whose appearance changed by at most
+   ``reencode_change`` since (:func:`appearance_change`), reuses that encoding.
 6. **Profiles**: ``haarcascade_profileface.xml`` on the Y plane and on its mirror image (the cascade
    only finds faces turned one way), merged, and dropped where they overlap a reported frontal face.
+7. **Regions**: while faces or profiles are tracked, only regions around them are searched, and the
+   whole frame every ``full_scan_interval`` s (see :class:`FaceDetector`).
+
+The ``haar`` detector (:class:`HaarFaceDetector`) replaces steps 1-4 by the frontal cascade alone.
 
 Measured with frames built as the service builds them (main 640x480 and 1280x720, lores 320 wide),
 analysing every frame and every 6th frame (5 fps of 30): a face is reported in 100% of the frames of
@@ -221,8 +230,10 @@ class _Candidate:
     image: np.ndarray  # (h, w, 3) RGB the detection was made in (the frame, or a scaled-up crop)
     css: tuple[int, int, int, int]  # trimmed (top, right, bottom, left) in ``image`` px
     corroborated: bool = False
+    proposal: bool = False  # found by a HOG re-check of a small Haar box (the Haar box is not extra support)
     encoding: tuple[float, ...] = ()
     encoded_at: float = 0.0
+    thumb: np.ndarray | None = None  # appearance when encoded (:func:`_thumb`)
 
 
 @dataclass
@@ -230,29 +241,75 @@ class _Tracked:
     box: Box
     encoding: tuple[float, ...]
     encoded_at: float  # frame monotonic time the encoding was computed for
+    thumb: np.ndarray | None = None
+
+
+#: side of the appearance thumbnail compared to decide whether a tracked face is re-encoded, px
+THUMB_PX = 16
+
+
+def _thumb(gray: np.ndarray, box: Box) -> np.ndarray | None:
+    """The face's appearance: the ``box`` region of the ``(h, w)`` uint8 Y plane scaled to
+    ``(THUMB_PX, THUMB_PX)`` and standardised (zero mean, unit variance, so exposure changes do not
+    count), float32; None for an empty region."""
+    x0, y0 = max(int(box[0]), 0), max(int(box[1]), 0)
+    x1, y1 = min(int(box[0] + box[2]) + 1, gray.shape[1]), min(int(box[1] + box[3]) + 1, gray.shape[0])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    t = cv2.resize(gray[y0:y1, x0:x1], (THUMB_PX, THUMB_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return (t - t.mean()) / (t.std() + 1.0)
+
+
+def appearance_change(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    """Mean absolute difference of two :func:`_thumb` s, in standard deviations (0 = same picture;
+    0.2-0.85 for the sample face one sample later at 5 samples/s); inf when either is missing."""
+    if a is None or b is None:
+        return float("inf")
+    return float(np.abs(a - b).mean())
 
 
 class FaceDetector:
-    """Frontal faces (+ 128-d encodings) and profiles of :class:`AnalysisFrame` s (see module doc).
+    """The ``hog`` detector: frontal faces (+ 128-d encodings) and profiles of :class:`AnalysisFrame` s
+    (see module doc).
 
     Thread-safe: :meth:`analyse` calls are serialised by a lock (the temporal state is per
     detector). Models load on first :meth:`analyse` (or :meth:`load`), not in the constructor.
+
+    Which frames are scanned whole: a frame with no face or profile in the previous analysed frame
+    is; so is one ``full_scan_interval`` s after the last full scan. In between, only regions
+    around the previous frame's faces and profiles (each box grown by ``roi_margin`` of its size on
+    every side) are searched, with the same decision rules (step 4 of the module doc).
 
     Args:
         upsample: HOG pyramid upsampling of the full-frame scan (face_recognition's
             ``number_of_times_to_upsample``, 1 there). Default 0: faces >= 80 lores px, 4.4 ms on
             320x240 (x86-64); 1 finds >= 40 px for 4x the HOG cost. Smaller faces come from the
             re-checks of step 3 either way.
-        threshold: HOG SVM score that reports a face on its own. Default 0.0, dlib's.
+        threshold: HOG score a re-check of a small Haar box (step 3) must reach to count as HOG's
+            support of it. Default 0.0, dlib's own threshold. A re-check below it is reported only
+            when the previous frame had a face there: the Haar box that asked for the re-check is
+            not a second opinion on it.
+        alone_threshold: HOG score that reports a face with no other support (no Haar box agrees,
+            no face there in the previous frame). Default 0.3: at dlib's 0, high-resolution photos
+            give texture boxes (the astronaut photo's suit patch scores 0.03-0.16) while real faces
+            score 0.6-1.5 or are confirmed by Haar.
         weak_threshold: lowest HOG score kept as a candidate, reported only when corroborated.
             Default -0.5: the stretched sample face scores -0.4..0.7; face-free frames rarely
             reach -0.5 (0.8% of street frames), and then need corroboration too.
         agree_overlap: :func:`overlap` a Haar box needs with a HOG candidate to corroborate it, and
             that a re-check detection needs with the box it re-checked. Default 0.5.
+        nested_overlap: share of a face's box inside a larger reported face above which it is
+            dropped (a face never lies inside another face). Default 0.5.
         track_iou: IoU with a face of the previous analysed frame that corroborates a candidate.
             Default 0.3 (a face moves less than that between samples at >= 1 fps).
         track_max_gap: s between two analysed frames beyond which the previous one is ignored.
             Default 2.0 (a Pi Zero 2 W may analyse only ~1-2 frames/s).
+        full_scan_interval: s between two whole-frame scans while faces are tracked. Default 1.0:
+            a new face elsewhere in the picture is found within 1 s plus one sample. 0 scans every
+            frame whole.
+        roi_margin: how far around a tracked box the next samples search, in box sizes on each
+            side. Default 1.0 (a region 3x the box: a face moving half its width per sample stays
+            inside).
         min_face_px: smallest face the Haar cascades search, lores px. Default 24, the frontal
             cascade's window (the profile cascade's is 20).
         haar_scale_factor, haar_min_neighbors: frontal ``detectMultiScale`` parameters. Defaults
@@ -272,23 +329,33 @@ class FaceDetector:
             x86-64, much longer on a Pi) or ``"off"`` (``Face.encoding`` is ``()``).
         num_jitters: face_recognition's ``num_jitters`` (re-samplings averaged). Default 1.
         encoding_max_age: s an encoding of a face tracked from the previous analysed frame
-            (IoU >= 0.5) is reused rather than recomputed. Default 1.0 (one ResNet pass per
-            tracked face per second instead of one per sample); 0 recomputes every frame.
+            (IoU >= 0.5) is reused at most. Default 10.0; 0 recomputes every frame.
+        reencode_change: :func:`appearance_change` of a tracked face since its encoding above
+            which it is encoded again before ``encoding_max_age``. Default 1.0 (the sample face
+            moving and talking, 5 samples/s: 0.2-0.85 from one sample to the next, up to 1.03 from
+            its first sample over 4 s; the box's jitter counts too).
         encoder: an :class:`Encoder` to use instead of the one ``encodings`` names.
 
     Raises:
         ValueError: a parameter is out of range.
     """
 
+    #: the registry name of this detector (:mod:`pi_camera_service.detection.registry`)
+    type_key = "hog"
+
     def __init__(
         self,
         *,
         upsample: int = 0,
         threshold: float = 0.0,
+        alone_threshold: float = 0.3,
         weak_threshold: float = -0.5,
         agree_overlap: float = 0.5,
+        nested_overlap: float = 0.5,
         track_iou: float = 0.3,
         track_max_gap: float = 2.0,
+        full_scan_interval: float = 1.0,
+        roi_margin: float = 1.0,
         min_face_px: int = 24,
         haar_scale_factor: float = 1.2,
         haar_min_neighbors: int = 3,
@@ -300,13 +367,16 @@ class FaceDetector:
         profile_overlap: float = 0.2,
         encodings: EncoderMode = "process",
         num_jitters: int = 1,
-        encoding_max_age: float = 1.0,
+        encoding_max_age: float = 10.0,
+        reencode_change: float = 1.0,
         encoder: Encoder | None = None,
     ) -> None:
         if upsample not in (0, 1, 2):
             raise ValueError("upsample must be 0, 1 or 2")
         if weak_threshold > threshold:
             raise ValueError("weak_threshold must not exceed threshold")
+        if alone_threshold < weak_threshold:
+            raise ValueError("alone_threshold must not be below weak_threshold")
         if min_face_px < 20:
             raise ValueError("min_face_px must be >= 20 (the Haar cascades' 20-24 px windows)")
         if haar_scale_factor <= 1.0 or profile_scale_factor <= 1.0:
@@ -315,12 +385,20 @@ class FaceDetector:
             raise ValueError("encodings must be 'process', 'inline' or 'off'")
         if num_jitters < 1:
             raise ValueError("num_jitters must be >= 1")
+        if full_scan_interval < 0 or roi_margin < 0:
+            raise ValueError("full_scan_interval and roi_margin must be >= 0")
+        if not 0 < nested_overlap <= 1:
+            raise ValueError("nested_overlap must be in (0, 1]")
         self.upsample = upsample
         self.threshold = threshold
+        self.alone_threshold = alone_threshold
         self.weak_threshold = weak_threshold
         self.agree_overlap = agree_overlap
+        self.nested_overlap = nested_overlap
         self.track_iou = track_iou
         self.track_max_gap = track_max_gap
+        self.full_scan_interval = full_scan_interval
+        self.roi_margin = roi_margin
         self.min_face_px = min_face_px
         self.haar_scale_factor = haar_scale_factor
         self.haar_min_neighbors = haar_min_neighbors
@@ -333,12 +411,20 @@ class FaceDetector:
         self.encodings = encodings
         self.num_jitters = num_jitters
         self.encoding_max_age = encoding_max_age
+        self.reencode_change = reencode_change
         self._encoder: Any = encoder
         self._lock = threading.Lock()
         self._loaded = False
         self._track: list[_Tracked] = []
+        self._track_profiles: list[Box] = []
         self._track_time: float | None = None
         self._track_size: tuple[int, int] | None = None
+        self._last_full: float | None = None
+        #: analyses so far that scanned the whole frame / only regions around tracked boxes
+        self.full_scans = 0
+        self.region_scans = 0
+        #: encodings computed so far (not reused)
+        self.encodings_computed = 0
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -373,7 +459,8 @@ class FaceDetector:
     def reset(self) -> None:
         """Forget the previous frame's faces (temporal confirmation restarts from scratch)."""
         with self._lock:
-            self._track, self._track_time, self._track_size = [], None, None
+            self._track, self._track_profiles, self._track_time, self._track_size = [], [], None, None
+            self._last_full = None
 
     # --- analysis ---------------------------------------------------------------------------------
 
@@ -385,7 +472,8 @@ class FaceDetector:
 
         Returns:
             A :class:`DetectionResult` with boxes in main-stream px (``af.main_width`` x
-            ``af.main_height``), clipped to the frame.
+            ``af.main_height``), clipped to the frame. ``timings_ms`` has a ``full_scan`` entry: 1.0
+            when the whole frame was scanned, 0.0 when only regions around tracked boxes were.
 
         Raises:
             ModelNotAvailable: a model is missing (first call).
@@ -411,26 +499,39 @@ class FaceDetector:
         rgb = frame.rgb()  # (h, w, 3) uint8 RGB, the layout dlib expects
         lap("prepare")
 
-        candidates = self._hog_candidates(rgb)
-        lap("hog")
-
-        haar = self._haar(self._frontal, gray, self.haar_scale_factor, self.haar_min_neighbors)
-        lap("haar")
-
         previous = self._previous(af)
-        candidates += self._proposals(rgb, haar, candidates, previous)
-        lap("proposals")
+        previous_profiles = self._track_profiles if self._recent(af) else []
+        full = (
+            self.full_scan_interval <= 0
+            or not (previous or previous_profiles)
+            or self._last_full is None
+            or frame.monotonic - self._last_full >= self.full_scan_interval
+        )
+        if full:
+            candidates, haar = self._full_scan(rgb, gray, previous)
+            self._last_full = frame.monotonic
+            self.full_scans += 1
+        else:
+            rois = self._regions([p.box for p in previous] + list(previous_profiles), gray.shape)
+            candidates, haar = self._region_scan(rgb, gray, rois)
+            self.region_scans += 1
+        lap("scan")
 
         faces = self._decide(candidates, haar, previous)
-        self._encode(faces, previous, frame.monotonic)
+        self._encode(faces, previous, frame.monotonic, gray)
         lap("encodings")
 
         profiles: list[Box] = []
         if self._profile is not None:
-            profiles = self._profiles(gray, [c.box for c in faces])
+            if full:
+                profiles = self._profiles(gray, [c.box for c in faces])
+            else:
+                profiles = self._profiles_in(gray, [c.box for c in faces], [p.box for p in previous] + list(previous_profiles))
         lap("profiles")
+        timings["full_scan"] = 1.0 if full else 0.0
 
-        self._track = [_Tracked(c.box, c.encoding, c.encoded_at) for c in faces]
+        self._track = [_Tracked(c.box, c.encoding, c.encoded_at, c.thumb) for c in faces]
+        self._track_profiles = profiles
         self._track_time = frame.monotonic
         self._track_size = (frame.width, frame.height)
 
@@ -450,6 +551,54 @@ class FaceDetector:
             profiles=result_profiles,
             timings_ms={k: round(v, 3) for k, v in timings.items()},
         )
+
+    # --- scans (overridden by other detectors) ----------------------------------------------------
+
+    def _full_scan(self, rgb: np.ndarray, gray: np.ndarray, previous: list[_Tracked]) -> tuple[list[_Candidate], list[Box]]:
+        """The whole frame: HOG, frontal Haar, and HOG re-checks of small boxes. Returns the
+        candidates and the Haar boxes (lores px)."""
+        candidates = self._hog_candidates(rgb)
+        haar = self._haar(self._frontal, gray, self.haar_scale_factor, self.haar_min_neighbors)
+        candidates += self._proposals(rgb, haar, candidates, previous)
+        return candidates, haar
+
+    def _region_scan(
+        self, rgb: np.ndarray, gray: np.ndarray, rois: list[tuple[int, int, int, int, float]]
+    ) -> tuple[list[_Candidate], list[Box]]:
+        """HOG and frontal Haar inside each ``(x0, y0, x1, y1, face_w)`` region (lores px); a region
+        whose face is too small for HOG's window is scaled up so it is ``proposal_face_px`` wide."""
+        candidates: list[_Candidate] = []
+        haar: list[Box] = []
+        hog_min = HOG_WINDOW_PX * 1.2 / (2**self.upsample)
+        for x0, y0, x1, y1, face_w in rois:
+            crop = rgb[y0:y1, x0:x1]
+            if face_w < hog_min:
+                scale = self.proposal_face_px / max(face_w, 1.0)
+                size = (round((x1 - x0) * scale), round((y1 - y0) * scale))
+                crop = cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR)
+                candidates += self._hog_candidates(crop, scale, x0, y0, upsample=0)
+            else:
+                candidates += self._hog_candidates(np.ascontiguousarray(crop), 1.0, x0, y0)
+            haar += [(x + x0, y + y0, w, h) for x, y, w, h in
+                     self._haar(self._frontal, gray[y0:y1, x0:x1], self.haar_scale_factor, self.haar_min_neighbors)]
+        return candidates, haar
+
+    def _regions(self, boxes: list[Box], shape: tuple[int, ...]) -> list[tuple[int, int, int, int, float]]:
+        """``(x0, y0, x1, y1, face_w)`` search regions around ``boxes`` (grown by ``roi_margin`` on
+        each side, clipped to the ``(h, w)`` frame); a region mostly inside another is merged into it."""
+        height, width = shape[:2]
+        out: list[list[float]] = []
+        for x, y, w, h in sorted(boxes, key=lambda b: -b[2] * b[3]):
+            m = self.roi_margin
+            r = [max(x - m * w, 0), max(y - m * h, 0), min(x + w * (1 + m), width), min(y + h * (1 + m), height), w]
+            for k in out:
+                if overlap((r[0], r[1], r[2] - r[0], r[3] - r[1]), (k[0], k[1], k[2] - k[0], k[3] - k[1])) >= 0.5:
+                    k[0], k[1], k[2], k[3], k[4] = min(k[0], r[0]), min(k[1], r[1]), max(k[2], r[2]), max(k[3], r[3]), min(k[4], w)
+                    break
+            else:
+                out.append(r)
+        return [(int(a), int(b), int(np.ceil(c)), int(np.ceil(d)), float(fw)) for a, b, c, d, fw in out
+                if c - a >= 2 and d - b >= 2]
 
     def _hog_candidates(self, rgb: np.ndarray, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0,
                         upsample: int | None = None) -> list[_Candidate]:
@@ -498,50 +647,73 @@ class FaceDetector:
             crop = cv2.resize(rgb[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
             for cand in self._hog_candidates(crop, scale, x0, y0, upsample=0):
                 if overlap(cand.box, (x, y, w, h)) >= self.agree_overlap:
-                    cand.corroborated = from_haar  # Haar and HOG agree; a tracked box is checked by _decide
+                    # HOG must support a Haar proposal on its own (>= threshold), or the previous
+                    # frame must: the Haar box that asked for the re-check is not a second opinion
+                    cand.proposal = from_haar
                     found.append(cand)
         return found
 
     def _previous(self, af: AnalysisFrame) -> list[_Tracked]:
         """Faces of the previous analysed frame, if recent enough and of the same lores size."""
-        if self._track_time is None or self._track_size != (af.frame.width, af.frame.height):
-            return []
-        if abs(af.frame.monotonic - self._track_time) > self.track_max_gap:
+        if not self._recent(af):
             return []
         return self._track
 
-    def _decide(self, candidates: list[_Candidate], haar: list[Box], previous: list[_Tracked]) -> list[_Candidate]:
-        faces: list[_Candidate] = []
-        for cand in sorted(candidates, key=lambda c: -c.score):
-            if any(iou(cand.box, f.box) >= 0.3 or overlap(cand.box, f.box) >= 0.8 for f in faces):
-                continue  # the same face found twice (full frame and a proposal crop)
-            if (
-                cand.score >= self.threshold
-                or cand.corroborated
-                or any(overlap(cand.box, h) >= self.agree_overlap for h in haar)
-                or any(iou(cand.box, p.box) >= self.track_iou for p in previous)
-            ):
-                faces.append(cand)
-        faces.sort(key=lambda c: -c.box[2] * c.box[3])
-        return faces
+    def _recent(self, af: AnalysisFrame) -> bool:
+        """The previous analysed frame is recent enough (``track_max_gap``) and of the same lores size."""
+        if self._track_time is None or self._track_size != (af.frame.width, af.frame.height):
+            return False
+        return abs(af.frame.monotonic - self._track_time) <= self.track_max_gap
 
-    def _encode(self, faces: list[_Candidate], previous: list[_Tracked], now: float) -> None:
-        """Encodings as face_recognition ``face_encodings(model="small", num_jitters)`` computes them."""
+    def _agrees(self, a: Box, b: Box) -> bool:
+        """Two boxes of two detectors are the same face: :func:`overlap` >= ``agree_overlap`` and
+        widths within a factor of 2 (a face's large Haar box does not confirm a small box at its edge)."""
+        return overlap(a, b) >= self.agree_overlap and 0.5 <= a[2] / max(b[2], 1e-6) <= 2.0
+
+    def _supported(self, cand: _Candidate, haar: list[Box], previous: list[_Tracked]) -> bool:
+        """Step 4 of the module doc: does this candidate become a face?"""
+        tracked = any(iou(cand.box, p.box) >= self.track_iou for p in previous)
+        if cand.proposal:
+            return cand.score >= self.threshold or tracked
+        if cand.score >= self.alone_threshold or cand.corroborated or tracked:
+            return True
+        return any(self._agrees(cand.box, h) for h in haar)
+
+    def _decide(self, candidates: list[_Candidate], haar: list[Box], previous: list[_Tracked]) -> list[_Candidate]:
+        """The reported faces, largest first: supported candidates (:meth:`_supported`), the same
+        face found twice kept once (the higher score), and no box mostly inside a larger face."""
+        unique: list[_Candidate] = []
+        for cand in sorted(candidates, key=lambda c: -c.score):
+            if not self._supported(cand, haar, previous):
+                continue
+            if any(iou(cand.box, f.box) >= 0.3 for f in unique):
+                continue  # the same face found twice (full frame and a proposal crop)
+            unique.append(cand)
+        return suppress_nested(unique, self.nested_overlap)
+
+    def _encode(self, faces: list[_Candidate], previous: list[_Tracked], now: float, gray: np.ndarray) -> None:
+        """Encodings as face_recognition ``face_encodings(model="small", num_jitters)`` computes them.
+
+        A face tracked from the previous frame (IoU >= 0.5) keeps its encoding while it is younger
+        than ``encoding_max_age`` s and its appearance changed by at most ``reencode_change``."""
         if self.encodings == "off":
             return
         todo: list[_Candidate] = []
         for cand in faces:
+            thumb = _thumb(gray, cand.box)
             reuse = next(
                 (
                     p
                     for p in previous
                     if p.encoding and 0 <= now - p.encoded_at <= self.encoding_max_age and iou(cand.box, p.box) >= 0.5
+                    and appearance_change(thumb, p.thumb) <= self.reencode_change
                 ),
                 None,
             )
             if reuse is not None and self.encoding_max_age > 0:
-                cand.encoding, cand.encoded_at = reuse.encoding, reuse.encoded_at
+                cand.encoding, cand.encoded_at, cand.thumb = reuse.encoding, reuse.encoded_at, reuse.thumb
             else:
+                cand.thumb = thumb
                 todo.append(cand)
         if not todo:
             return
@@ -557,6 +729,7 @@ class FaceDetector:
             ]
         )
         encodings = self._encoder.encode(chips, self.num_jitters)
+        self.encodings_computed += len(todo)
         for cand, enc in zip(todo, encodings):
             cand.encoding = tuple(float(v) for v in enc)
             cand.encoded_at = now
@@ -570,6 +743,15 @@ class FaceDetector:
         found.sort(key=lambda b: -b[2] * b[3])
         return [b for b in _nms(found, 0.3) if all(overlap(b, f) < self.profile_overlap for f in faces)]
 
+    def _profiles_in(self, gray: np.ndarray, faces: list[Box], around: list[Box]) -> list[Box]:
+        """:meth:`_profiles` only inside the regions around ``around`` (the previous frame's faces and
+        profiles: a face turning away is searched where it was)."""
+        found: list[Box] = []
+        for x0, y0, x1, y1, _ in self._regions(list(around), gray.shape):
+            found += [(x + x0, y + y0, w, h) for x, y, w, h in self._profiles(gray[y0:y1, x0:x1], [])]
+        found.sort(key=lambda b: -b[2] * b[3])
+        return [b for b in _nms(found, 0.3) if all(overlap(b, f) < self.profile_overlap for f in faces)]
+
     @staticmethod
     def _to_main(box: Box, sx: float, sy: float, af: AnalysisFrame) -> tuple[int, int, int, int]:
         """Lores box -> ``(x, y, w, h)`` main-stream px, clipped to the main frame."""
@@ -578,3 +760,67 @@ class FaceDetector:
         x1 = min(max(round((box[0] + box[2]) * sx), x0 + 1), af.main_width)
         y1 = min(max(round((box[1] + box[3]) * sy), y0 + 1), af.main_height)
         return x0, y0, x1 - x0, y1 - y0
+
+
+def suppress_nested(faces: list[_Candidate], nested_overlap: float = 0.5) -> list[_Candidate]:
+    """``faces`` largest first, without any whose box lies ``nested_overlap`` or more inside a larger
+    kept face (:func:`overlap`: intersection over the smaller box): a face never lies inside another."""
+    kept: list[_Candidate] = []
+    for cand in sorted(faces, key=lambda c: -c.box[2] * c.box[3]):
+        if all(overlap(cand.box, k.box) < nested_overlap for k in kept):
+            kept.append(cand)
+    return kept
+
+
+class HaarFaceDetector(FaceDetector):
+    """The ``haar`` detector, the cheapest: OpenCV's frontal Viola-Jones cascade alone decides
+    (no HOG), with the profile cascade, the same region tracking, nested-box suppression and the
+    same dlib 5-point + ResNet encodings (the 5-point predictor runs on the Haar box).
+
+    Haar boxes are less sure than HOG's: ``haar_min_neighbors`` defaults to 5 here (3 in
+    :class:`FaceDetector`, where HOG has the last word), and a face needs the previous analysed
+    frame's face at the same place (IoU >= ``track_iou``) or ``confirm_neighbors`` cascade
+    neighbours to be reported. ``Face.score`` is the number of neighbouring cascade detections
+    merged into the box (OpenCV's ``detectMultiScale2`` ``numDetections``).
+
+    Args:
+        confirm_neighbors: neighbours that report a face seen for the first time. Default (None):
+            ``haar_min_neighbors``, 5 (on
+            ``bench/bench_face_eval.py``'s set at 320 px: recall 0.64, 0.015 false faces per frame;
+            8 gives recall 0.56 for the same false faces).
+        **kwargs: as :class:`FaceDetector` (HOG-only parameters are ignored).
+    """
+
+    type_key = "haar"
+
+    def __init__(self, *, confirm_neighbors: int | None = None, haar_min_neighbors: int = 5, **kwargs: Any) -> None:
+        super().__init__(haar_min_neighbors=haar_min_neighbors, **kwargs)
+        confirm_neighbors = haar_min_neighbors if confirm_neighbors is None else confirm_neighbors
+        if confirm_neighbors < haar_min_neighbors:
+            raise ValueError("confirm_neighbors must be >= haar_min_neighbors")
+        self.confirm_neighbors = confirm_neighbors
+
+    def _boxes(self, rgb: np.ndarray, gray: np.ndarray, dx: int = 0, dy: int = 0) -> list[_Candidate]:
+        found, neighbours = self._frontal.detectMultiScale2(
+            gray, scaleFactor=self.haar_scale_factor, minNeighbors=self.haar_min_neighbors,
+            minSize=(self.min_face_px, self.min_face_px),
+        )
+        out = []
+        for (x, y, w, h), n in zip(found, np.ravel(neighbours) if len(found) else ()):
+            css = _trim_css_to_bounds((int(y + dy), int(x + dx + w), int(y + dy + h), int(x + dx)), rgb.shape)
+            out.append(_Candidate((float(x + dx), float(y + dy), float(w), float(h)), float(n), rgb, css))
+        return out
+
+    def _full_scan(self, rgb: np.ndarray, gray: np.ndarray, previous: list[_Tracked]) -> tuple[list[_Candidate], list[Box]]:
+        return self._boxes(rgb, gray), []
+
+    def _region_scan(
+        self, rgb: np.ndarray, gray: np.ndarray, rois: list[tuple[int, int, int, int, float]]
+    ) -> tuple[list[_Candidate], list[Box]]:
+        out: list[_Candidate] = []
+        for x0, y0, x1, y1, _ in rois:
+            out += self._boxes(rgb, gray[y0:y1, x0:x1], x0, y0)
+        return out, []
+
+    def _supported(self, cand: _Candidate, haar: list[Box], previous: list[_Tracked]) -> bool:
+        return cand.score >= self.confirm_neighbors or any(iou(cand.box, p.box) >= self.track_iou for p in previous)
