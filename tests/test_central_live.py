@@ -18,7 +18,7 @@ from pi_camera_service.viewer_ticket import audience, issue_ticket, viewer_key
 from tests.conftest import bearer, wait_until
 from tests.test_central_e2e import ADMIN, admin_token, start_camera, start_central, wait_for_code, wait_for_state
 
-pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.xdist_group("central-live")]
 PAGE_LOADS = 6
 
 
