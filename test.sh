@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (ffmpeg, chromium and chromium-driver, PostgreSQL from Debian when absent,
-# the Python test extras with Playwright), starts a local PostgreSQL for the central server's tests, and
-# runs them.
+# the Python test extras with Playwright), starts a local PostgreSQL for the central server's tests (and
+# stops it again at the end unless it was already running), and runs them on two workers.
 set -euo pipefail
 cd "$(dirname "$0")"
 # Debian packages: ffmpeg (RTSP receiver, test videos), chromium + chromium-driver (browser tests),
@@ -21,5 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # PostgreSQL: installed, started, role and database created; exports PCS_TEST_POSTGRES_URL
 . scripts/postgres-for-tests.sh
+trap pg_stop_started_clusters EXIT  # stop the PostgreSQL cluster if this script started it
 EXTRAS="test" . scripts/setup-venv.sh
-exec .venv/bin/python -m pytest "$@"
+# Two pytest-xdist workers (PCS_TEST_WORKERS=0 runs in this process); modules marked with
+# xdist_group run on one worker so their expensive module fixtures start once.
+.venv/bin/python -m pytest -n "${PCS_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -1,19 +1,21 @@
 """Face detection benchmark: ms per analysed frame (per stage) and analysed fps on the sample video.
 
 Frames are built as the service builds them: the bundled carphone video decoded with PyAV, scaled
-to the main size (default 640x480) as I420, then to the analysis (lores) size of
-``CAMERA_DETECTION_WIDTH`` (default 320, so 320x240).
+to the main size (by default the service's default, 1280x720) as I420, then to the analysis (lores)
+size of ``CAMERA_DETECTION_WIDTH`` (default 320, so 320x180).
 
 1. Per-stage ms of :class:`FaceDetector` over every ``--stride``-th frame (6: 5 fps of a 30 fps
    camera): YUV->RGB, scan (HOG, Haar frontal and proposal re-checks; the whole frame or regions around
-   tracked faces), encodings (5-point
-   shapes + ResNet in the worker process), Haar profile (frame + mirror); once with the default
-   encoding reuse, once recomputing every encoding (``encoding_max_age=0``).
+   tracked faces), encodings (5-point shapes + ResNet in the worker process), Haar profile (frame +
+   mirror); with the default encoding reuse and recomputing every encoding (``encoding_max_age=0``),
+   interleaved frame by frame (A B A B).
 2. :class:`DetectionService` replaying the video in real time for ``--seconds`` s at
    ``--fps`` (5) and flat out (30): measured analysed fps, samples skipped, RSS of this process and
    of the encoder worker.
 
-Usage: ``python bench/bench_detection.py [--main 640x480] [--stride 6] [--threads 1] [--seconds 8]``.
+The load average is printed before and after.
+
+Usage: ``python bench/bench_detection.py [--main WxH] [--stride 6] [--threads 1] [--seconds 8]``.
 Not a test: figures depend on the machine (a Pi Zero 2 W is roughly 10-20x slower than x86-64).
 """
 
@@ -32,7 +34,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pi_camera_service.config import load_settings  # noqa: E402
+from benchlib import load_line  # noqa: E402
+from pi_camera_service.config import Settings, load_settings  # noqa: E402
 from pi_camera_service.detection.detector import FaceDetector  # noqa: E402
 from pi_camera_service.detection.service import DetectionService  # noqa: E402
 from pi_camera_service.frames import AnalysisFrame, Frame  # noqa: E402
@@ -54,21 +57,23 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def stage_table(frames: list[AnalysisFrame], stride: int, **kwargs) -> list[tuple[str, float, float]]:
-    """(stage, mean ms, p95 ms) over ``frames[::stride]``, after one warm-up analysis."""
-    detector = FaceDetector(**kwargs)
-    detector.analyse(frames[0])  # load models, start the encoder worker
-    detector.reset()
-    per_stage: dict[str, list[float]] = {s: [] for s in [*STAGES, "total"]}
-    faces = 0
+def stage_tables(frames: list[AnalysisFrame], stride: int, variants: list[dict]) -> list[list[tuple[str, float, float]]]:
+    """Per variant (FaceDetector keyword arguments): (stage, mean ms, p95 ms) over ``frames[::stride]``,
+    the variants analysing each frame in turn (interleaved), after one warm-up analysis each."""
+    detectors = [FaceDetector(**kwargs) for kwargs in variants]
+    for detector in detectors:
+        detector.analyse(frames[0])  # load models, start the encoder worker
+        detector.reset()
+    per_stage = [{s: [] for s in [*STAGES, "total"]} for _ in variants]
     for af in frames[::stride]:
-        result = detector.analyse(af)
-        faces += result.nb_faces
-        for stage in STAGES:
-            per_stage[stage].append(result.timings_ms.get(stage, 0.0))
-        per_stage["total"].append(result.analysis_ms)
-    detector.close()
-    return [(s, statistics.fmean(v), p95(v)) for s, v in per_stage.items()]
+        for detector, table in zip(detectors, per_stage):
+            result = detector.analyse(af)
+            for stage in STAGES:
+                table[stage].append(result.timings_ms.get(stage, 0.0))
+            table["total"].append(result.analysis_ms)
+    for detector in detectors:
+        detector.close()
+    return [[(s, statistics.fmean(v), p95(v)) for s, v in table.items()] for table in per_stage]
 
 
 class ReplayCamera:
@@ -101,12 +106,16 @@ def service_run(frames: list[AnalysisFrame], video_fps: float, fps: float, secon
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--main", default="640x480", help="main stream size WxH (default 640x480)")
-    parser.add_argument("--detection-width", type=int, default=320, help="lores width, px (default 320)")
+    defaults = Settings(_env_file=None)
+    parser.add_argument("--main", default=f"{defaults.width}x{defaults.height}",
+                        help=f"main stream size WxH (default: the service's, {defaults.width}x{defaults.height})")
+    parser.add_argument("--detection-width", type=int, default=defaults.detection_width,
+                        help=f"lores width, px (default: the service's, {defaults.detection_width})")
     parser.add_argument("--stride", type=int, default=6, help="analyse every Nth frame (default 6)")
     parser.add_argument("--threads", type=int, default=0, help="cv2.setNumThreads (0: OpenCV default)")
     parser.add_argument("--seconds", type=float, default=8.0, help="service run length per rate, s")
-    parser.add_argument("--fps", type=float, default=5.0, help="CAMERA_DETECTION_FPS for the service run")
+    parser.add_argument("--fps", type=float, default=defaults.detection_fps,
+                        help=f"CAMERA_DETECTION_FPS for the service run (default {defaults.detection_fps:g})")
     args = parser.parse_args()
     width, height = (int(v) for v in args.main.lower().split("x"))
     if args.threads:
@@ -116,9 +125,9 @@ def main() -> None:
     print(f"# Face detection on {SAMPLE.name}: main {width}x{height}, lores {lores.width}x{lores.height}, "
           f"every {args.stride} frame(s)")
     print(f"{platform.machine()} {platform.processor() or ''} {psutil.cpu_count()} cpus, "
-          f"OpenCV threads {cv2.getNumThreads()}, Python {platform.python_version()}\n")
-    reuse = stage_table(frames, args.stride)
-    fresh = stage_table(frames, args.stride, encoding_max_age=0)
+          f"OpenCV threads {cv2.getNumThreads()}, Python {platform.python_version()}")
+    print(f"before: {load_line()}\n")
+    reuse, fresh = stage_tables(frames, args.stride, [{}, {"encoding_max_age": 0}])
     print("| stage | ms mean | ms p95 | ms mean, encoding every frame | ms p95 |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for (stage, mean, high), (_, fmean, fhigh) in zip(reuse, fresh):
@@ -130,6 +139,7 @@ def main() -> None:
         s = service_run(frames, video_fps, fps, args.seconds)
         print(f"| {fps:g} fps | {s['analysed_fps']:.2f} | {s['frames_analysed']} | {s['samples_skipped']} | "
               f"{s['last_analysis_ms']:.1f} | {s['rss_mb']:.0f} | {s['worker_rss_mb']:.0f} |")
+    print(f"\nafter: {load_line()}")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import load_line  # noqa: E402
 from pi_camera_service.frames import resize_i420  # noqa: E402
 from pi_camera_service.imaging import FrameProcessor, ImageAdjust, LensModel, mean_luma  # noqa: E402
 
@@ -117,8 +118,9 @@ def main() -> None:
     print(f"`{' '.join([Path(sys.executable).name, *sys.argv])}`\n")
     print(
         f"{platform.machine()} {platform.processor() or ''} {psutil.cpu_count()} cpus, OpenCV {cv2.__version__} "
-        f"threads {cv2.getNumThreads()}, NumPy {np.__version__}, Python {platform.python_version()}\n"
+        f"threads {cv2.getNumThreads()}, NumPy {np.__version__}, Python {platform.python_version()}"
     )
+    print(f"before: {load_line()}\n")
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.lower().split("x"))
         rows = bench_size(width, height, args.rounds)
@@ -129,6 +131,7 @@ def main() -> None:
             build_s = "" if build is None else f"{build:.2f}"
             print(f"| {label} | {ms:.3f} | {vs_copy:.1f} | {vs_resize:.2f} | {build_s} |")
         print()
+    print(f"after: {load_line()}")
 
 
 if __name__ == "__main__":

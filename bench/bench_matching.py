@@ -6,9 +6,12 @@
    the in-thread server of the tests, on SQLite and on PostgreSQL (a scratch database created next to
    ``PCS_TEST_POSTGRES_URL``, dropped afterwards; skipped when unset). 1,000 people enrolled; each
    event has one face with a 4 KB crop; half the faces match a person (a sighting is updated), half
-   are unknown (grouped).
+   are unknown (grouped). SQLite and PostgreSQL runs are interleaved (``--rounds``, each on a fresh
+   database): median and spread. Traffic stays on loopback (127.0.0.1, no mDNS).
 
-Usage: ``python bench/bench_matching.py [--events 2000] [--batch 50]``
+The load average is printed before and after.
+
+Usage: ``python bench/bench_matching.py [--events 2000] [--batch 50] [--rounds 3]``
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchlib import interleave, load_line, spread  # noqa: E402
 from central.matching import EncodingIndex  # noqa: E402
 
 
@@ -99,43 +103,50 @@ def bench_ingest(database_url: str, events: int, batch: int) -> float:
             server.stop()
 
 
+def ingest_once(name: str, base: str | None, events: int, batch: int) -> float:
+    """One ingest run on a fresh database (an SQLite file, or a scratch PostgreSQL database next to
+    ``base``, dropped afterwards); events/s."""
+    if base is None:
+        tmp = tempfile.mkdtemp()
+        return bench_ingest(f"sqlite:///{tmp}/bench.db", events, batch)
+    import sqlalchemy
+
+    scratch = f"pcs_bench_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{scratch}"'))
+    try:
+        return bench_ingest(base.rsplit("/", 1)[0] + "/" + scratch, events, batch)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> int:
     """Run the benchmarks and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved ingest rounds (SQLite, PostgreSQL, ...)")
     args = parser.parse_args()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"numpy {np.__version__}; {dt.date.today()}\n")
+          f"numpy {np.__version__}; {dt.date.today()}")
+    print(f"before: {load_line()}\n")
     print("| measure | median | p95 | target |\n| --- | --- | --- | --- |")
     for n, median, p95 in bench_matching():
         target = "≤ 5 ms" if n == 100_000 else ""
         print(f"| match one encoding against {n:,} enrolled (1 thread) | {median:.3f} ms | {p95:.3f} ms | {target} |")
-    urls = [("SQLite", None)]
+    urls: dict[str, str | None] = {"SQLite": None}
     pg = os.environ.get("PCS_TEST_POSTGRES_URL")
     if pg:
-        urls.append(("PostgreSQL", pg))
-    for name, base in urls:
-        scratch = None
-        if base is None:
-            tmp = tempfile.mkdtemp()
-            url = f"sqlite:///{tmp}/bench.db"
-        else:
-            import sqlalchemy
-
-            scratch = f"pcs_bench_{uuid.uuid4().hex[:8]}"
-            admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(sqlalchemy.text(f'CREATE DATABASE "{scratch}"'))
-            url = base.rsplit("/", 1)[0] + "/" + scratch
-        try:
-            rate = bench_ingest(url, args.events, args.batch)
-            print(f"| ingest, {args.batch} events per request, 1 face + crop each, {name} | {rate:.0f} events/s | | |")
-        finally:
-            if scratch:
-                with admin.connect() as conn:
-                    conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-                admin.dispose()
+        urls["PostgreSQL"] = pg
+    rates = interleave({name: (lambda name=name, base=base: ingest_once(name, base, args.events, args.batch))
+                        for name, base in urls.items()}, args.rounds)
+    for name, values in rates.items():
+        print(f"| ingest, {args.batch} events per request, 1 face + crop each, {name}, median (min–max) of "
+              f"{args.rounds} interleaved rounds | {spread(values, '{:.0f}', ' events/s')} | | |")
+    print(f"\nafter: {load_line()}")
     return 0
 
 

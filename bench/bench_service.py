@@ -1,22 +1,29 @@
-"""Service benchmark: API latency, detection cost, streaming CPU against the ffmpeg CLI, and RSS.
+"""Service benchmark: API latency, detection cost, streaming CPU against the ffmpeg CLI, and memory.
 
-Runs, in one script and side by side on the same machine:
+Every service run uses the default configuration (1280x720@30, 2 Mbit/s, detection at 5 fps on a
+320-px analysis frame, stills on) on the bundled sample, with its traffic kept on loopback: the API
+on 127.0.0.1 and the mDNS advertisement on 127.0.0.1 only (``CAMERA_MDNS_INTERFACES``). It publishes
+to an ffmpeg RTSP receiver on 127.0.0.1.
 
-1. the real service on the bundled sample at 1280x720@30 with detection, publishing to an ffmpeg
-   RTSP receiver: ``/v1/detection/latest`` and ``/v1/camera/snapshot`` latency (p50/p95), RSS;
-2. the service at 640x480 with detection: ms per analysed frame and analysed fps;
-3. CPU% of the service streaming 1280x720@30 without detection, next to the ``ffmpeg`` CLI
-   decoding, scaling, encoding with the same x264 options and publishing the same input.
+1. The default service: ``/v1/detection/latest`` and ``/v1/camera/snapshot`` latency (p50/p95), RSS and
+   PSS, CPU, and the ms per analysed frame (``last_analysis_ms`` sampled through the CPU window).
+2. Streaming CPU, ``--rounds`` interleaved rounds (A B A B ...): the service with detection off
+   (``CAMERA_DETECTION_ENABLED=false``, the only change) against the ``ffmpeg`` CLI decoding, scaling,
+   encoding with the same x264 options and publishing the same input; median and spread.
+3. ``MALLOC_ARENA_MAX`` unset against ``2`` (as ``pi-camera-service.service`` sets it), ``--arena-rounds``
+   interleaved rounds of the default service: RSS and PSS after warm-up.
 
-Usage: ``.venv/bin/python bench/bench_service.py [--seconds 20] [--markdown docs/performance.md]``.
-Not a test: figures depend on the machine; ratios are measured in the same run.
+The load average is printed before and after (and written with the table).
+
+Usage: ``.venv/bin/python bench/bench_service.py [--seconds 15] [--rounds 3] [--arena-rounds 2]
+[--markdown FILE]``. Not a test: figures depend on the machine; ratios are measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +38,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import LOOPBACK_ENV, interleave, load_line, spread  # noqa: E402
+from pi_camera_service.config import Settings  # noqa: E402
 from pi_camera_service.streaming import EncoderSettings  # noqa: E402
 from tests.conftest import SAMPLE, RtspReceiver, ServiceProcess, free_port  # noqa: E402
 
@@ -67,32 +76,31 @@ def cpu_percent(pids: list[int], seconds: float) -> float:
     return 100 * (total() - c0) / (time.monotonic() - t0)
 
 
-def start_service(tmp: Path, width: int, height: int, detection: bool, rtsp_port: int) -> ServiceProcess:
+def start_service(tmp: Path, rtsp_port: int, name: str, **overrides: str) -> ServiceProcess:
+    """The service on the sample with the default configuration except ``overrides`` (CAMERA_* names),
+    publishing to ``rtsp_port`` on 127.0.0.1, its traffic on loopback."""
     env = {
         "CAMERA_SOURCE": str(SAMPLE),
-        "CAMERA_WIDTH": str(width),
-        "CAMERA_HEIGHT": str(height),
-        "CAMERA_FRAMERATE": "30",
-        "CAMERA_BITRATE": "2000000",
         "CAMERA_RTSP_URL": f"rtsp://127.0.0.1:{rtsp_port}/cam",
-        "CAMERA_HOST": "127.0.0.1",
         "CAMERA_PORT": str(free_port()),
         "CAMERA_API_KEY": API_KEY,
         "CAMERA_STATE_DIR": str(tmp / "state"),
-        "CAMERA_DETECTION_ENABLED": "true" if detection else "false",
+        "CAMERA_STILLS_DIR": str(tmp / "stills"),
         "CAMERA_LOG_LEVEL": "WARNING",
+        **LOOPBACK_ENV,
+        **overrides,
     }
     tmp.mkdir(parents=True, exist_ok=True)
-    return ServiceProcess(env, tmp / f"service-{width}x{height}-{detection}.log").start()
+    return ServiceProcess(env, tmp / f"service-{name}.log").start()
 
 
 @contextmanager
-def running_service(tmp: Path, width: int, height: int, detection: bool) -> Iterator[tuple[ServiceProcess, httpx.Client]]:
+def running_service(tmp: Path, name: str, **overrides: str) -> Iterator[tuple[ServiceProcess, httpx.Client]]:
     """A service publishing to its own ffmpeg receiver; yields it with an authenticated client once streaming."""
     port = free_port()
     tmp.mkdir(parents=True, exist_ok=True)
-    rx = RtspReceiver(port, tmp / f"rx-{width}x{height}-{detection}.mkv").start()
-    svc = start_service(tmp, width, height, detection, port)
+    rx = RtspReceiver(port, tmp / f"rx-{name}.mkv").start()
+    svc = start_service(tmp, port, name, **overrides)
     try:
         with httpx.Client(base_url=svc.base, headers={"X-API-Key": API_KEY}, timeout=30) as client:
             wait_streaming(client)
@@ -100,6 +108,15 @@ def running_service(tmp: Path, width: int, height: int, detection: bool) -> Iter
     finally:
         svc.stop()
         rx.stop()
+
+
+def wait_detection(client: httpx.Client, timeout: float = 60) -> None:
+    """Until the first detection result is there (the models are loaded)."""
+    deadline = time.monotonic() + timeout
+    while client.get("/v1/detection/latest").status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError("no detection result within 60 s")
+        time.sleep(0.2)
 
 
 def memory(pid: int) -> tuple[float, float]:
@@ -144,74 +161,131 @@ def ffmpeg_cli(rtsp_port: int, width: int, height: int) -> subprocess.Popen:
     )
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=20, help="CPU sampling window, s")
-    ap.add_argument("--markdown", type=Path, help="write the results table to this file")
-    args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="pi-camera-bench-"))
-    rows: list[tuple[str, str, str]] = []
+def cpu_and_analysis(pid: int, client: httpx.Client, seconds: float) -> tuple[float, list[float]]:
+    """CPU of ``pid`` and children over ``seconds`` s (% of one core), and ``last_analysis_ms`` sampled
+    every 0.5 s meanwhile (each new analysis once)."""
+    proc = psutil.Process(pid)
+    procs = [proc, *proc.children(recursive=True)]
 
-    # 1. 1280x720 with detection: latencies and memory
-    with running_service(tmp, 1280, 720, True) as (svc, c):
-        deadline = time.monotonic() + 30
-        while c.get("/v1/detection/latest").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(3)
-        lat = latency(c, "/v1/detection/latest", 300)
-        snap = latency(c, "/v1/camera/snapshot", 60)
-        rss, pss = memory(svc.proc.pid)
-        cpu_det720 = cpu_percent([svc.proc.pid], args.seconds)
-        det720 = c.get("/v1/detection/status").json()
-        fps720 = c.get("/v1/streaming/status").json()["fps"]
-    rows += [
-        ("`/v1/detection/latest` latency p50 / p95 (1280x720)", f"{percentile(lat, 50):.2f} / {percentile(lat, 95):.2f} ms", "p50 ≤ 5 ms"),
-        ("`/v1/camera/snapshot` latency p50 / p95 (1280x720)", f"{percentile(snap, 50):.1f} / {percentile(snap, 95):.1f} ms", "p50 ≤ 60 ms"),
-        ("RSS of the service process, streaming 1280x720@30, detection loaded", f"{rss:.0f} MB", "≤ 200 MB"),
-        ("PSS of the service + its face-encoder worker (shared pages counted once)", f"{pss:.0f} MB", "≤ 200 MB"),
-        ("CPU, streaming 1280x720@30 with detection", f"{cpu_det720:.0f} % of one core (stream {fps720:.1f} fps, analysed {det720['analysed_fps']:.1f} fps)", ""),
-    ]
+    def total() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in procs if p.is_running())
 
-    # 2. 640x480 with detection: analysis cost, sampled through the run
-    with running_service(tmp, 640, 480, True) as (svc, c):
-        samples = []
-        end = time.monotonic() + args.seconds
-        while time.monotonic() < end:
-            ms = c.get("/v1/detection/status").json()["last_analysis_ms"]
-            if ms is not None:
-                samples.append(ms)
-            time.sleep(0.5)
-        det = c.get("/v1/detection/status").json()
-    rows += [
-        ("detection ms per analysed frame (640x480 main, 320x240 analysis), median", f"{statistics.median(samples):.1f} ms", ""),
-        ("analysed fps (CAMERA_DETECTION_FPS=5)", f"{det['analysed_fps']:.2f}", "5"),
-    ]
+    samples: list[float] = []
+    seen = None
+    t0, c0 = time.monotonic(), total()
+    while time.monotonic() - t0 < seconds:
+        det = client.get("/v1/detection/status").json()
+        key = det.get("frames_analysed")
+        if det.get("last_analysis_ms") is not None and key != seen:
+            seen = key
+            samples.append(det["last_analysis_ms"])
+        time.sleep(0.5)
+    return 100 * (total() - c0) / (time.monotonic() - t0), samples
 
-    # 3. streaming CPU: service (no detection) vs ffmpeg CLI, same input, same settings
-    with running_service(tmp, 1280, 720, False) as (svc, c):
+
+def streaming_cpu_service(tmp: Path, seconds: float, rnd: list[int]) -> float:
+    """One window: CPU of the service streaming, detection off (% of one core)."""
+    rnd[0] += 1
+    with running_service(tmp, f"nodet-{rnd[0]}", CAMERA_DETECTION_ENABLED="false") as (svc, _):
         time.sleep(2)
-        cpu_svc = cpu_percent([svc.proc.pid], args.seconds)
-        fps_svc = c.get("/v1/streaming/status").json()["fps"]
+        return cpu_percent([svc.proc.pid], seconds)
+
+
+def streaming_cpu_ffmpeg(tmp: Path, seconds: float, rnd: list[int]) -> float:
+    """One window: CPU of the ffmpeg CLI doing the same (% of one core)."""
     port = free_port()
-    rx = RtspReceiver(port, tmp / "rx4.mkv")
-    rx.start()
+    rx = RtspReceiver(port, tmp / f"rx-ffmpeg-{rnd[0]}.mkv").start()
     ff = ffmpeg_cli(port, 1280, 720)
     try:
         time.sleep(3)
-        cpu_ff = cpu_percent([ff.pid], args.seconds)
+        return cpu_percent([ff.pid], seconds)
     finally:
         ff.terminate()
         ff.wait()
         rx.stop()
+
+
+def memory_with_arena(tmp: Path, arena: str | None, rnd: list[int]) -> tuple[float, float]:
+    """(RSS, PSS) MB of the default service after warm-up, with MALLOC_ARENA_MAX=``arena`` (None: unset)."""
+    rnd[0] += 1
+    saved = os.environ.pop("MALLOC_ARENA_MAX", None)
+    if arena is not None:
+        os.environ["MALLOC_ARENA_MAX"] = arena
+    try:
+        with running_service(tmp, f"arena-{arena}-{rnd[0]}") as (svc, c):
+            wait_detection(c)
+            time.sleep(10)
+            return memory(svc.proc.pid)
+    finally:
+        os.environ.pop("MALLOC_ARENA_MAX", None)
+        if saved is not None:
+            os.environ["MALLOC_ARENA_MAX"] = saved
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=15, help="CPU sampling window, s")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of service vs ffmpeg CLI")
+    ap.add_argument("--arena-rounds", type=int, default=2, help="interleaved rounds of MALLOC_ARENA_MAX unset vs 2 (0: skip)")
+    ap.add_argument("--markdown", type=Path, help="write the results table to this file")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="pi-camera-bench-"))
+    rows: list[tuple[str, str, str]] = []
+    load_before = load_line()
+    print(load_before, flush=True)
+
+    defaults = Settings(_env_file=None)
+    sizes = "{}x{} main, {}x{}".format(defaults.width, defaults.height, *defaults.detection_size)
+    # 1. the default service (1280x720@30, detection at 5 fps): latencies, memory, CPU, analysis cost
+    with running_service(tmp, "default") as (svc, c):
+        wait_detection(c)
+        time.sleep(3)
+        lat = latency(c, "/v1/detection/latest", 300)
+        snap = latency(c, "/v1/camera/snapshot", 60)
+        rss, pss = memory(svc.proc.pid)
+        cpu_det, analysis = cpu_and_analysis(svc.proc.pid, c, args.seconds)
+        det = c.get("/v1/detection/status").json()
+        fps = c.get("/v1/streaming/status").json()["fps"]
     rows += [
-        ("CPU, service streaming 1280x720@30 (detection off)", f"{cpu_svc:.0f} % of one core ({fps_svc:.1f} fps)", ""),
-        ("CPU, ffmpeg CLI, same input and x264 settings", f"{cpu_ff:.0f} % of one core", ""),
-        ("service / ffmpeg CLI CPU ratio", f"{cpu_svc / cpu_ff:.2f}", "≤ 1.3"),
+        ("`/v1/detection/latest` latency p50 / p95", f"{percentile(lat, 50):.2f} / {percentile(lat, 95):.2f} ms", "p50 ≤ 5 ms"),
+        ("`/v1/camera/snapshot` latency p50 / p95", f"{percentile(snap, 50):.1f} / {percentile(snap, 95):.1f} ms", "p50 ≤ 60 ms"),
+        ("RSS of the service process, streaming, detection loaded", f"{rss:.0f} MB", "≤ 200 MB"),
+        ("PSS of the service + its face-encoder worker (shared pages counted once)", f"{pss:.0f} MB", "≤ 200 MB"),
+        ("CPU, streaming with detection", f"{cpu_det:.0f} % of one core (stream {fps:.1f} fps, analysed {det['analysed_fps']:.1f} fps)", ""),
+        (f"detection ms per analysed frame ({sizes} analysis), median (min–max)",
+         spread(analysis, unit=" ms") if analysis else "no sample", ""),
     ]
 
+    # 2. streaming CPU: service (detection off) vs ffmpeg CLI, interleaved
+    rnd = [0]
+    cpu = interleave({
+        "service": lambda: streaming_cpu_service(tmp, args.seconds, rnd),
+        "ffmpeg": lambda: streaming_cpu_ffmpeg(tmp, args.seconds, rnd),
+    }, args.rounds)
+    ratios = [a / b for a, b in zip(cpu["service"], cpu["ffmpeg"])]
+    rows += [
+        ("CPU, service streaming (detection off)", spread(cpu["service"], "{:.0f}", " %") + " of one core", ""),
+        ("CPU, ffmpeg CLI, same input and x264 settings", spread(cpu["ffmpeg"], "{:.0f}", " %") + " of one core", ""),
+        ("service / ffmpeg CLI CPU ratio, per round", spread(ratios, "{:.2f}"), "≤ 1.3"),
+    ]
+
+    # 3. MALLOC_ARENA_MAX unset vs 2, interleaved
+    if args.arena_rounds:
+        arena = interleave({
+            "unset": lambda: memory_with_arena(tmp, None, rnd),
+            "2": lambda: memory_with_arena(tmp, "2", rnd),
+        }, args.arena_rounds)
+        for name, values in arena.items():
+            rows.append((f"`MALLOC_ARENA_MAX` {name}: service RSS / service + worker PSS",
+                         f"{spread([v[0] for v in values], '{:.0f}', ' MB')} / {spread([v[1] for v in values], '{:.0f}', ' MB')}", ""))
+        saved = [u[1] - t[1] for u, t in zip(arena["unset"], arena["2"])]
+        rows.append(("PSS saved by `MALLOC_ARENA_MAX=2`, per round", spread(saved, "{:.1f}", " MB"), ""))
+
+    load_after = load_line()
+    print(load_after)
     header = (
-        f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()}; "
-        f"{time.strftime('%Y-%m-%d')}\n\n| measure | result | target |\n| --- | --- | --- |\n"
+        f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, Python {platform.python_version()}\n"
+        f"Before: {load_before}; after: {load_after}\n\n| measure | result | target |\n| --- | --- | --- |\n"
     )
     table = header + "".join(f"| {a} | {b} | {c} |\n" for a, b, c in rows)
     print(table)

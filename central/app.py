@@ -50,6 +50,8 @@ class CentralState:
     secret_key: str = ""
     started_at: float = field(default_factory=time.time)
     password_gate: Any = None  # pi_camera_service.limits.PasswordCheckGate: argon2 checks in flight
+    viewer_keys: dict[str, str] = field(default_factory=dict)
+    """Camera id -> the viewer key its last heartbeat sent (memory only; see central.api.camera_routes.live_ticket)."""
 
     def revoke_session(self, claims: dict[str, Any]) -> None:
         """Refuse the session token with these claims until it expires, on every path: its ``jti`` is

@@ -973,7 +973,8 @@ async def require_auth(
     Raises:
         HTTPException: 401 with ``WWW-Authenticate: Bearer realm=...`` (RFC 6750 §3) and a
             ``detail`` message when: a token is passed in the query string (``error=
-            "invalid_request"``, refused even with a valid header); no credentials are sent; the
+            "invalid_request"``, refused even with a valid header); a viewer ticket (``?ticket=``) is
+            sent to a route other than the MJPEG view; no credentials are sent; the
             Authorization scheme is not Bearer; the API key is wrong or API keys are disabled; the
             token is empty, malformed, expired, wrongly signed, altered, ``alg: none`` or for an
             unknown subject (``error="invalid_token"``); the session cookie is invalid, expired or
@@ -991,6 +992,10 @@ async def require_auth(
             "browser history; send it in the Authorization header as Authorization: Bearer <token>",
             error="invalid_request",
         )
+
+    if "ticket" in request.query_params:  # pi_camera_service.viewer_ticket: only the MJPEG view takes one
+        raise unauthorized("a viewer ticket (?ticket=) is only accepted by GET /v1/camera/mjpeg",
+                           error="invalid_request")
 
     authorization = request.headers.get("Authorization")
     if api_key is None and not authorization:

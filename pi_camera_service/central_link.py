@@ -12,7 +12,7 @@ When ``CAMERA_CENTRAL_URL`` is set, :class:`CentralLink` runs as one asyncio tas
    code. The ``paired`` answer carries ``device_id`` and ``device_secret``, stored in
    ``<state_dir>/central-credentials.json`` (mode 0600, written atomically).
 2. **Heartbeats** (credentials stored): ``POST <central>/v1/devices/heartbeat`` with HTTP Basic
-   ``device_id:device_secret`` and ``{"status": {...}}`` (see :func:`heartbeat_status`), every
+   ``device_id:device_secret`` and ``{"status": {...}, "viewer_key": ...}`` (see :func:`heartbeat_status`), every
    ``heartbeat_interval_s`` the server answers (30 s until it says otherwise). A ``device_secret`` in
    the answer replaces the stored one (rotation). 401 means the central server no longer knows the
    camera: the credentials are deleted and pairing starts again. 403 ``camera_disabled`` keeps the
@@ -22,7 +22,9 @@ When ``CAMERA_CENTRAL_URL`` is set, :class:`CentralLink` runs as one asyncio tas
 Credentials stored for another central URL than the configured one are ignored (the camera pairs again).
 While paired, the edge API also accepts the device credentials as HTTP Basic
 (:meth:`CentralLink.device_credentials`, used by :func:`pi_camera_service.auth.require_auth`), so the
-central server can read ``/v1/camera/status`` and ``/v1/camera/mjpeg``.
+central server can read ``/v1/camera/status`` and ``/v1/camera/mjpeg``. Each heartbeat also carries the
+``viewer_key`` derived from the device secret, with which the central server signs the tickets that open
+``/v1/camera/mjpeg`` for its dashboard (:mod:`pi_camera_service.viewer_ticket`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from pi_camera_service.discovery import default_instance_name, viewer_rtsp_url
 from pi_camera_service.events import EventLog
 from pi_camera_service.fileio import fsync_dir, make_private_dir, make_private_file, unlink_quietly, write_atomic
 from pi_camera_service.identity import hardware_id
+from pi_camera_service.viewer_ticket import viewer_key
 
 log = logging.getLogger(__name__)
 
@@ -815,7 +818,8 @@ class CentralLink:
             status = await self._status()
             try:
                 response = await self._client.post(
-                    "/v1/devices/heartbeat", json={"status": status}, auth=(creds.device_id, creds.device_secret)
+                    "/v1/devices/heartbeat", json={"status": status, "viewer_key": viewer_key(creds.device_secret)},
+                    auth=(creds.device_id, creds.device_secret),
                 )
             except httpx.HTTPError as exc:
                 await self._fail_heartbeat(backoff, f"central server unreachable: {_describe(exc)}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 import shutil
 import signal
@@ -298,29 +301,62 @@ def _multicast_round_trip() -> bool:
         tx.close()
 
 
+@contextlib.contextmanager
+def _shared_state(tmp_path_factory, name: str):
+    """A JSON dict shared by the pytest-xdist workers of this run (one file in the run's common temp
+    directory), locked (flock) while the ``with`` block reads and changes it."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    path = root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = json.loads(path.read_text()) if path.exists() else {}
+        yield state
+        path.write_text(json.dumps(state))
+
+
 @pytest.fixture(scope="session")
-def loopback_multicast():
-    """Multicast works on 127.0.0.1 (enabled here as root when it does not by default)."""
-    undo: list[list[str]] = []
-    if not _multicast_round_trip():
-        if os.geteuid() != 0:
-            pytest.skip("multicast on lo does not work here and enabling it (ip link set lo multicast on) needs root")
-        steps = [
-            (["ip", "link", "set", "lo", "multicast", "on"], ["ip", "link", "set", "lo", "multicast", "off"]),
-            (["ip", "route", "add", "224.0.0.0/4", "dev", "lo"], ["ip", "route", "del", "224.0.0.0/4", "dev", "lo"]),
-        ]
-        for do, revert in steps:
-            if subprocess.run(do, capture_output=True, check=False).returncode == 0:
-                undo.append(revert)
-            if _multicast_round_trip():
-                break
-        else:
-            for cmd in reversed(undo):
-                subprocess.run(cmd, capture_output=True, check=False)
-            pytest.skip("multicast on lo does not work even after 'ip link set lo multicast on' and a 224.0.0.0/4 route")
-    yield
-    for cmd in reversed(undo):
-        subprocess.run(cmd, capture_output=True, check=False)
+def loopback_multicast(tmp_path_factory):
+    """Multicast works on 127.0.0.1 (enabled here as root when it does not by default).
+
+    Safe with pytest-xdist: the workers count their users in a shared, locked file; the first one
+    enables multicast, the last one to finish undoes what was changed.
+    """
+    with _shared_state(tmp_path_factory, "loopback-multicast") as state:
+        if not state.get("users"):
+            state["undo"], state["skip"] = [], None
+            if not _multicast_round_trip():
+                if os.geteuid() != 0:
+                    state["skip"] = "multicast on lo does not work here and enabling it (ip link set lo multicast on) needs root"
+                else:
+                    steps = [
+                        (["ip", "link", "set", "lo", "multicast", "on"], ["ip", "link", "set", "lo", "multicast", "off"]),
+                        (["ip", "route", "add", "224.0.0.0/4", "dev", "lo"], ["ip", "route", "del", "224.0.0.0/4", "dev", "lo"]),
+                    ]
+                    for do, revert in steps:
+                        if subprocess.run(do, capture_output=True, check=False).returncode == 0:
+                            state["undo"].append(revert)
+                        if _multicast_round_trip():
+                            break
+                    else:
+                        for cmd in reversed(state["undo"]):
+                            subprocess.run(cmd, capture_output=True, check=False)
+                        state["undo"] = []
+                        state["skip"] = ("multicast on lo does not work even after 'ip link set lo multicast on' "
+                                         "and a 224.0.0.0/4 route")
+        state["users"] = state.get("users", 0) + 1
+        skip = state.get("skip")
+    try:
+        if skip:
+            pytest.skip(skip)
+        yield
+    finally:
+        with _shared_state(tmp_path_factory, "loopback-multicast") as state:
+            state["users"] -= 1
+            if state["users"] == 0:
+                for cmd in reversed(state.get("undo", [])):
+                    subprocess.run(cmd, capture_output=True, check=False)
+                state["undo"] = []
 
 
 @pytest.fixture(scope="module")

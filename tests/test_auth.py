@@ -135,7 +135,8 @@ def test_valid_api_key_is_accepted(client: TestClient) -> None:
     assert response.json() == {"principal": "api-key"}
 
 
-@pytest.mark.parametrize("key", ["wrong", API_KEY[:-1], API_KEY + "x", API_KEY.upper() + "!"])
+@pytest.mark.parametrize("key", ["wrong", API_KEY[:-1], API_KEY + "x", API_KEY.upper() + "!"],
+                         ids=["wrong", "one-character-short", "one-character-more", "upper-case"])
 def test_wrong_api_key_is_refused(client: TestClient, key: str) -> None:
     response = client.get("/v1/ping", headers={"X-API-Key": key})
     assert_bearer_401(response, message="API key invalid")

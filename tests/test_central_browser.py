@@ -3,27 +3,31 @@
 First-run setup with the bootstrap password from the server's log, login, a scan that finds a camera,
 pairing it with the code it asked for (a wrong code first: the server's message is shown), the camera
 coming online with its heartbeat, rename, disable/enable, secret rotation, the live view (WebRTC page
-in a frame, MJPEG image, RTSP URL), unpair, admins, API tokens, logout, and a 360 px phone screen
+in a frame, MJPEG image opened with a viewer ticket, RTSP URL), unpair, admins, API tokens, logout, and a 360 px phone screen
 without horizontal scrolling. The page runs under its own CSP (not bypassed) and no CSP violation or
 script error may occur. Screenshots go to test-artifacts/central-*.png.
 
 The camera is simulated: it talks to the central server through the device-facing HTTP API, and a
-small HTTP server stands in for its own endpoints (``/health`` for the scan, a WebRTC page, MJPEG).
+small HTTP server stands in for its own endpoints (``/health`` for the scan, a WebRTC page, MJPEG that
+checks the viewer ticket with the camera's own verifier).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import cv2
 import httpx
 import numpy as np
 import pytest
 
+from pi_camera_service.viewer_ticket import TicketError, TicketVerifier
 from tests.browser import expect, watch
 from tests.conftest import free_port
 from tests.test_central_web import (
@@ -50,6 +54,8 @@ class FakeCameraEndpoints:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.mjpeg_clients = 0
+        self.verifier = TicketVerifier()
+        self.credentials = lambda: None  # () -> (device_id, device_secret) once paired
         self.stopping = threading.Event()
         frames = []
         for i in range(4):
@@ -76,7 +82,14 @@ class FakeCameraEndpoints:
                 elif self.path == "/cam":
                     page = b"<!doctype html><title>WebRTC</title><h1 id='fake-webrtc'>WebRTC player</h1>"
                     self._send(200, "text/html; charset=utf-8", page)
-                elif self.path == "/v1/camera/mjpeg":
+                elif self.path.startswith("/v1/camera/mjpeg"):
+                    # the camera's own check of the dashboard's viewer ticket
+                    ticket = parse_qs(urlsplit(self.path).query).get("ticket", [""])[0]
+                    try:
+                        owner.verifier.verify(ticket, *owner.credentials())
+                    except (TicketError, TypeError) as exc:
+                        self._send(401, "application/json", json.dumps({"detail": str(exc)}).encode())
+                        return
                     owner.mjpeg_clients += 1
                     self.send_response(200)
                     self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
@@ -134,7 +147,7 @@ def test_first_run_pair_manage_watch_and_unpair_a_camera(central, endpoints, bro
     problems: list[str] = []
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(8000)
+    page.set_default_timeout(20000)  # argon2 logins take seconds on a loaded 2-core machine
     watch(page, problems)
     base = central.base
     try:
@@ -202,6 +215,7 @@ def test_first_run_pair_manage_watch_and_unpair_a_camera(central, endpoints, bro
 
         # ---- the camera collects its credentials and reports in: online at the next refresh (5 s)
         assert cam.collect()
+        endpoints.credentials = lambda: (cam.device_id, cam.device_secret)
         status = {"streaming": True, "detection_fps": 5.1, "temperature_c": 41.5, "version": "0.1.0",
                   "api_url": endpoints.base, "mjpeg_path": "/v1/camera/mjpeg",
                   "webrtc_url": endpoints.base + "/cam", "rtsp_url": RTSP_URL}
@@ -261,7 +275,7 @@ def test_first_run_pair_manage_watch_and_unpair_a_camera(central, endpoints, bro
         expect(page.locator("#webrtc-view")).to_be_hidden()
         mjpeg = page.locator("#mjpeg")
         expect(mjpeg).to_be_visible()
-        expect(mjpeg).to_have_attribute("src", endpoints.base + "/v1/camera/mjpeg")
+        expect(mjpeg).to_have_attribute("src", re.compile("^" + re.escape(endpoints.base + "/v1/camera/mjpeg?ticket=")))
         box = mjpeg.bounding_box()
         deadline = time.monotonic() + 8
         while mjpeg.evaluate("img => img.naturalWidth") != 320 and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -26,14 +27,17 @@ CARPHONE = Path(__file__).resolve().parent.parent / "pi_camera_service" / "data"
 
 
 @functools.cache
+@functools.lru_cache(maxsize=1)
 def carphone_frames() -> dict[int, np.ndarray]:
-    """Frames 10 and 110 (of 120) of the sample video, BGR 176x144."""
+    """Frames 10, 60 and 110 (of 120) of the sample video, BGR 176x144 (decoded once per process;
+    read-only arrays, so a test cannot change them for the next)."""
     cap = cv2.VideoCapture(str(CARPHONE))
     out = {}
     for i in range(111):
         ok, frame = cap.read()
         assert ok, f"cannot read frame {i} of {CARPHONE}"
         if i in (10, 60, 110):
+            frame.setflags(write=False)
             out[i] = frame
     cap.release()
     return out
@@ -46,8 +50,19 @@ def astronaut() -> np.ndarray:
     return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
 
 
+_ENCODINGS: dict[bytes, list[float]] = {}
+
+
 def camera_encoding(bgr: np.ndarray) -> list[float]:
-    """The encoding a camera computes: the frame analysed at 320 px wide (I420, aspect kept)."""
+    """The encoding a camera computes: the frame analysed at 320 px wide (I420, aspect kept); computed
+    once per process and frame (a fresh copy each call)."""
+    key = hashlib.sha256(bgr.tobytes()).digest() + repr(bgr.shape).encode()
+    if key not in _ENCODINGS:
+        _ENCODINGS[key] = _camera_encoding(bgr)
+    return list(_ENCODINGS[key])
+
+
+def _camera_encoding(bgr: np.ndarray) -> list[float]:
     height = round(320 * bgr.shape[0] / bgr.shape[1] / 2) * 2
     lores = cv2.resize(bgr, (320, height), interpolation=cv2.INTER_AREA)
     af = AnalysisFrame(Frame(cv2.cvtColor(lores, cv2.COLOR_BGR2YUV_I420), 320, height, 0),

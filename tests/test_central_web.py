@@ -90,8 +90,12 @@ class SimulatedCamera:
         return True
 
     def heartbeat(self, **status: object) -> httpx.Response:
-        """``POST /v1/devices/heartbeat`` with the device credentials; adopts a rotated secret."""
-        r = httpx.post(self.base + "/v1/devices/heartbeat", json={"status": status},
+        """``POST /v1/devices/heartbeat`` with the device credentials and the viewer key derived from the
+        secret, as the camera sends them; adopts a rotated secret."""
+        from pi_camera_service.viewer_ticket import viewer_key
+
+        body = {"status": status, "viewer_key": viewer_key(self.device_secret or "")}
+        r = httpx.post(self.base + "/v1/devices/heartbeat", json=body,
                        auth=(self.device_id or "", self.device_secret or ""), timeout=10)
         if r.status_code == 200 and r.json().get("device_secret"):
             self.device_secret = r.json()["device_secret"]
@@ -277,7 +281,19 @@ def test_live_view_frames_the_cameras_webrtc_page_and_mjpeg(server, session):
     assert_no_inline_code(r.text)
     assert re.search(r'<iframe id="webrtc" src="http://127.0.0.1:8889/cam"', r.text)
     assert 'sandbox="allow-scripts allow-same-origin"' in r.text
-    assert 'data-src="http://127.0.0.1:9/v1/camera/mjpeg"' in r.text
+    # the MJPEG image gets its src from the script (after its error listener), with a viewer ticket
+    img = re.search(r'<img id="mjpeg"[^>]*>', r.text).group(0)
+    assert " src=" not in img and "127.0.0.1:9" not in img
+    ticket = client.post(f"/v1/cameras/{camera_id}/live-ticket", headers={"X-CSRF-Token": csrf})
+    assert ticket.status_code == 200, ticket.text
+    assert ticket.json()["mjpeg_url"] == "http://127.0.0.1:9/v1/camera/mjpeg?ticket=" + ticket.json()["ticket"]
+    assert client.post(f"/v1/cameras/{camera_id}/live-ticket").status_code == 403  # no CSRF token
+    # the grid of live views: a session page that may show the cameras' images, never frames
+    grid = client.get("/live")
+    assert grid.status_code == 200 and 'id="tiles"' in grid.text
+    assert_no_inline_code(grid.text)
+    assert "img-src 'self' data: http: https:; frame-src 'none'" in grid.headers["content-security-policy"]
+    assert httpx.get(server.base + "/live", follow_redirects=False, timeout=10).status_code == 303
     assert 'value="rtsp://127.0.0.1:8554/cam"' in r.text
     assert '<h1 id="live-name">Porch</h1>' in r.text
     assert 'id="view-toggle"' in r.text

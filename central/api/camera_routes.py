@@ -1,4 +1,5 @@
-"""Cameras (pair by code, list, rename, disable, unpair, rotate the secret) and discovery (mDNS, scan)."""
+"""Cameras (pair by code, list, rename, disable, unpair, rotate the secret, live-view tickets) and discovery
+(mDNS, scan)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from central.api.deps import DB, Principal, central, client_address, get_or_404,
 from central.api.schemas import CameraPatch, PairIn, ScanIn
 from central.fleet import camera_view
 from central.models import Camera, utcnow
+from pi_camera_service.viewer_ticket import DEFAULT_TICKET_TTL, TICKET_PARAM, issue_ticket
 
 router = APIRouter(prefix="/v1", tags=["cameras"])
 Reader = Annotated[Principal, Depends(require("read"))]
@@ -78,12 +80,51 @@ def patch_camera(camera_id: str, body: CameraPatch, request: Request, _: Operato
 
 
 @router.delete("/cameras/{camera_id}", status_code=204)
-def unpair_camera(camera_id: str, _: Operator, db: DB) -> Response:
+def unpair_camera(camera_id: str, request: Request, _: Operator, db: DB) -> Response:
     """Unpair: delete the camera record; its credentials are refused at once (401 ``unknown_device``) and
     the camera goes back to asking for a pairing code."""
     db.delete(get_or_404(db, Camera, camera_id, "paired camera"))
     db.commit()
+    central(request).viewer_keys.pop(camera_id, None)
     return Response(status_code=204)
+
+
+def _refuse(status: int, error: str, message: str) -> HTTPException:
+    return HTTPException(status, {"detail": message, "error": error})
+
+
+@router.post("/cameras/{camera_id}/live-ticket")
+def live_ticket(camera_id: str, request: Request, principal: Reader, db: DB) -> dict[str, Any]:
+    """A short-lived ticket that opens this camera's MJPEG live view in the admin's browser, without a
+    login on the camera: ``{"mjpeg_url", "ticket", "token_type": "viewer_ticket", "expires_in"}``
+    (``mjpeg_url`` already carries ``?ticket=``; it opens one stream, within ``expires_in`` s).
+
+    Only for a logged-in admin (dashboard session or login token, not API tokens). The ticket is a
+    JWT signed with the key the camera sent in its last heartbeat, bound to this camera (``aud``) and to
+    its MJPEG view (``scope``); see :mod:`pi_camera_service.viewer_ticket`.
+
+    Raises:
+        HTTPException: 404 unknown camera; 403 for API tokens; 409 ``camera_disabled``,
+            ``no_live_address`` (the camera reported no API address or MJPEG path) or ``no_viewer_key``
+            (no heartbeat with a viewer key since this server started: wait for the next one).
+    """
+    if principal.via not in ("session", "jwt"):
+        raise HTTPException(403, "live-view tickets are issued to logged-in admins only, not to API tokens")
+    camera = get_or_404(db, Camera, camera_id, "paired camera")
+    view = _view(request, camera)
+    if camera.disabled:
+        raise _refuse(409, "camera_disabled", "this camera is disabled; enable it to watch it")
+    if not view["mjpeg_url"]:
+        raise _refuse(409, "no_live_address", "this camera has not reported its address and MJPEG path yet")
+    key = central(request).viewer_keys.get(camera.id)
+    if key is None:
+        interval = central(request).settings.heartbeat_interval
+        raise _refuse(409, "no_viewer_key", "this camera has not sent its viewer key since the central server "
+                      f"started; it does with its next heartbeat (every {interval} s) if its software is "
+                      "recent enough")
+    ticket, expires_in = issue_ticket(key, camera.id, principal.admin.username, DEFAULT_TICKET_TTL)
+    return {"mjpeg_url": f"{view['mjpeg_url']}?{TICKET_PARAM}={ticket}", "ticket": ticket,
+            "token_type": "viewer_ticket", "expires_in": expires_in}
 
 
 @router.post("/cameras/{camera_id}/rotate-secret", status_code=202)

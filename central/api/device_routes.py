@@ -78,7 +78,8 @@ async def poll(
 
 @router.post("/devices/heartbeat")
 def heartbeat(body: HeartbeatIn, request: Request, db: DB) -> dict[str, Any]:
-    """A paired camera reports its state; the response may carry a rotated ``device_secret``.
+    """A paired camera reports its state (and the key for its viewer tickets); the response may carry a
+    rotated ``device_secret``.
     401 ``unknown_device`` (unpaired or wrong secret), 403 ``camera_disabled``."""
     auth = authenticate_device(request, db, allow_retiring=True)
     camera = auth.camera
@@ -89,6 +90,8 @@ def heartbeat(body: HeartbeatIn, request: Request, db: DB) -> dict[str, Any]:
     camera.version = status.get("version") or camera.version
     camera.api_url = status.get("api_url") or camera.api_url
     camera.rtsp_url = status.get("rtsp_url") or camera.rtsp_url
+    if body.viewer_key:
+        central(request).viewer_keys[camera.id] = body.viewer_key
     out: dict[str, Any] = {"camera_name": camera.name, "device_id": camera.id,
                            "heartbeat_interval_s": central(request).settings.heartbeat_interval}
     if camera.rotate_requested or auth.with_retiring_secret:

@@ -134,9 +134,13 @@ class PairingRequestIn(BaseModel):
 
 
 class HeartbeatIn(BaseModel):
-    """A camera's report: its status fields (see :data:`central.fleet.STATUS_FIELDS`)."""
+    """A camera's report: its status fields (see :data:`central.fleet.STATUS_FIELDS`) and its viewer key
+    (43 base64url characters, 256 bits)."""
 
     status: dict[str, Any] = Field(default_factory=dict)
+    viewer_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{43}$",
+                                   description="key for signing the camera's MJPEG viewer tickets "
+                                               "(pi_camera_service.viewer_ticket); kept in memory only")
 
 
 class ScanIn(BaseModel):

@@ -1,15 +1,16 @@
 """Dashboard pages: ``/login`` (first-run setup and login), ``/`` (the fleet), ``/cameras/{id}/live``,
-``/people`` (people, unknown faces, sightings).
+``/live`` (a grid of every paired camera's live view), ``/people`` (people, unknown faces, sightings).
 
 The pages are HTML shells; the browser fetches its data from the ``/v1`` API with the dashboard's
 session cookie (``POST /v1/auth/session`` sets it) and sends the session's CSRF token, read from
 ``GET /v1/auth/me``, as ``X-CSRF-Token`` on every state-changing request. The server only decides which
-page to show: ``/``, ``/people`` and the live view redirect (303) to ``/login`` without a valid session; ``/login``
+page to show: ``/``, ``/people`` and the live views redirect (303) to ``/login`` without a valid session; ``/login``
 redirects to ``/`` with one, and shows the first-run form while no admin exists.
 
 Every page carries a strict Content-Security-Policy (``default-src 'self'``, no inline script or
-style) and may not be framed. The live view alone allows ``http:``/``https:`` frames and images, for
-the camera's MediaMTX WebRTC page and its MJPEG stream, which live on the camera, not here.
+style) and may not be framed. The live views alone allow ``http:``/``https:`` images (the cameras' MJPEG
+streams, opened with viewer tickets: ``POST /v1/cameras/{id}/live-ticket``) and, for one camera,
+frames (its MediaMTX WebRTC page); both live on the camera, not here.
 
 Use :func:`install` to add all of it to an app.
 """
@@ -36,7 +37,8 @@ TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-"""Jinja2 templates of the dashboard (``login.html``, ``dashboard.html``, ``live.html``, ``people.html``),
+"""Jinja2 templates of the dashboard (``login.html``, ``dashboard.html``, ``live.html``, ``grid.html``,
+``people.html``),
 autoescaped."""
 
 router = APIRouter(tags=["web"], include_in_schema=False)
@@ -51,6 +53,9 @@ PAGE_CSP = f"{_CSP_COMMON}; img-src 'self' data:; frame-src 'none'"
 
 LIVE_CSP = f"{_CSP_COMMON}; img-src 'self' data: http: https:; frame-src http: https:"
 """Content-Security-Policy of the live view: also frames and images from the cameras (http/https)."""
+
+GRID_CSP = f"{_CSP_COMMON}; img-src 'self' data: http: https:; frame-src 'none'"
+"""Content-Security-Policy of the grid of live views: also images from the cameras (http/https)."""
 
 
 def security_headers(response: Response, csp: str = PAGE_CSP) -> Response:
@@ -173,7 +178,8 @@ def people_page(request: Request) -> Response:
 @router.get("/cameras/{camera_id}/live", response_class=HTMLResponse)
 def live_view(camera_id: str, request: Request) -> Response:
     """The live view of one paired camera: its MediaMTX WebRTC page in a frame (when it reported
-    ``webrtc_url``), its MJPEG stream as an image (when it reported ``api_url`` and ``mjpeg_path``) and
+    ``webrtc_url``), its MJPEG stream as an image opened with a viewer ticket (when it reported
+    ``api_url`` and ``mjpeg_path``) and
     its RTSP URL for VLC. 303 to ``/login`` without a session; 404 page for an unknown camera."""
     _, username = _session(request)
     if username is None:
@@ -197,6 +203,17 @@ def live_view(camera_id: str, request: Request) -> Response:
         request, "live.html", context, status_code=200 if view is not None else 404
     )
     return security_headers(response, LIVE_CSP if view is not None else PAGE_CSP)
+
+
+@router.get("/live", response_class=HTMLResponse)
+def live_grid(request: Request) -> Response:
+    """Every paired camera's MJPEG live view in a grid (the browser asks a viewer ticket per camera);
+    303 to ``/login`` without a session."""
+    _, username = _session(request)
+    if username is None:
+        return _to_login(request)
+    response = templates.TemplateResponse(request, "grid.html", {"username": username, "version": __version__})
+    return security_headers(response, GRID_CSP)
 
 
 def install(app: FastAPI) -> None:

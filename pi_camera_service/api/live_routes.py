@@ -2,6 +2,8 @@
 
 * ``GET /v1/camera/mjpeg``: ``multipart/x-mixed-replace`` JPEGs at ``CAMERA_MJPEG_FPS`` (default 5) and
   ``CAMERA_MJPEG_WIDTH`` px, from the service itself (works without MediaMTX; an ``<img src>`` shows it).
+  Besides the usual credentials it accepts ``?ticket=<JWT>`` from the paired central server's dashboard
+  (see :mod:`pi_camera_service.viewer_ticket`), and only here.
 * ``GET /v1/events/stream``: server-sent events (``text/event-stream``): ``detection`` (each new
   detection result, boxes in main-stream px, without encodings) and every event of ``/v1/events``
   (``day_night``, ``controls``, ``camera_restart``...), with ``id:`` lines so a reconnecting
@@ -15,20 +17,66 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Security
 from fastapi.responses import StreamingResponse
 
 from pi_camera_service.api.routes import UNAUTHORIZED
-from pi_camera_service.auth import require_auth
+from pi_camera_service.auth import api_key_scheme, bearer_scheme, require_auth, unauthorized
 from pi_camera_service.limits import LIVE_BODY_STATE
 from pi_camera_service.live import BOUNDARY, MjpegBroadcaster, mjpeg_parts
+from pi_camera_service.viewer_ticket import TICKET_PARAM, TicketError, TicketVerifier
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNAUTHORIZED)
+router = APIRouter(prefix="/v1", responses=UNAUTHORIZED)
 
 #: how often the event stream looks for a new detection result or event, s
 POLL_INTERVAL = 0.1
 #: a comment line is sent after this many s of silence so proxies keep the connection open
 KEEPALIVE = 15.0
+
+
+VIEWER_PRINCIPAL_PREFIX = "viewer:"
+"""Principal of an MJPEG request opened with a central server's viewer ticket: ``viewer:<admin>``."""
+
+
+def _ticket_verifier(request: Request) -> TicketVerifier:
+    verifier = getattr(request.app.state, "viewer_tickets", None)
+    if verifier is None:
+        verifier = request.app.state.viewer_tickets = TicketVerifier()
+    return verifier
+
+
+async def require_viewer(
+    request: Request,
+    api_key: Annotated[str | None, Security(api_key_scheme)],
+    bearer_token: Annotated[str | None, Security(bearer_scheme)],
+) -> str:
+    """Authentication of ``GET /v1/camera/mjpeg``: :func:`~pi_camera_service.auth.require_auth`, or a
+    viewer ticket in ``?ticket=`` while the camera is paired with a central server; returns the principal
+    (``viewer:<admin>`` for a ticket).
+
+    Raises:
+        HTTPException: 401 when the ticket is refused (see
+            :meth:`~pi_camera_service.viewer_ticket.TicketVerifier.verify`), when the camera is not paired,
+            when credentials are sent besides a ticket (one method per request, as RFC 6750 §2 asks), and
+            in every case :func:`~pi_camera_service.auth.require_auth` refuses.
+    """
+    tickets = request.query_params.getlist(TICKET_PARAM)
+    if not tickets:
+        return await require_auth(request, api_key, bearer_token)
+    if len(tickets) > 1 or api_key is not None or request.headers.get("Authorization") or len(request.query_params) > 1:
+        raise unauthorized(f"send one ?{TICKET_PARAM}= and nothing else (no other parameters or credentials)",
+                           error="invalid_request")
+    link = getattr(request.app.state, "central_link", None)
+    creds = link.device_credentials() if link is not None else None
+    if creds is None:
+        raise unauthorized("viewer tickets are only accepted while this camera is paired with a central server",
+                           error="invalid_token")
+    try:
+        claims = _ticket_verifier(request).verify(tickets[0], creds[0], creds[1])
+    except TicketError as exc:
+        raise unauthorized(str(exc), error="invalid_token") from None
+    request.state.principal = VIEWER_PRINCIPAL_PREFIX + str(claims["sub"])[:100]
+    return request.state.principal
 
 
 def get_mjpeg(request: Request) -> MjpegBroadcaster:
@@ -42,12 +90,13 @@ def get_mjpeg(request: Request) -> MjpegBroadcaster:
     response_class=StreamingResponse,
     responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}},
                503: {"description": "CAMERA_MAX_MJPEG_VIEWERS viewers connected (Retry-After, s)"}},
+    dependencies=[Depends(require_viewer)],
 )
 async def mjpeg(request: Request, broadcaster: Annotated[MjpegBroadcaster, Depends(get_mjpeg)]) -> StreamingResponse:
     """Live MJPEG: the newest frame as JPEG ``fps`` times a second, encoded once for all viewers; a slow
-    viewer skips frames. Ends after 10 s without a frame (camera gone). At most
-    ``CAMERA_MAX_MJPEG_VIEWERS`` at once (503 beyond); a viewer that takes no data for
-    ``CAMERA_VIEWER_WRITE_TIMEOUT`` s is dropped."""
+    viewer skips frames. Ends after 10 s without a frame (camera gone). Opens with the usual credentials
+    or a paired central server's viewer ticket (``?ticket=``). At most ``CAMERA_MAX_MJPEG_VIEWERS`` at
+    once (503 beyond); a viewer that takes no data for ``CAMERA_VIEWER_WRITE_TIMEOUT`` s is dropped."""
     sub = broadcaster.subscribe()
     body = mjpeg_parts(broadcaster, sub)
     setattr(request.state, LIVE_BODY_STATE, body)  # closed by LiveViewMiddleware when the viewer goes
@@ -96,7 +145,8 @@ async def _event_stream(request: Request, last_id: int) -> AsyncIterator[bytes]:
 
 @router.get("/events/stream", tags=["events"], response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}},
-                       503: {"description": "CAMERA_MAX_EVENT_STREAMS clients connected (Retry-After, s)"}})
+                       503: {"description": "CAMERA_MAX_EVENT_STREAMS clients connected (Retry-After, s)"}},
+            dependencies=[Depends(require_auth)])
 async def event_stream(
     request: Request,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,

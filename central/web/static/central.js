@@ -1,4 +1,4 @@
-/* Central dashboard: first-run setup, login, the fleet, pairing, admins, API tokens, live view,
+/* Central dashboard: first-run setup, login, the fleet, pairing, admins, API tokens, live view, grid of live views,
    people (unknown faces, enrolment, merge, erasure, sightings timeline).
    Plain JS, no build step. Every /v1 call uses the HttpOnly session cookie; state-changing calls send
    the session's CSRF token (read from GET /v1/auth/me, kept in memory) as X-CSRF-Token. */
@@ -626,30 +626,75 @@
   }
 
   /* ================================================================== live view */
+  /* The MJPEG stream of camera `cameraId` in `img`, opened with a viewer ticket (POST
+     /v1/cameras/{id}/live-ticket: a short-lived URL that only this camera's MJPEG view accepts, so no
+     login on the camera). The listeners are attached before any src is set, so every failure is
+     reported: report(text, kind) gets the message ("" once frames arrive). A failed stream is retried
+     with a new ticket (2 s, 4 s ... at most 30 s apart). start()/stop() open and close the stream. */
+  function mjpegViewer(img, cameraId, report) {
+    var running = false, timer = null, failures = 0, seq = 0;
+    function later() {
+      clearTimeout(timer);
+      failures++;
+      timer = setTimeout(open, Math.min(30000, 2000 * Math.pow(2, Math.min(failures - 1, 4))));
+    }
+    img.addEventListener("load", function () {
+      if (!running || !img.getAttribute("src")) return;
+      failures = 0;
+      report("", "");
+    });
+    img.addEventListener("error", function () {
+      if (!running || !img.getAttribute("src")) return;
+      img.removeAttribute("src");
+      report("The MJPEG stream did not load: the camera may be offline, restarting or unreachable from this " +
+        "browser. Trying again…", "error");
+      later();
+    });
+    function open() {
+      if (!running) return;
+      var mine = ++seq;
+      api("POST", "/v1/cameras/" + encodeURIComponent(cameraId) + "/live-ticket").then(function (res) {
+        if (!running || mine !== seq) return;
+        if (!res.ok) {
+          report(detail(res), "error");
+          if (res.status !== 403 && res.status !== 404) later();
+          return;
+        }
+        if (!img.complete || !img.naturalWidth) report("Connecting to the camera…", "");
+        img.src = res.data.mjpeg_url;
+      });
+    }
+    return {
+      start: function () { if (running) return; running = true; failures = 0; open(); },
+      stop: function () { running = false; seq++; clearTimeout(timer); img.removeAttribute("src"); report("", ""); }
+    };
+  }
+
   function initLive() {
     var main = $("live");
     if (!main) return;
     var id = main.getAttribute("data-camera-id");
     var frame = $("webrtc"), img = $("mjpeg"), toggle = $("view-toggle");
     var frameSrc = frame ? frame.getAttribute("src") : null;
+    var viewer = img ? mjpegViewer(img, id, function (text, kind) { say("mjpeg-msg", text, kind); }) : null;
+    var showingMjpeg = !!img && !frame;
 
-    if (img) {
-      img.addEventListener("error", function () {
-        if (!img.getAttribute("src")) return;
-        say("mjpeg-msg", "The MJPEG stream did not load: the camera may be offline or unreachable from this browser, " +
-          "or it requires its own login for MJPEG. WebRTC and RTSP do not.", "error");
-      });
-      img.addEventListener("load", function () { say("mjpeg-msg", ""); });
-    }
     if (toggle && frame && img) {
       toggle.addEventListener("click", function () {
         var toMjpeg = toggle.getAttribute("data-showing") === "webrtc";
+        showingMjpeg = toMjpeg;
         $("webrtc-view").hidden = toMjpeg;
         $("mjpeg-view").hidden = !toMjpeg;
-        if (toMjpeg) { frame.src = "about:blank"; img.src = img.getAttribute("data-src"); }
-        else { img.removeAttribute("src"); say("mjpeg-msg", ""); frame.src = frameSrc; }
+        if (toMjpeg) { frame.src = "about:blank"; viewer.start(); }
+        else { viewer.stop(); frame.src = frameSrc; }
         toggle.setAttribute("data-showing", toMjpeg ? "mjpeg" : "webrtc");
         toggle.textContent = toMjpeg ? "Show WebRTC instead" : "Show MJPEG instead";
+      });
+    }
+    if (viewer) {
+      document.addEventListener("visibilitychange", function () {
+        if (document.hidden) viewer.stop();
+        else if (showingMjpeg) viewer.start();
       });
     }
 
@@ -672,9 +717,80 @@
         say("live-msg", "");
       });
     }
+    api("GET", "/v1/auth/me").then(function (res) {
+      if (res.ok) csrf = res.data.csrf_token || "";
+      if (viewer && showingMjpeg) viewer.start();
+    });
     refresh();
     setInterval(refresh, REFRESH_MS);
     document.addEventListener("visibilitychange", refresh);
+  }
+
+  /* ================================================================== grid of live views */
+  function initGrid() {
+    var tiles = {}, GRID_REFRESH_MS = 15000;
+
+    function build(c) {
+      var tile = el("figure", { "class": "tile", "data-key": c.id });
+      var link = el("a", { href: "/cameras/" + encodeURIComponent(c.id) + "/live", "class": "tile-view",
+        title: "Open the live view of " + c.name });
+      var img = el("img", { alt: "Live view of " + c.name, referrerpolicy: "no-referrer" });
+      link.appendChild(img);
+      var cap = el("figcaption");
+      var name = el("span", { "class": "tile-name" }, c.name);
+      var state = badge(c.state);
+      var msg = el("p", { "class": "msg", role: "status" });
+      cap.appendChild(name);
+      cap.appendChild(state);
+      tile.appendChild(link);
+      tile.appendChild(cap);
+      tile.appendChild(msg);
+      var t = { node: tile, name: name, state: state, viewer: mjpegViewer(img, c.id, function (text, kind) {
+        msg.textContent = text || "";
+        msg.className = "msg" + (kind ? " " + kind : "");
+      }) };
+      return t;
+    }
+
+    function load() {
+      return api("GET", "/v1/cameras").then(function (res) {
+        if (!res.ok) { say("grid-msg", detail(res), "error"); return; }
+        say("grid-msg", "");
+        var seen = {}, container = $("tiles"), online = 0;
+        res.data.forEach(function (c, i) {
+          seen[c.id] = 1;
+          if (c.state === "online") online++;
+          var t = tiles[c.id];
+          if (!t) {
+            t = tiles[c.id] = build(c);
+            container.insertBefore(t.node, container.children[i] || null);
+            if (!document.hidden) t.viewer.start();
+          } else if (container.children[i] !== t.node) {
+            container.insertBefore(t.node, container.children[i] || null);
+          }
+          t.name.textContent = c.name;
+          t.state.className = "badge state-" + c.state;
+          t.state.textContent = stateLabel(c.state);
+        });
+        for (var id in tiles) {
+          if (!seen[id]) { tiles[id].viewer.stop(); tiles[id].node.remove(); delete tiles[id]; }
+        }
+        $("no-tiles").hidden = res.data.length > 0;
+        $("grid-count").textContent = res.data.length ? "(" + online + " of " + res.data.length + " online)" : "";
+      });
+    }
+
+    document.addEventListener("visibilitychange", function () {
+      for (var id in tiles) { if (document.hidden) tiles[id].viewer.stop(); else tiles[id].viewer.start(); }
+      if (!document.hidden) load();
+    });
+    api("GET", "/v1/auth/me").then(function (res) {
+      if (!res.ok) { say("grid-msg", detail(res), "error"); return; }
+      csrf = res.data.csrf_token || "";
+      $("who").textContent = res.data.admin.username;
+      load();
+      setInterval(function () { if (!document.hidden) load(); }, GRID_REFRESH_MS);
+    });
   }
 
   /* ================================================================== people */
@@ -1109,5 +1225,6 @@
   if (page === "login") initLogin();
   else if (page === "dashboard") initDashboard();
   else if (page === "live") initLive();
+  else if (page === "grid") initGrid();
   else if (page === "people") initPeople();
 })();
