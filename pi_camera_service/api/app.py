@@ -177,7 +177,16 @@ def _install_limits(app: FastAPI, settings: Settings) -> None:
     app.state.viewer_limits = viewers
     limit = settings.max_body_kb * 1024
     app.add_middleware(LiveViewMiddleware, limits=viewers.get, timeout_s=lambda: settings.viewer_write_timeout)
-    app.add_middleware(BodyLimitMiddleware, limit_for=lambda scope: limit, preauth=_preauth)
+    from pi_camera_service.onvif.soap import MAX_REQUEST_BYTES as ONVIF_MAX
+
+    def limit_for(scope: dict[str, Any]) -> int:
+        # ONVIF refuses a body over its own 64 KB with a SOAP fault, as SOAP clients expect; the middleware
+        # still bounds what reaches it
+        if str(scope.get("path", "")).startswith("/onvif/"):
+            return max(limit, 4 * ONVIF_MAX)
+        return limit
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for, preauth=_preauth)
     expose_server_send(app)
 
 

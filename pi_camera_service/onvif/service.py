@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import re
 import socket
 import threading
@@ -97,10 +98,14 @@ class OnvifContext:
         self._failures_lock = threading.Lock()
 
     def _limiter(self) -> Any:
-        if self._failures is None:  # imported on the first failure: ``limits`` is slow to import on a Pi
-            from central.ratelimit import FailureLimiter
+        """``(MovingWindowRateLimiter, item)`` of :data:`AUTH_FAILURES_PER_ADDRESS` (the ``limits``
+        library), made on the first failure: ``limits`` is slow to import on a Pi."""
+        if self._failures is None:
+            from limits import parse
+            from limits.storage import MemoryStorage
+            from limits.strategies import MovingWindowRateLimiter
 
-            self._failures = FailureLimiter({"onvif-address": AUTH_FAILURES_PER_ADDRESS})
+            self._failures = (MovingWindowRateLimiter(MemoryStorage()), parse(AUTH_FAILURES_PER_ADDRESS))
         return self._failures
 
     def authenticate(self, address: str, check: Callable[[], Any], presented: bool) -> Any:
@@ -113,7 +118,9 @@ class OnvifContext:
         """
         with self._failures_lock:
             if self._failures is not None:
-                wait = self._failures.retry_after("onvif-address", address)
+                limiter, item = self._failures
+                stats = limiter.get_window_stats(item, "onvif-address", address)
+                wait = max(1, math.ceil(stats.reset_time - time.time())) if stats.remaining <= 0 else None
                 if wait is not None:
                     raise Fault("Sender", ("ter:NotAuthorized",), f"too many failed ONVIF logins from {address}; "
                                 f"retry in {wait} s", 429, retry_after=wait)
@@ -121,7 +128,8 @@ class OnvifContext:
                 return check()
             except Fault as fault:
                 if fault.http_status == 401 and presented:
-                    self._limiter().record([("onvif-address", address)])
+                    limiter, item = self._limiter()
+                    limiter.hit(item, "onvif-address", address)
                 raise
 
     @property
