@@ -121,13 +121,25 @@ def test_the_service_builds_the_configured_detector():
         def analysis_frame(self):
             return None
 
+    from pi_camera_service.detection.worker import ProcessDetector
+
     for name, cls in (("hog", FaceDetector), ("haar", HaarFaceDetector)):
-        service = _default_detection(NoCamera(), load_settings(face_detector=name))
+        # in the service's process
+        service = _default_detection(NoCamera(), load_settings(face_detector=name, detection_process=False))
         detector = service._factory()
         try:
             assert type(detector) is cls
         finally:
             detector.close()
+        # in the low-priority worker process (the default): the worker builds the same class
+        service = _default_detection(NoCamera(), load_settings(face_detector=name))
+        worker = service._factory()
+        assert isinstance(worker, ProcessDetector)
+        built = worker.factory()
+        try:
+            assert type(built) is cls
+        finally:
+            built.close()
 
 
 # --- defect: false faces on high-resolution portraits ---------------------------------------------

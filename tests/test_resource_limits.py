@@ -461,6 +461,10 @@ def test_camera_caps_viewers_and_drops_the_stalled_ones(camera_process):
         assert "CAMERA_MAX_MJPEG_VIEWERS=2" in text
         # the stalled ones fill their buffers, time out and are dropped: a new viewer gets frames
         wait_until(lambda: _answer(camera_process.base, "/v1/camera/mjpeg")[0] == 200, 30, 0.3, "slot freed")
+        # both dropped by the server (its log says so) before we read: a viewer drained here earlier
+        # would be a reading viewer again
+        wait_until(lambda: camera_process.log().count("client stopped reading") >= 2, 30, 0.2,
+                   "both stalled viewers dropped")
         assert all(_closed_by_server(s, 10) for s in stalled)
         assert httpx.get(camera_process.base + "/health", timeout=1).status_code == 200
     finally:
