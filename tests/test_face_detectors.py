@@ -152,9 +152,9 @@ PORTRAITS = [("astronaut", astronaut, f) for f in (1.0, 2.0, 3.0, 4.0)] + \
 
 @pytest.mark.parametrize("name,picture,factor", PORTRAITS, ids=[f"{n}-x{f}" for n, _, f in PORTRAITS])
 def test_a_high_resolution_portrait_gives_one_face(name, picture, factor):
-    # as central scans an uploaded photo (HOG upsampled once); before, 3x-4x astronaut gave a second
-    # face on her suit (HOG 0.03, nothing else agreeing) and the 1280 px carphone frame a 43 px box at
-    # the edge of the face (HOG -0.41, "confirmed" by the face's own 432 px Haar box)
+    # as central scans an uploaded photo (HOG upsampled once); before, the 1x, 3x and 4x astronaut gave
+    # a second face (at 3x-4x on her suit: HOG 0.03, nothing else agreeing); Grace Hopper and the
+    # upscaled carphone frame guard the same rule on other faces
     detector = FaceDetector(upsample=1, profiles=False, encodings="off")  # one frame: always a full scan
     result = detector.analyse(photo_frame(upscaled(picture(), factor)))
     assert result.nb_faces == 1, boxes(result)
