@@ -79,7 +79,8 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     if not parts.hostname:
         raise ValueError("has no host; use mqtt://[user:pass@]host[:port]")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError("must not have a path, query or fragment; the topic prefix is set by CAMERA_MQTT_TOPIC_PREFIX / CENTRAL_MQTT_TOPIC_PREFIX")
+        raise ValueError("must not have a path, query or fragment; the topic prefix is set by "
+                         "CAMERA_MQTT_TOPIC_PREFIX / CENTRAL_MQTT_TOPIC_PREFIX")
     if port is not None and not 1 <= port <= 65535:
         raise ValueError("port must be 1-65535")
     return MqttTarget(host=parts.hostname, port=port or DEFAULT_PORTS[parts.scheme], tls=parts.scheme == "mqtts",
