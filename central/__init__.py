@@ -1,5 +1,5 @@
 """Central server for a fleet of Pi Camera Service cameras: admins, discovery, pairing, fleet view."""
 
-from pi_camera_service import __version__
+from pcs_common import __version__
 
 __all__ = ["__version__"]

@@ -152,7 +152,7 @@ class CentralSettings(BaseSettings):
     @classmethod
     def _mqtt_url(cls, value: str | None) -> str | None:
         if value is not None:
-            from central.mqtt import parse_mqtt_url
+            from pcs_common.mqtt import parse_mqtt_url
 
             parse_mqtt_url(value)  # ValueError with what is allowed
         return value
@@ -160,7 +160,7 @@ class CentralSettings(BaseSettings):
     @field_validator("mqtt_topic_prefix", "mqtt_discovery_prefix")
     @classmethod
     def _mqtt_prefix(cls, value: str) -> str:
-        from central.mqtt import check_topic_prefix
+        from pcs_common.mqtt import check_topic_prefix
 
         return check_topic_prefix(value)
 
@@ -204,7 +204,7 @@ def load_settings(**overrides: object) -> CentralSettings:
         name = "DATABASE_URL" if loc == "database_url" else ENV_PREFIX + loc.upper()
         value = err.get("input")
         if loc == "mqtt_url":
-            from central.mqtt import redact_url
+            from pcs_common.mqtt import redact_url
 
             value = redact_url(value)  # never print the broker password
         elif loc == "secret_key":

@@ -1,3 +1,5 @@
 """Pi Camera Service: Raspberry Pi camera edge service."""
 
-__version__ = "0.1.0"
+from pcs_common import __version__  # one version for both services
+
+__all__ = ["__version__"]

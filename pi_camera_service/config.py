@@ -352,7 +352,7 @@ class Settings(BaseSettings):
     @classmethod
     def _mqtt_url(cls, value: str | None) -> str | None:
         if value is not None:
-            from central.mqtt import parse_mqtt_url
+            from pcs_common.mqtt import parse_mqtt_url
 
             parse_mqtt_url(value)  # ValueError saying what is allowed (never the password)
         return value
@@ -360,7 +360,7 @@ class Settings(BaseSettings):
     @field_validator("mqtt_discovery_prefix", "mqtt_topic_prefix")
     @classmethod
     def _mqtt_prefix(cls, value: str) -> str:
-        from central.mqtt import check_topic_prefix
+        from pcs_common.mqtt import check_topic_prefix
 
         return check_topic_prefix(value)
 
@@ -498,7 +498,7 @@ def _describe(error: dict) -> str:
     name = ENV_PREFIX + loc[0].upper()
     value = error.get("input")
     if loc[0] == "mqtt_url":
-        from central.mqtt import redact_url
+        from pcs_common.mqtt import redact_url
 
         value = redact_url(value)
     return f"{name}={value!r} is invalid: {message}"

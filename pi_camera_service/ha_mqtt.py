@@ -1,7 +1,7 @@
 """The camera as a Home Assistant device over MQTT (device-based discovery), optional.
 
 Enabled by ``CAMERA_MQTT_URL`` (``mqtt://[user:pass@]host[:port]`` or ``mqtts://`` for TLS, parsed
-as the central server does, :func:`central.mqtt.parse_mqtt_url`). With ``<id>`` =
+as the central server does, :func:`pcs_common.mqtt.parse_mqtt_url`). With ``<id>`` =
 ``pi_camera_<hardware id>`` and ``<base>`` = ``<CAMERA_MQTT_TOPIC_PREFIX>/<id>`` the camera publishes
 (QoS 1):
 
@@ -39,7 +39,7 @@ last analysed frame with a face, so one missed frame does not flap it.
 Nothing here blocks the camera: detection listeners only store a number and set an event; a worker
 thread reads the camera's status and hands messages to paho-mqtt, whose own thread does the network
 I/O and reconnects (1 s to 30 s back-off). While disconnected paho keeps at most
-:data:`central.mqtt.MAX_QUEUED_MESSAGES` messages.
+:data:`pcs_common.mqtt.MAX_QUEUED_MESSAGES` messages.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ import time
 import uuid
 from typing import Any
 
-from central.ha_discovery import BIRTH_PAYLOAD, config_topic, device_payload, status_topic
-from central.mqtt import QOS, MqttLink, MqttTarget, check_topic_prefix, parse_mqtt_url
+from pcs_common.ha_discovery import BIRTH_PAYLOAD, config_topic, device_payload, status_topic
+from pcs_common.mqtt import QOS, MqttLink, MqttTarget, check_topic_prefix, parse_mqtt_url
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class CameraMqtt(MqttLink):
     """Publishes the camera's Home Assistant device and state, and runs its commands.
 
     Args:
-        target: the broker (:func:`central.mqtt.parse_mqtt_url`).
+        target: the broker (:func:`pcs_common.mqtt.parse_mqtt_url`).
         camera: the :class:`~pi_camera_service.sources.base.Camera`.
         hardware_id: 32 hex characters (:func:`pi_camera_service.identity.hardware_id`); the device
             identifier and part of every topic.

@@ -174,11 +174,10 @@ def test_components_follow_the_settings_and_a_clean_stop_says_offline(tmp_path, 
 def test_state_changes_are_rate_limited_and_the_last_one_is_sent(tmp_path, broker, subscribers):
     """In-process: 60 detection results in 1.5 s alternating 1 and 2 faces reach the broker as a few
     coalesced messages, the last one carrying the newest count; then face_detected goes OFF."""
+    from pcs_common.mqtt import parse_mqtt_url
     from pi_camera_service.detection.detector import DetectionResult, Face
     from pi_camera_service.ha_mqtt import FACE_OFF_DELAY_S, CameraMqtt
     from pi_camera_service.sources import create_camera
-
-    from central.mqtt import parse_mqtt_url
 
     broker.start()
     sub = subscribers(broker.port, f"{TOPICS}/#")
@@ -216,7 +215,7 @@ def test_state_changes_are_rate_limited_and_the_last_one_is_sent(tmp_path, broke
 def test_command_flood_is_bounded_and_never_blocks(tmp_path, broker):
     """In-process: 500 commands published at once (valid and not) leave at most MAX_PENDING_COMMANDS
     queued, the rejects counted, and the camera in a valid streaming state."""
-    from central.mqtt import parse_mqtt_url
+    from pcs_common.mqtt import parse_mqtt_url
     from pi_camera_service.ha_mqtt import MAX_PENDING_COMMANDS, CameraMqtt
     from pi_camera_service.sources import create_camera
 
@@ -286,7 +285,7 @@ def test_broker_down_at_start_and_restarted_the_camera_reconnects_and_republishe
     """In-process: with no broker the camera's calls return at once; when the broker comes up (and
     again after it restarts without persistence, losing every retained message) the camera connects
     by itself and republishes its discovery, availability and state."""
-    from central.mqtt import parse_mqtt_url
+    from pcs_common.mqtt import parse_mqtt_url
     from pi_camera_service.detection.detector import DetectionResult, Face
     from pi_camera_service.ha_mqtt import CameraMqtt
     from pi_camera_service.sources import create_camera

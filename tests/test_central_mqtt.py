@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from central.config import ConfigError, load_settings
 from central.models import FaceObservation, Sighting
-from central.mqtt import parse_mqtt_url, redact_url
+from pcs_common.mqtt import parse_mqtt_url, redact_url
 from tests.conftest import CentralServer, wait_until
 from tests.mqtt_broker import Broker, Subscriber, broker, subscribers  # noqa: F401 - fixtures
 from tests.test_central_ingest import T0, event, post_events
@@ -235,8 +235,8 @@ def test_home_assistant_presence_device_per_person_follows_enrolment_rename_merg
     """One device-based discovery message per person (validated against the documented schema), whose
     sensors render the retained last_seen into the camera's name and a timestamp; republished on a
     rename and on Home Assistant's birth message; removed (empty retained config) on merge and erase."""
-    from central.ha_discovery import config_topic
     from central.mqtt import person_object_id
+    from pcs_common.ha_discovery import config_topic
     from tests import ha_schema
 
     broker.start()

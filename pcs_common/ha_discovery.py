@@ -12,8 +12,9 @@ An empty retained message on the same topic removes the device and its entities.
 ``online`` on ``<discovery_prefix>/status`` when it (re)starts (its birth message); publishers resend
 their discovery messages then, as the documentation recommends.
 
-This module only builds strings and dicts (no network, no third-party import), so both
+This module only builds strings and dicts (no network, no third-party import); both
 ``pi_camera_service`` (the camera's entities) and ``central`` (one presence device per person) use it.
+Part of :mod:`pcs_common`: imports neither service.
 """
 
 from __future__ import annotations

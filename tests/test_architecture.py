@@ -1,0 +1,137 @@
+"""The dependency rule between the packages: neither service imports the other; code both need lives
+in ``pcs_common``, which both import and which imports neither.
+
+* ``pi_camera_service`` (the camera) must never import ``central``: on a Pi only the camera is used,
+  and ``central`` pulls in SQLAlchemy, Alembic and the rest of the server.
+* ``central`` must not import ``pi_camera_service`` except the exceptions listed in
+  :data:`KNOWN_CENTRAL_TO_CAMERA` below.
+* ``pcs_common`` imports neither.
+
+Sources are parsed with :mod:`ast`, so every ``import x``, ``from x import y``, import inside a
+function (lazy imports), ``importlib.import_module("x")`` and ``__import__("x")`` with a literal name
+counts, wherever it stands (``if TYPE_CHECKING:`` blocks too).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("pi_camera_service", "central", "pcs_common")
+
+#: which other top-level packages each package may not import
+FORBIDDEN = {
+    "pi_camera_service": {"central"},
+    "central": {"pi_camera_service"},
+    "pcs_common": {"pi_camera_service", "central"},
+}
+
+#: Today's remaining imports of the camera package by the central server, as
+#: ``(source file, imported module)``. This list must only shrink: move what both services need
+#: into ``pcs_common`` and delete the entry; never add one.
+KNOWN_CENTRAL_TO_CAMERA = frozenset({
+    ("central/app.py", "pi_camera_service.api.errors"),
+    ("central/ingest.py", "pi_camera_service.fileio"),
+    ("central/people.py", "pi_camera_service.detection.detector"),
+    ("central/people.py", "pi_camera_service.frames"),
+    ("central/security.py", "pi_camera_service.auth"),
+})
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(source: str, module: str, is_package: bool) -> set[str]:
+    """The absolute names of every module that ``source`` (the module ``module``) imports.
+
+    Relative imports are resolved against ``module`` (``is_package``: the source is an
+    ``__init__.py``); ``from a import b`` yields ``a`` (``b`` may be a name, not a module, and either
+    way it lies inside ``a``'s top-level package). String literals passed to
+    ``importlib.import_module`` / ``__import__`` count as imports.
+    """
+    names: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                names.add(".".join(base + ([node.module] if node.module else [])))
+            else:
+                names.add(node.module or "")
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called in ("import_module", "__import__"):
+                names.add(node.args[0].value)
+    return names
+
+
+def cross_imports() -> set[tuple[str, str]]:
+    """Every ``(source file relative to the checkout, imported module)`` that breaks :data:`FORBIDDEN`."""
+    found = set()
+    for package in PACKAGES:
+        files = sorted((ROOT / package).rglob("*.py"))
+        assert files, f"no sources found under {package}/"
+        for path in files:
+            module = _module_name(path)
+            for name in imported_modules(path.read_text(encoding="utf-8"), module, path.name == "__init__.py"):
+                if name.partition(".")[0] in FORBIDDEN[package]:
+                    found.add((path.relative_to(ROOT).as_posix(), name))
+    return found
+
+
+def test_no_new_imports_between_the_services():
+    """No cross import outside the known, shrinking list; the list has no stale entries either."""
+    found = cross_imports()
+    new = sorted(found - KNOWN_CENTRAL_TO_CAMERA)
+    assert not new, ("imports across the services (move the shared code to pcs_common): "
+                     + ", ".join(f"{path} imports {name}" for path, name in new))
+    gone = sorted(KNOWN_CENTRAL_TO_CAMERA - found)
+    assert not gone, f"no longer imported, remove from KNOWN_CENTRAL_TO_CAMERA: {gone}"
+
+
+@pytest.mark.parametrize(("source", "module", "is_package", "expected"), [
+    ("import central.mqtt", "pi_camera_service.x", False, {"central.mqtt"}),
+    ("from central import mqtt", "pi_camera_service.x", False, {"central"}),
+    ("def f():\n    if True:\n        from central.mqtt import QOS\n", "pi_camera_service.x", False, {"central.mqtt"}),
+    ("import importlib\nimportlib.import_module('central.db')", "pcs_common.x", False, {"importlib", "central.db"}),
+    ("__import__('pi_camera_service')", "central.x", False, {"pi_camera_service"}),
+    ("from . import auth", "pi_camera_service.api.routes", False, {"pi_camera_service.api"}),
+    ("from ..auth import hash_password", "pi_camera_service.api.routes", False, {"pi_camera_service.auth"}),
+    ("from .mqtt import QOS", "pcs_common", True, {"pcs_common.mqtt"}),
+])
+def test_imported_modules_sees_every_form_of_import(source, module, is_package, expected):
+    """The checker finds top-level, ``from``, lazy, dynamic and relative imports."""
+    assert imported_modules(source, module, is_package) == expected
+
+
+def test_camera_mqtt_loads_without_central(tmp_path):
+    """Importing the camera's Home Assistant module and validating its MQTT settings (good and bad URL)
+    loads no ``central`` module (a fresh interpreter; the camera installed alone on a Pi has no central
+    server)."""
+    code = (
+        "import sys\n"
+        "import pi_camera_service.ha_mqtt\n"
+        "from pi_camera_service.config import ConfigError, load_settings\n"
+        "load_settings(mqtt_url='mqtts://u:p@broker.lan', mqtt_topic_prefix='/home/cams/')\n"
+        "try:\n    load_settings(mqtt_url='http://broker.lan')\nexcept ConfigError:\n    pass\n"
+        "else:\n    raise SystemExit('http:// accepted')\n"
+        "print(sorted(m for m in sys.modules if m == 'central' or m.startswith('central.')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
