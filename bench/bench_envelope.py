@@ -75,13 +75,15 @@ def rss_mb(pid: int) -> float:
         return 0.0
 
 
-def run(path: str, cores: float, memory_mb: int, seconds: float, period_us: int, workdir: Path) -> dict:
+def run(path: str, cores: float, memory_mb: int, seconds: float, period_us: int, workdir: Path,
+        detector: str = "hog") -> dict:
     port = free_port()
     env = {
         "CAMERA_WIDTH": "640", "CAMERA_HEIGHT": "480", "CAMERA_FRAMERATE": "30", "CAMERA_DETECTION_WIDTH": "320",
         "CAMERA_BITRATE": "800000", "CAMERA_RTSP_URL": f"rtsp://127.0.0.1:{port}/cam", "CAMERA_HOST": "127.0.0.1",
         "CAMERA_PORT": str(free_port()), "CAMERA_API_KEY": API_KEY, "CAMERA_STATE_DIR": str(workdir / "state"),
         "CAMERA_STILLS_ENABLED": "false", "CAMERA_MDNS_ENABLED": "false",
+        "CAMERA_ONVIF_DISCOVERY_ENABLED": "false", "CAMERA_FACE_DETECTOR": detector,
     }
     if path == "software":
         env["CAMERA_SOURCE"] = str(SAMPLE)
@@ -149,6 +151,7 @@ def main() -> int:
     ap.add_argument("--period-us", type=int, default=10_000, help="CFS period, µs")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--paths", default="software,picamera2")
+    ap.add_argument("--detectors", default="hog,haar", help="CAMERA_FACE_DETECTOR values to run, comma-separated")
     args = ap.parse_args()
     why = cgroups.available()
     if why:
@@ -162,11 +165,11 @@ def main() -> int:
         cores = cores or round(factor, 2)
     cores = cores or 1.0
     print(f"load before: {os.getloadavg()}; quota {cores} cores, period {args.period_us} µs, memory {args.memory_mb} MB")
-    for path in args.paths.split(","):
+    for path, detector in [(p, d) for p in args.paths.split(",") for d in args.detectors.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
-            r = run(path, cores, args.memory_mb, args.seconds, args.period_us, Path(tmp))
+            r = run(path, cores, args.memory_mb, args.seconds, args.period_us, Path(tmp), detector)
         st = r.pop("status")
-        print(f"{path}: {r}")
+        print(f"{path} / {detector}: {r}")
         print(f"  stream status: fps_10s {st['fps_10s']} fps_60s {st['fps_60s']} gaps_60s {st['frame_gaps_60s']} "
               f"max_gap {st['max_gap_ms_60s']} ms dropped {st['frames_dropped']}")
         print(f"  load after: {os.getloadavg()}")

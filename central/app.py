@@ -27,8 +27,8 @@ from central.ratelimit import AttemptLimiter
 from central.security import random_token
 from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.api.offline_docs import install_offline_docs
-from pi_camera_service.fileio import make_private_dir
-from pi_camera_service.limits import json_safe
+from pcs_common.fileio import make_private_dir
+from pcs_common.limits import json_safe
 
 log = logging.getLogger(__name__)
 SECRET_KEY_STATE = "jwt_secret_key"
@@ -49,7 +49,7 @@ class CentralState:
     mqtt: Any = None  # central.mqtt.SightingPublisher, or None when CENTRAL_MQTT_URL is unset
     secret_key: str = ""
     started_at: float = field(default_factory=time.time)
-    password_gate: Any = None  # pi_camera_service.limits.PasswordCheckGate: argon2 checks in flight
+    password_gate: Any = None  # pcs_common.limits.PasswordCheckGate: argon2 checks in flight
     viewer_keys: dict[str, str] = field(default_factory=dict)
     """Camera id -> the viewer key its last heartbeat sent (memory only; see central.api.camera_routes.live_ticket)."""
 
@@ -158,7 +158,7 @@ def _is_enrol_path(path: str) -> bool:
 def _install_limits(app: FastAPI, state: CentralState) -> None:
     """Password-check gate and body limits; the upload routes authenticate before their body is read."""
     from central.api.deps import authenticate, authenticate_device
-    from pi_camera_service.limits import BodyLimitMiddleware, PasswordCheckGate
+    from pcs_common.limits import BodyLimitMiddleware, PasswordCheckGate
 
     settings = state.settings
     state.password_gate = PasswordCheckGate(settings.password_checks_max, settings.password_check_wait)

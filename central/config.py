@@ -213,7 +213,7 @@ def load_settings(**overrides: object) -> CentralSettings:
 
 
 def configure_logging(level: str) -> None:
-    """Root logging: timestamps from a terminal, none under journald (see :mod:`pi_camera_service.logs`)."""
-    from pi_camera_service.logs import configure_logging as configure
+    """Root logging: timestamps from a terminal, none under journald (see :mod:`pcs_common.logs`)."""
+    from pcs_common.logs import configure_logging as configure
 
     configure(level)

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from pi_camera_service.fileio import make_private_dir, prepare_private_sqlite
+from pcs_common.fileio import make_private_dir, prepare_private_sqlite
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from pi_camera_service.fileio import fsync_dir, make_private_dir, unlink_quietly, write_atomic
-from pi_camera_service.limits import ImageTooLarge, check_jpeg_pixels, excerpt
+from pcs_common.fileio import fsync_dir, make_private_dir, unlink_quietly, write_atomic
+from pcs_common.limits import ImageTooLarge, check_jpeg_pixels, excerpt
 
 log = logging.getLogger(__name__)
 

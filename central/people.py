@@ -32,7 +32,7 @@ from central import sightings
 from central.ingest import MediaStore, unique_name
 from central.matching import EncodingIndex, Match, encoding_from_bytes, encoding_to_bytes
 from central.models import FaceObservation, Person, PersonEncoding, Photo, Sighting, UnknownGroup, new_id
-from pi_camera_service.limits import ImageTooLarge, check_jpeg_pixels
+from pcs_common.limits import ImageTooLarge, check_jpeg_pixels
 
 log = logging.getLogger(__name__)
 

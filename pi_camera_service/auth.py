@@ -69,7 +69,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from pi_camera_service.config import ConfigError, Settings
-from pi_camera_service.fileio import fsync_dir, make_private_dir, write_atomic
+from pcs_common.fileio import fsync_dir, make_private_dir, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -588,9 +588,9 @@ def authenticate(cfg: AuthConfig, username: str, password: str) -> bool:
 
 
 def password_gate(request: Request) -> Any:
-    """The app's :class:`~pi_camera_service.limits.PasswordCheckGate` (``app.state.password_gate``),
+    """The app's :class:`~pcs_common.limits.PasswordCheckGate` (``app.state.password_gate``),
     created with the defaults (2 at once, 2 s wait) for an app that did not set one."""
-    from pi_camera_service.limits import PasswordCheckGate
+    from pcs_common.limits import PasswordCheckGate
 
     gate = getattr(request.app.state, "password_gate", None)
     if gate is None:
@@ -993,7 +993,7 @@ async def require_auth(
             error="invalid_request",
         )
 
-    if "ticket" in request.query_params:  # pi_camera_service.viewer_ticket: only the MJPEG view takes one
+    if "ticket" in request.query_params:  # pcs_common.viewer_ticket: only the MJPEG view takes one
         raise unauthorized("a viewer ticket (?ticket=) is only accepted by GET /v1/camera/mjpeg",
                            error="invalid_request")
 

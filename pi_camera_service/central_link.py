@@ -24,7 +24,7 @@ While paired, the edge API also accepts the device credentials as HTTP Basic
 (:meth:`CentralLink.device_credentials`, used by :func:`pi_camera_service.auth.require_auth`), so the
 central server can read ``/v1/camera/status`` and ``/v1/camera/mjpeg``. Each heartbeat also carries the
 ``viewer_key`` derived from the device secret, with which the central server signs the tickets that open
-``/v1/camera/mjpeg`` for its dashboard (:mod:`pi_camera_service.viewer_ticket`).
+``/v1/camera/mjpeg`` for its dashboard (:mod:`pcs_common.viewer_ticket`).
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ from pi_camera_service import __version__
 from pi_camera_service.config import Settings
 from pi_camera_service.discovery import default_instance_name, viewer_rtsp_url
 from pi_camera_service.events import EventLog
-from pi_camera_service.fileio import fsync_dir, make_private_dir, make_private_file, unlink_quietly, write_atomic
+from pcs_common.fileio import fsync_dir, make_private_dir, make_private_file, unlink_quietly, write_atomic
 from pi_camera_service.identity import hardware_id
-from pi_camera_service.viewer_ticket import viewer_key
+from pcs_common.viewer_ticket import viewer_key
 
 log = logging.getLogger(__name__)
 

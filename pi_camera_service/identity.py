@@ -12,7 +12,7 @@ import re
 import uuid
 from pathlib import Path
 
-from pi_camera_service.fileio import fsync_dir, make_private_dir, write_atomic
+from pcs_common.fileio import fsync_dir, make_private_dir, write_atomic
 
 FILE_NAME = "hardware-id"
 _VALID = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" would accept a trailing "\n"

@@ -14,7 +14,7 @@ central server stores an id once, so a re-sent item is answered ``duplicate``), 
 
 Durability order:
 
-* :meth:`Outbox.add`: every file is written through :func:`~pi_camera_service.fileio.write_atomic`
+* :meth:`Outbox.add`: every file is written through :func:`~pcs_common.fileio.write_atomic`
   (temp file, fsync, rename) and the directory fsynced *before* the row naming them is committed;
   a crash in between leaves only an orphan file, removed on the next :meth:`Outbox.open`.
 * :meth:`Outbox.ack` / :meth:`Outbox.reject` / dropping: the rows are deleted (committed) first,
@@ -42,7 +42,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
-from pi_camera_service.fileio import fsync_dir, make_private_dir, prepare_private_sqlite, unlink_quietly, write_atomic
+from pcs_common.fileio import fsync_dir, make_private_dir, prepare_private_sqlite, unlink_quietly, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 import pytest
 
-from pi_camera_service.viewer_ticket import TicketError, TicketVerifier
+from pcs_common.viewer_ticket import TicketError, TicketVerifier
 from tests.browser import expect, watch
 from tests.conftest import free_port
 from tests.test_central_web import (

@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from pi_camera_service.viewer_ticket import audience, issue_ticket, viewer_key
+from pcs_common.viewer_ticket import audience, issue_ticket, viewer_key
 from tests.conftest import bearer, wait_until
 from tests.test_central_e2e import ADMIN, admin_token, start_camera, start_central, wait_for_code, wait_for_state
 

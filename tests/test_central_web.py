@@ -92,7 +92,7 @@ class SimulatedCamera:
     def heartbeat(self, **status: object) -> httpx.Response:
         """``POST /v1/devices/heartbeat`` with the device credentials and the viewer key derived from the
         secret, as the camera sends them; adopts a rotated secret."""
-        from pi_camera_service.viewer_ticket import viewer_key
+        from pcs_common.viewer_ticket import viewer_key
 
         body = {"status": status, "viewer_key": viewer_key(self.device_secret or "")}
         r = httpx.post(self.base + "/v1/devices/heartbeat", json=body,

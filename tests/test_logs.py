@@ -14,7 +14,7 @@ import pytest
 
 from pi_camera_service.config import load_settings
 from pi_camera_service.discovery import ServiceAdvertiser
-from pi_camera_service.logs import stderr_is_journal
+from pcs_common.logs import stderr_is_journal
 from tests.conftest import CentralProcess, ServiceProcess, free_port, sample_camera_env
 
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")

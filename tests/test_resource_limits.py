@@ -268,7 +268,7 @@ def test_camera_authenticates_before_reading_the_body(camera_process):
 
 
 def test_validation_errors_echo_only_an_excerpt(camera):
-    from pi_camera_service.limits import excerpt
+    from pcs_common.limits import excerpt
 
     r = camera.get("/v1/camera/snapshot", params={"width": "9" * 5000})
     assert r.status_code == 422
@@ -324,7 +324,7 @@ def test_central_json_routes_have_a_small_limit(ingest_server):
 
 # ----------------------------------------------------------------------------- images
 def test_jpeg_dimensions_are_read_from_the_frame_header():
-    from pi_camera_service.limits import jpeg_dimensions
+    from pcs_common.limits import jpeg_dimensions
 
     data = jpeg(64, 48)
     assert jpeg_dimensions(data) == (64, 48)

@@ -1,4 +1,4 @@
-"""Viewer tickets (pi_camera_service.viewer_ticket): what a camera accepts and what it refuses."""
+"""Viewer tickets (pcs_common.viewer_ticket): what a camera accepts and what it refuses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import jwt
 import pytest
 
-from pi_camera_service.viewer_ticket import (
+from pcs_common.viewer_ticket import (
     MAX_TICKET_LENGTH,
     TicketError,
     TicketVerifier,

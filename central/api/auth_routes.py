@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pi_camera_service.limits import PasswordChecksBusy
+from pcs_common.limits import PasswordChecksBusy
 from central import bootstrap
 from central.api.deps import (
     DB, SESSION_COOKIE, SCOPES, Principal, authenticate, central, client_address, csrf_token_for, unauthorized,

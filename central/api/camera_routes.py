@@ -17,7 +17,7 @@ from central.api.deps import DB, Principal, central, client_address, get_or_404,
 from central.api.schemas import CameraPatch, PairIn, ScanIn
 from central.fleet import camera_view
 from central.models import Camera, utcnow
-from pi_camera_service.viewer_ticket import DEFAULT_TICKET_TTL, TICKET_PARAM, issue_ticket
+from pcs_common.viewer_ticket import DEFAULT_TICKET_TTL, TICKET_PARAM, issue_ticket
 
 router = APIRouter(prefix="/v1", tags=["cameras"])
 Reader = Annotated[Principal, Depends(require("read"))]
@@ -101,7 +101,7 @@ def live_ticket(camera_id: str, request: Request, principal: Reader, db: DB) -> 
 
     Only for a logged-in admin (dashboard session or login token, not API tokens). The ticket is a
     JWT signed with the key the camera sent in its last heartbeat, bound to this camera (``aud``) and to
-    its MJPEG view (``scope``); see :mod:`pi_camera_service.viewer_ticket`.
+    its MJPEG view (``scope``); see :mod:`pcs_common.viewer_ticket`.
 
     Raises:
         HTTPException: 404 unknown camera; 403 for API tokens; 409 ``camera_disabled``,

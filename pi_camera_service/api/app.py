@@ -165,7 +165,7 @@ async def _preauth(scope: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str
 def _install_limits(app: FastAPI, settings: Settings) -> None:
     """Body limit (413) with authentication first, write deadline on live views, password-check gate
     and viewer caps (docs/security.md#resource-limits)."""
-    from pi_camera_service.limits import (
+    from pcs_common.limits import (
         BodyLimitMiddleware, LiveViewMiddleware, PasswordCheckGate, ViewerLimit, expose_server_send,
     )
 

@@ -11,7 +11,7 @@ token endpoint, ``Basic realm="pi-camera-service", charset="UTF-8"`` for the log
 Wrong username, wrong password or both give the same message, so usernames cannot be probed.
 Responses carrying a token have ``Cache-Control: no-store`` (RFC 6749 §5.1). The argon2
 verification runs in the thread pool, off the event loop, through the app's password-check gate
-(:class:`~pi_camera_service.limits.PasswordCheckGate`): at most ``CAMERA_PASSWORD_CHECKS_MAX`` at
+(:class:`~pcs_common.limits.PasswordCheckGate`): at most ``CAMERA_PASSWORD_CHECKS_MAX`` at
 once, 503 with ``Retry-After`` when no slot frees up within ``CAMERA_PASSWORD_CHECK_WAIT``.
 """
 
@@ -29,7 +29,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials, OAuth2PasswordRequ
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
 
-from pi_camera_service.limits import PasswordChecksBusy
+from pcs_common.limits import PasswordChecksBusy
 from pi_camera_service.auth import (
     HASH_PASSWORD_HINT,
     REALM,

@@ -33,7 +33,7 @@ from pi_camera_service.controls.manager import (
     UpdateResult,
 )
 from pi_camera_service.events import EventLog
-from pi_camera_service.limits import json_safe
+from pcs_common.limits import json_safe
 from pi_camera_service.sources.base import CameraError, CameraUnavailable
 
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi.exceptions import RequestValidationError
 
-from pi_camera_service.limits import excerpt
+from pcs_common.limits import excerpt
 
 
 def validation_message(exc: RequestValidationError) -> str:
     """One readable line per invalid field: ``query.width: Input should be ... (got '99999')``.
 
-    The value sent is repeated as a short excerpt only (:func:`~pi_camera_service.limits.excerpt`), so a
+    The value sent is repeated as a short excerpt only (:func:`~pcs_common.limits.excerpt`), so a
     large input does not come back whole; at most 20 errors are listed."""
     parts = []
     errors = exc.errors()

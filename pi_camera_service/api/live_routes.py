@@ -3,7 +3,7 @@
 * ``GET /v1/camera/mjpeg``: ``multipart/x-mixed-replace`` JPEGs at ``CAMERA_MJPEG_FPS`` (default 5) and
   ``CAMERA_MJPEG_WIDTH`` px, from the service itself (works without MediaMTX; an ``<img src>`` shows it).
   Besides the usual credentials it accepts ``?ticket=<JWT>`` from the paired central server's dashboard
-  (see :mod:`pi_camera_service.viewer_ticket`), and only here.
+  (see :mod:`pcs_common.viewer_ticket`), and only here.
 * ``GET /v1/events/stream``: server-sent events (``text/event-stream``): ``detection`` (each new
   detection result, boxes in main-stream px, without encodings) and every event of ``/v1/events``
   (``day_night``, ``controls``, ``camera_restart``...), with ``id:`` lines so a reconnecting
@@ -22,9 +22,9 @@ from fastapi.responses import StreamingResponse
 
 from pi_camera_service.api.routes import UNAUTHORIZED
 from pi_camera_service.auth import api_key_scheme, bearer_scheme, require_auth, unauthorized
-from pi_camera_service.limits import LIVE_BODY_STATE
+from pcs_common.limits import LIVE_BODY_STATE
 from pi_camera_service.live import BOUNDARY, MjpegBroadcaster, mjpeg_parts
-from pi_camera_service.viewer_ticket import TICKET_PARAM, TicketError, TicketVerifier
+from pcs_common.viewer_ticket import TICKET_PARAM, TicketError, TicketVerifier
 
 router = APIRouter(prefix="/v1", responses=UNAUTHORIZED)
 
@@ -56,7 +56,7 @@ async def require_viewer(
 
     Raises:
         HTTPException: 401 when the ticket is refused (see
-            :meth:`~pi_camera_service.viewer_ticket.TicketVerifier.verify`), when the camera is not paired,
+            :meth:`~pcs_common.viewer_ticket.TicketVerifier.verify`), when the camera is not paired,
             when credentials are sent besides a ticket (one method per request, as RFC 6750 §2 asks), and
             in every case :func:`~pi_camera_service.auth.require_auth` refuses.
     """

@@ -44,7 +44,7 @@ from pi_camera_service.controls.spec import (
 )
 from pi_camera_service.controls.store import ControlStore
 from pi_camera_service.events import EventLog
-from pi_camera_service.limits import excerpt
+from pcs_common.limits import excerpt
 from pi_camera_service.sources.base import Camera, CameraError, NotSupported, SourceCapabilities
 
 log = logging.getLogger(__name__)

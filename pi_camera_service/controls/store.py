@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pi_camera_service.fileio import fsync_dir, write_atomic
+from pcs_common.fileio import fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
 

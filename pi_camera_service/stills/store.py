@@ -44,7 +44,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from pi_camera_service.fileio import fsync_dir, unlink_quietly, write_atomic
+from pcs_common.fileio import fsync_dir, unlink_quietly, write_atomic
 
 log = logging.getLogger(__name__)
 

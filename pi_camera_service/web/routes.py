@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from pi_camera_service import __version__
-from pi_camera_service.limits import PasswordChecksBusy
+from pcs_common.limits import PasswordChecksBusy
 from pi_camera_service.auth import (
     CSRF_HEADER,
     HASH_PASSWORD_HINT,
