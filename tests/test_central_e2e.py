@@ -267,9 +267,16 @@ def test_a_person_is_recognised_across_two_real_cameras_and_nothing_is_lost_in_a
         ids = [pair_camera(c, cam, name) for cam, name in zip(cameras, ("Front door", "Back door"))]
 
         # Enrol the person from a snapshot of the first camera (a real frame of the sample video).
-        snap = httpx.get(cameras[0].base + "/v1/camera/snapshot", headers={"X-API-Key": API_KEY}, timeout=30)
+        # As a user retakes a photo: the sample turns its head in some frames (photo-mode recall ~0.95,
+        # docs/performance.md), so up to 5 snapshots, each refused with a 422 that says why.
         person = c.post("/v1/people", json={"name": "Carphone"}).json()
-        enrolled = c.post(f"/v1/people/{person['id']}/faces", files={"file": ("me.jpg", snap.content, "image/jpeg")})
+        for _ in range(5):
+            snap = httpx.get(cameras[0].base + "/v1/camera/snapshot", headers={"X-API-Key": API_KEY}, timeout=30)
+            enrolled = c.post(f"/v1/people/{person['id']}/faces",
+                              files={"file": ("me.jpg", snap.content, "image/jpeg")})
+            if enrolled.status_code != 422:
+                break
+            assert "the photo must show" in enrolled.json()["detail"], enrolled.text
         assert enrolled.status_code == 201, enrolled.text
 
         def seen_on_both() -> list | None:
