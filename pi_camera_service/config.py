@@ -169,11 +169,11 @@ class Settings(BaseSettings):
     )
 
     def uvicorn_proxy_options(self) -> dict[str, object]:
-        """uvicorn's ``proxy_headers`` / ``forwarded_allow_ips`` from ``trust_proxy_headers`` (uvicorn's own
-        defaults would honour ``X-Forwarded-For`` from 127.0.0.1 even when it is off)."""
-        if not self.trust_proxy_headers:
-            return {"proxy_headers": False}
-        return {"proxy_headers": True, "forwarded_allow_ips": self.forwarded_allow_ips}
+        """uvicorn's ``proxy_headers`` / ``forwarded_allow_ips`` from ``trust_proxy_headers``
+        (:func:`pcs_common.proxy.uvicorn_proxy_options`)."""
+        from pcs_common.proxy import uvicorn_proxy_options
+
+        return uvicorn_proxy_options(self.trust_proxy_headers, self.forwarded_allow_ips)
 
     # --- detection ------------------------------------------------------------------------------
     detection_enabled: bool = Field(True, description="run the background face detection task")
