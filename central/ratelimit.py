@@ -97,7 +97,11 @@ class AttemptLimiter:
 
     @staticmethod
     def _retry_after(budget: Budget, previous: int, current: int, elapsed: float) -> int:
-        """Seconds until one more attempt fits, given ``current`` counted attempts (own one excluded)."""
+        """Seconds until one more attempt fits, given ``current`` counted attempts (own one excluded).
+
+        At most ``period``: in the sliding window the approximation stands for, every counted attempt
+        has left it one period after the last one (the two-window estimate alone can exceed that by
+        up to ``period / limit`` early in a window)."""
         period = budget.period_s
         if current + 1 > budget.limit:  # not before the next window, where ``current`` becomes the weighted one
             wait = (1.0 - elapsed) * period + period * max(0.0, 1.0 - (budget.limit - 1) / max(current, 1))
@@ -105,7 +109,7 @@ class AttemptLimiter:
             wait = period * (1.0 - (budget.limit - current - 1) / previous) - elapsed * period
         else:
             wait = 1.0
-        return max(1, math.ceil(wait))
+        return max(1, min(period, math.ceil(wait)))
 
     # ------------------------------------------------------------------ public
     def acquire(self, checks: list[tuple[str, str]]) -> tuple[str, int] | None:
