@@ -54,6 +54,7 @@ from pi_camera_service import __version__
 from pi_camera_service.config import Settings
 from pi_camera_service.discovery import default_instance_name, viewer_rtsp_url
 from pi_camera_service.events import EventLog
+from pcs_common.backoff import Backoff
 from pcs_common.fileio import fsync_dir, make_private_dir, make_private_file, unlink_quietly, write_atomic
 from pi_camera_service.identity import hardware_id
 from pcs_common.viewer_ticket import viewer_key
@@ -217,41 +218,6 @@ async def cancel_and_close(task: asyncio.Task | None, client: httpx.AsyncClient 
             await task
     if client is not None:
         await client.aclose()
-
-
-class Backoff:
-    """Capped exponential backoff with jitter ("equal jitter").
-
-    The n-th delay (n from 0) is drawn uniformly from ``[d/2, d]`` with ``d = min(cap, initial * 2**n)``,
-    so retries spread out (many cameras do not hit a restarted server at the same instant) and never
-    come quicker than half the nominal delay.
-
-    Args:
-        initial: nominal first delay, s (> 0).
-        cap: longest nominal delay, s (>= ``initial``).
-        rng: ``() -> float in [0, 1)`` (``random.random``; tests may pass a fixed one).
-
-    Raises:
-        ValueError: ``initial`` <= 0 or ``cap`` < ``initial``.
-    """
-
-    def __init__(self, initial: float = 1.0, cap: float = 300.0, rng: Callable[[], float] = random.random) -> None:
-        if initial <= 0 or cap < initial:
-            raise ValueError(f"need 0 < initial <= cap, got initial={initial}, cap={cap}")
-        self.initial = float(initial)
-        self.cap = float(cap)
-        self._rng = rng
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        """The next delay, s; counts one more failure."""
-        nominal = min(self.cap, self.initial * 2 ** min(self.failures, 62))
-        self.failures += 1
-        return nominal / 2 + self._rng() * nominal / 2
-
-    def reset(self) -> None:
-        """Back to the first delay (after a success)."""
-        self.failures = 0
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -12,7 +12,7 @@
   ``BATCH_BYTES`` per request) and photos one by one (``POST /v1/ingest/photos``), deleting items
   only once the server acknowledged them (``stored`` or ``duplicate``). Failures (network, 401, 403,
   5xx, unreadable answers) keep everything and retry with
-  :class:`~pi_camera_service.central_link.Backoff` (cap ``CAMERA_CENTRAL_RETRY_MAX_DELAY``, 300 s).
+  :class:`~pcs_common.backoff.Backoff` (cap ``CAMERA_CENTRAL_RETRY_MAX_DELAY``, 300 s).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import httpx
 import numpy as np
 
 from pi_camera_service import __version__
-from pi_camera_service.central_link import Backoff, cancel_and_close
+from pcs_common.backoff import Backoff
+from pi_camera_service.central_link import cancel_and_close
 from pi_camera_service.detection.tracks import FaceTracker, TrackEvent
 from pi_camera_service.frames import encode_jpeg
 from pi_camera_service.outbox import Outbox, iso_utc
