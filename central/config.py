@@ -30,6 +30,10 @@ class CentralSettings(BaseSettings):
 
     host: str = Field("0.0.0.0", description="address the HTTP API and dashboard bind to")
     port: int = Field(8080, ge=1, le=65535, description="HTTP port")
+    workers: int = Field(
+        1, ge=1, le=64,
+        description="uvicorn worker processes sharing the port (several need PostgreSQL; docs/central.md#several-processes)",
+    )
     data_dir: Path = Field(Path("central-data"), description="SQLite file and generated secret key")
     database_url: str | None = Field(
         None,

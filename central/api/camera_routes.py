@@ -84,8 +84,7 @@ def unpair_camera(camera_id: str, request: Request, _: Operator, db: DB) -> Resp
     """Unpair: delete the camera record; its credentials are refused at once (401 ``unknown_device``) and
     the camera goes back to asking for a pairing code."""
     db.delete(get_or_404(db, Camera, camera_id, "paired camera"))
-    db.commit()
-    central(request).viewer_keys.pop(camera_id, None)
+    db.commit()  # its stored viewer key goes with the row
     return Response(status_code=204)
 
 
@@ -106,7 +105,7 @@ def live_ticket(camera_id: str, request: Request, principal: Reader, db: DB) -> 
     Raises:
         HTTPException: 404 unknown camera; 403 for API tokens; 409 ``camera_disabled``,
             ``no_live_address`` (the camera reported no API address or MJPEG path) or ``no_viewer_key``
-            (no heartbeat with a viewer key since this server started: wait for the next one).
+            (no heartbeat with a viewer key stored yet: wait for the next one).
     """
     if principal.via not in ("session", "jwt"):
         raise HTTPException(403, "live-view tickets are issued to logged-in admins only, not to API tokens")
@@ -116,12 +115,12 @@ def live_ticket(camera_id: str, request: Request, principal: Reader, db: DB) -> 
         raise _refuse(409, "camera_disabled", "this camera is disabled; enable it to watch it")
     if not view["mjpeg_url"]:
         raise _refuse(409, "no_live_address", "this camera has not reported its address and MJPEG path yet")
-    key = central(request).viewer_keys.get(camera.id)
+    key = central(request).viewer_seal.key_of(camera)  # stored by whichever process got the heartbeat
     if key is None:
         interval = central(request).settings.heartbeat_interval
-        raise _refuse(409, "no_viewer_key", "this camera has not sent its viewer key since the central server "
-                      f"started; it does with its next heartbeat (every {interval} s) if its software is "
-                      "recent enough")
+        raise _refuse(409, "no_viewer_key", "this camera has not sent its viewer key yet (or the server's "
+                      f"signing key changed since); it does with its next heartbeat (every {interval} s) if "
+                      "its software is recent enough")
     ticket, expires_in = issue_ticket(key, camera.id, principal.admin.username, DEFAULT_TICKET_TTL)
     return {"mjpeg_url": f"{view['mjpeg_url']}?{TICKET_PARAM}={ticket}", "ticket": ticket,
             "token_type": "viewer_ticket", "expires_in": expires_in}
