@@ -384,3 +384,29 @@ def test_a_viewer_key_sent_to_one_process_signs_tickets_on_the_other(fleet):
     # unpairing on B forgets the key everywhere
     assert fleet.cb.delete(f"/v1/cameras/{camera.device_id}", headers=fleet.auth).status_code == 204
     assert fleet.ca.post(f"/v1/cameras/{camera.device_id}/live-ticket", headers=fleet.auth).status_code == 404
+
+
+# ----------------------------------------------------------------------------- central-server --workers
+
+
+def test_workers_share_the_port_migrate_and_print_the_bootstrap_password_once(fresh_database, tmp_path):
+    """``CENTRAL_WORKERS=2``: the parent migrates and prints one bootstrap password, each worker has its
+    own notification listener, and the password works whichever worker answers."""
+    server = start_central(tmp_path, fresh_database, "workers", CENTRAL_WORKERS="2")
+    try:
+        wait_until(lambda: len(listener_pids(fresh_database)) == 2, 30, 0.1, "one listener per worker")
+        assert server.log().count("bootstrap password:") == 1, server.log()
+        client = httpx.Client(base_url=server.base, timeout=60)
+        assert client.post("/v1/setup", json={"password": server.bootstrap_password()}).status_code == 200
+        assert {client.get("/health").json()["notifications"] for _ in range(4)} == {"listening"}
+    finally:
+        server.stop()
+
+
+def test_several_workers_on_sqlite_warn_at_start(tmp_path):
+    server = start_central(tmp_path, f"sqlite:///{tmp_path / 'central.db'}", "sqlite-workers", CENTRAL_WORKERS="2")
+    try:
+        assert "2 workers on SQLite: SQLite is meant for one server process" in server.log()
+        assert httpx.get(server.base + "/health", timeout=10).json()["notifications"] == "local"
+    finally:
+        server.stop()
