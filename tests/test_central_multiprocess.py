@@ -410,3 +410,54 @@ def test_several_workers_on_sqlite_warn_at_start(tmp_path):
         assert httpx.get(server.base + "/health", timeout=10).json()["notifications"] == "local"
     finally:
         server.stop()
+
+
+# ----------------------------------------------------------------------------- building blocks (no server)
+
+
+def test_a_sealed_viewer_key_opens_only_for_its_camera_and_signing_key():
+    from central.models import Camera as CameraRow
+    from central.viewer_keys import ViewerKeySeal
+
+    seal = ViewerKeySeal("k" * 20 + uuid.uuid4().hex)
+    key = viewer_key("a device secret")
+    row = CameraRow(id="c" * 32)
+    seal.remember(row, key)
+    stored = row.viewer_key_sealed
+    assert seal.key_of(row) == key and key not in stored
+    seal.remember(row, key)
+    assert row.viewer_key_sealed == stored  # the same key again: the column is not rewritten
+    assert seal.unseal("d" * 32, stored) is None  # copied to another camera's row
+    assert ViewerKeySeal("another signing key " + uuid.uuid4().hex).unseal(row.id, stored) is None
+    assert seal.unseal(row.id, stored[:-4] + "AAAA") is None  # damaged
+    assert seal.seal(row.id, key) != seal.seal(row.id, key)  # a fresh nonce per write
+
+
+def test_a_wake_between_the_database_read_and_the_wait_is_not_lost():
+    """The long poll watches for wake-ups before its first read: a pairing committed in between wakes it."""
+    import asyncio
+    import datetime as dt
+
+    from central.pairing import PairingWaiters, wait_for_pairing
+
+    far = dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc)
+
+    async def scenario() -> tuple[object, float]:
+        waiters = PairingWaiters()
+        reads = []
+
+        async def check():
+            reads.append(1)
+            if len(reads) == 1:
+                waiters.wake("r1")  # the pairing lands right after the first read
+                return None, far
+            return {"status": "paired"}, far
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        result, _ = await wait_for_pairing(waiters, "r1", check, 30)
+        assert waiters.waiting() == 0
+        return result, loop.time() - start
+
+    result, took = asyncio.run(scenario())
+    assert result == {"status": "paired"} and took < 1
