@@ -122,8 +122,11 @@ def _start_listener(state: CentralState) -> Any:
 
     def refresh_faces() -> None:
         def run() -> None:
-            with state.sessions() as db, state.faces.lock:
-                state.faces.ensure_loaded(db)
+            try:
+                with state.sessions() as db, state.faces.lock:
+                    state.faces.ensure_loaded(db)
+            except Exception:  # noqa: BLE001 - the next request that matches faces reloads anyway
+                log.exception("refreshing the face index after another process's change failed")
 
         if state.faces is None or state.faces.loaded_version is None or refreshing:
             return  # never loaded here (loads at its first use), or a refresh is already running
