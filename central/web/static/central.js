@@ -875,10 +875,27 @@
   function initSightings() {
     var PAGE = 100, BAR_MAX = 1000, offset = 0, more = false, lastBar = null, people = {}, cameras = {};
 
-    function hue(id) {
-      var h = 0;
-      for (var i = 0; i < id.length; i++) h = (h * 31 + id.charCodeAt(i)) % 360;
-      return h;
+    /* one colour per person of the day, far apart on the colour wheel (golden angle), in name order */
+    function hues(list) {
+      var names = {}, out = {};
+      list.forEach(function (s) { names[s.person_id] = s.person_name || ""; });
+      Object.keys(names).sort(function (a, b) { return names[a].localeCompare(names[b]) || (a < b ? -1 : 1); })
+        .forEach(function (id, i) { out[id] = Math.round((205 + i * 137.508) % 360); });
+      return { hue: out, names: names };
+    }
+
+    function renderLegend(h) {
+      var box = $("sg-legend");
+      box.textContent = "";
+      Object.keys(h.hue).forEach(function (id) {
+        var li = el("li", { "data-person-id": id });
+        var sw = el("span", { "class": "swatch" });
+        sw.style.setProperty("--hue", String(h.hue[id]));
+        li.appendChild(sw);
+        li.appendChild(document.createTextNode(h.names[id]));
+        box.appendChild(li);
+      });
+      box.hidden = !box.children.length;
     }
 
     function dayBounds() {
@@ -902,8 +919,9 @@
       var sig = JSON.stringify(list) + $("sg-day").value;
       if (sig === lastBar) return;
       lastBar = sig;
-      var bar = $("sg-bar"), d = dayBounds(), span = d.end - d.start, rows = {}, order = [];
+      var bar = $("sg-bar"), d = dayBounds(), span = d.end - d.start, rows = {}, order = [], h = hues(list);
       bar.textContent = "";
+      renderLegend(h);
       list.forEach(function (s) {
         var a = Math.max(parseTime(s.started_at), d.start), b = Math.min(parseTime(s.ended_at), d.end);
         if (isNaN(a) || isNaN(b) || b < d.start || a > d.end) return;
@@ -920,7 +938,7 @@
         /* positioned and coloured through custom properties (CSSOM), not a style attribute: allowed by the CSP */
         seg.style.setProperty("--left", ((a - d.start) / span * 100).toFixed(3) + "%");
         seg.style.setProperty("--width", (Math.max(b - a, 0) / span * 100).toFixed(3) + "%");
-        seg.style.setProperty("--hue", String(hue(s.person_id)));
+        seg.style.setProperty("--hue", String(h.hue[s.person_id]));
         rows[s.camera_id].querySelector(".bar-track").appendChild(seg);
       });
       order.sort(function (x, y) { return rows[x].textContent.localeCompare(rows[y].textContent); });
