@@ -6,7 +6,8 @@ address (127.10.x.y, so per-address pairing limits see 500 clients, as on a LAN)
 
 1. **Pairing**, for real: ``POST /v1/pairing/requests`` (with a pairing key), then the camera long-polls
    ``GET /v1/pairing/requests/{id}?wait=`` on *its* server process while the admin enters the code on
-   *another* process (``POST /v1/cameras/pair``); the time from the admin's answer to the camera's
+   *another* process (``POST /v1/cameras/pair``, at most 6 at once: an admin's pairings in flight count
+   against its budget of refused codes, 10 per 15 min); the time from the admin's answer to the camera's
    credentials is the pairing wake-up latency (with one process, the same process).
 2. **Steady traffic** for ``--duration`` s: a heartbeat every ``--heartbeat`` s (the default interval,
    30 s; random phase); bursts of ``--burst`` face events (Poisson, mean gap ``--burst-gap`` s), each
@@ -251,7 +252,7 @@ async def timed(stats: Stats, kind: str, call, ok=(200,)) -> httpx.Response | No
     return response
 
 
-async def pair(cam: Camera, admin: dict[str, str], stats: Stats, wait_s: float) -> None:
+async def pair(cam: Camera, admin: dict[str, str], stats: Stats, wait_s: float, admin_gate: asyncio.Semaphore) -> None:
     """Real pairing: ask for a code on the camera's process, long-poll there, the admin pairs on another.
 
     Raises:
@@ -272,9 +273,10 @@ async def pair(cam: Camera, admin: dict[str, str], stats: Stats, wait_s: float) 
         poll = asyncio.create_task(cam.client.get(poll_url, params={"wait": wait_s}, headers=poll_auth,
                                                   timeout=wait_s + 30))
         await asyncio.sleep(0.05)  # the long poll is waiting on the camera's process
-        r = await timed(stats, "admin pair", lambda: cam.client.post(
-            cam.admin_base + "/v1/cameras/pair", json={"code": issued["code"], "name": f"cam-{cam.index:03d}"},
-            headers=admin, timeout=60), ok=(201,))
+        async with admin_gate:  # one admin's pairings in flight count against its refused-code budget
+            r = await timed(stats, "admin pair", lambda: cam.client.post(
+                cam.admin_base + "/v1/cameras/pair", json={"code": issued["code"], "name": f"cam-{cam.index:03d}"},
+                headers=admin, timeout=60), ok=(201,))
         paired_at = time.perf_counter()
         if r is None or r.status_code != 201:
             poll.cancel()
@@ -491,11 +493,11 @@ async def run(processes: int, args: argparse.Namespace, faces_real: np.ndarray) 
 
         # ---- pairing, 50 at a time
         t0 = time.perf_counter()
-        gate = asyncio.Semaphore(50)
+        gate, admin_gate = asyncio.Semaphore(50), asyncio.Semaphore(6)
 
         async def paired(cam: Camera) -> None:
             async with gate:
-                await pair(cam, admin, stats, args.pair_wait)
+                await pair(cam, admin, stats, args.pair_wait, admin_gate)
 
         await asyncio.gather(*(paired(c) for c in cameras))
         result["pairing_s"] = time.perf_counter() - t0
