@@ -27,6 +27,7 @@ of its own in :mod:`pi_camera_service.sources.pi`:
 ``pi.tuning``          tuning files and the IMX708's sensor HDR mode
 ``pi.lens``            lens correction cropped to the requested ``ScalerCrop``
 ``pi.snapshot``        JPEG snapshots while streaming
+``pi.controls``        libcamera controls (remembered, re-applied) and metadata mapped to API names
 ``pi.encoding``        picamera2's ``H264Encoder`` + ``PyavOutput`` for the shared publisher
 =====================  ==========================================================================
 
@@ -48,12 +49,6 @@ around every other Picamera2 call and the ``_picam2`` reference) -> ``_state_loc
 reference and remembered controls, never held while calling picamera2). ``_picam2`` is only
 replaced while holding both of the first two, so a thread holding ``_stream_lock`` may read it.
 
-picamera2 facts this module relies on (0.3.36 source): ``Picamera2(n)`` open failures raise
-``RuntimeError("Camera __init__ sequence did not complete.")``; ``create_video_configuration(main=,
-lores=, controls=)`` merges ``controls`` over its own ``FrameDurationLimits`` default (``FrameRate``
-is a virtual control mapped to ``FrameDurationLimits``); lores may not exceed main; ``configure``
-writes each stream's ``stride`` back into ``camera_configuration()``. See the ``pi`` modules for the
-rest.
 """
 
 from __future__ import annotations
@@ -66,11 +61,9 @@ from typing import Any
 import numpy as np
 
 from pi_camera_service.config import Settings
-from pi_camera_service.controls.libcamera_map import ONE_SHOT, from_metadata
 from pi_camera_service.frames import AnalysisFrame, Frame
 from pi_camera_service.sources.base import (
     Camera,
-    CameraError,
     CameraUnavailable,
     NotSupported,
     SourceCapabilities,
@@ -80,6 +73,7 @@ from pi_camera_service.sources.base import (
     describe,
     describe_chain,
 )
+from pi_camera_service.sources.pi.controls import Picamera2Controls
 from pi_camera_service.sources.pi.encoding import Picamera2H264, make_h264_encoder, sensor_pts, stats_output_class
 from pi_camera_service.sources.pi.lens import lens_processor
 from pi_camera_service.sources.pi.probe import (
@@ -111,7 +105,7 @@ __all__ = [
 INITIAL_RETRY_DELAY = 0.5
 
 
-class Picamera2Camera(Camera):
+class Picamera2Camera(Picamera2Controls, Camera):
     """A Raspberry Pi camera through Picamera2: main stream H.264 to RTSP, lores for analysis.
 
     Args:
@@ -178,7 +172,11 @@ class Picamera2Camera(Camera):
 
         Idempotent. Calls ``Picamera2(camera_num)``, ``create_video_configuration(main={"size": (W, H),
         "format": "YUV420"}, lores={"size": detection_size, "format": "YUV420"},
-        controls={"FrameRate": framerate})``, ``configure`` and ``start()``.
+        controls={"FrameRate": framerate})``, ``configure`` and ``start()``. picamera2 0.3.36 facts:
+        open failures raise ``RuntimeError("Camera __init__ sequence did not complete.")``;
+        ``create_video_configuration`` merges ``controls`` over its own ``FrameDurationLimits``
+        default (``FrameRate`` is a virtual control mapped to it); lores may not exceed main;
+        ``configure`` writes each stream's ``stride`` back into ``camera_configuration()``.
 
         Raises:
             SourceOpenError: picamera2 is not installed, there is no camera ``camera_num``, it is
@@ -391,11 +389,6 @@ class Picamera2Camera(Camera):
         self._lens_main = None
         self._lens_adjust = key
 
-    def scene_level(self) -> float | None:
-        """libcamera's ``Lux`` of the newest frame (None before one)."""
-        lux = self._metadata.get("Lux")
-        return None if lux is None else float(lux)
-
     # ------------------------------------------------------------------------------- capture
     def _capture_loop(self, closing: threading.Event) -> None:
         """The one thread that reads frames: newest lores frame + metadata, ``analysis_rate`` times a second."""
@@ -478,10 +471,6 @@ class Picamera2Camera(Camera):
         the main stream size; None before the first frame. ``frame.index`` counts pulled frames."""
         return self._analysis
 
-    def raw_metadata(self) -> dict[str, Any]:
-        """The newest frame's metadata as ``CompletedRequest.get_metadata()`` returned it (libcamera names)."""
-        return dict(self._metadata)
-
     def snapshot_jpeg(self, width: int | None = None, quality: int = 90) -> bytes:
         """JPEG of the next main-stream frame, taken while streaming goes on.
 
@@ -523,64 +512,6 @@ class Picamera2Camera(Camera):
                 return processor
 
         return yuv_to_jpeg(grabbed, main_size, width, quality, lens)
-
-    def metadata(self) -> dict[str, Any]:
-        """Newest frame metadata, each None until a frame reported it: every field of
-        :data:`~pi_camera_service.controls.libcamera_map.METADATA` (``lux``, ``exposure_us``,
-        ``analogue_gain``, ``digital_gain``, ``colour_gains``, ``colour_temperature``,
-        ``lens_position``, ``focus_distance_m``, ``focus_fom``, ``af_state``, ``sensor_temperature``,
-        ``frame_duration_us``, ``scaler_crop``, ``hdr_mode``; the libcamera key, unit and conversion
-        of each are listed there), plus ``sensor_hdr`` (the IMX708 HDR mode is on) and
-        ``auto_exposure``: the ``AeEnable`` last given to :meth:`set_controls` (libcamera does not
-        report it), True by default.
-        """
-        with self._state_lock:
-            auto_exposure = bool(self._controls.get("AeEnable", True))
-        return {**from_metadata(self._metadata), "sensor_hdr": self._sensor_hdr, "auto_exposure": auto_exposure}
-
-    # ------------------------------------------------------------------------------- controls
-    def set_controls(self, controls: dict[str, Any]) -> None:
-        """Apply libcamera controls (``Picamera2.set_controls``), e.g. ``{"AeEnable": False, "ExposureTime": 10000}``.
-
-        They take effect a few frames later and are re-applied after the camera is re-opened (one-shot
-        ones such as ``AfTrigger`` excepted). Names and units are libcamera's (REFERENCE.md, Picamera2
-        controls).
-
-        Raises:
-            CameraUnavailable: the camera is not open.
-            CameraError: picamera2 refused a control (``Control X is not advertised by libcamera``);
-                controls listed before it were already applied.
-        """
-        if not controls:
-            return
-        with self._lock:
-            picam2 = self._picam2
-            if picam2 is None:
-                raise CameraUnavailable(f"{self.source} is not open")
-            try:
-                picam2.set_controls(dict(controls))
-            except RuntimeError as exc:
-                raise CameraError(str(exc)) from exc
-            with self._state_lock:
-                self._controls.update({k: v for k, v in controls.items() if k not in ONE_SHOT})
-
-    def camera_controls(self) -> dict[str, tuple[Any, Any, Any]]:
-        """``{name: (min, max, default)}`` of every control the camera advertises (``Picamera2.camera_controls``).
-
-        Raises:
-            CameraUnavailable: the camera is not open.
-        """
-        with self._lock:
-            picam2 = self._picam2
-            if picam2 is None:
-                raise CameraUnavailable(f"{self.source} is not open")
-            return dict(picam2.camera_controls)
-
-    @property
-    def controls(self) -> dict[str, Any]:
-        """The controls set through :meth:`set_controls` since construction (a copy)."""
-        with self._state_lock:
-            return dict(self._controls)
 
     # ------------------------------------------------------------------------------- streaming
     def start_streaming(self) -> StreamingStatus:

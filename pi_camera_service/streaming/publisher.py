@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
 from typing import Protocol
 
 from pcs_common.backoff import Backoff
