@@ -38,8 +38,9 @@ def _distance_m(dioptres: Any) -> float | None:
     return round(1.0 / dioptres, 4) if dioptres else None
 
 
-def _af_state(value: Any) -> str | None:
-    return AF_STATES.get(value)
+def af_state_name(value: Any) -> str | None:
+    """libcamera ``AfState`` value -> ``idle`` | ``scanning`` | ``focused`` | ``failed`` (None if absent)."""
+    return AF_STATES.get(value) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ METADATA: tuple[MetadataField, ...] = (
     MetadataField("lens_position", "LensPosition", "dioptres", control="lens_position"),
     MetadataField("focus_distance_m", "LensPosition", "m", _distance_m, "focus_distance"),
     MetadataField("focus_fom", "FocusFoM"),
-    MetadataField("af_state", "AfState", None, _af_state, "af_mode"),
+    MetadataField("af_state", "AfState", None, af_state_name, "af_mode"),
     MetadataField("sensor_temperature", "SensorTemperature", "°C"),
     MetadataField("frame_duration_us", "FrameDuration", "µs", control="frame_duration_limits"),
     MetadataField("scaler_crop", "ScalerCrop", "sensor px", _as_list, "roi"),
