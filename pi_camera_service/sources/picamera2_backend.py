@@ -18,7 +18,7 @@ sensor HDR needs the camera closed and re-opened (:meth:`Picamera2Camera.set_sen
 file (``CAMERA_TUNING_FILE`` or ``CAMERA_NOIR=true``) is handed to libcamera through a fresh camera
 manager, the only time libcamera reads it.
 
-This module is the camera's lifecycle, capture thread and recovery; each other concern has a module
+This module is the camera's lifecycle and streaming; each other concern has a module
 of its own in :mod:`pi_camera_service.sources.pi`:
 
 =====================  ==========================================================================
@@ -26,6 +26,7 @@ of its own in :mod:`pi_camera_service.sources.pi`:
 ``pi.yuv``             YUV420 with row padding -> packed I420; how often lores frames are pulled
 ``pi.tuning``          tuning files and the IMX708's sensor HDR mode
 ``pi.lens``            lens correction cropped to the requested ``ScalerCrop``
+``pi.capture``         the capture thread and recovery (close, re-open with back-off)
 ``pi.snapshot``        JPEG snapshots while streaming
 ``pi.controls``        libcamera controls (remembered, re-applied) and metadata mapped to API names
 ``pi.encoding``        picamera2's ``H264Encoder`` + ``PyavOutput`` for the shared publisher
@@ -58,10 +59,8 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
-
 from pi_camera_service.config import Settings
-from pi_camera_service.frames import AnalysisFrame, Frame
+from pi_camera_service.frames import AnalysisFrame
 from pi_camera_service.sources.base import (
     Camera,
     CameraUnavailable,
@@ -73,6 +72,7 @@ from pi_camera_service.sources.base import (
     describe,
     describe_chain,
 )
+from pi_camera_service.sources.pi.capture import Picamera2Capture
 from pi_camera_service.sources.pi.controls import Picamera2Controls
 from pi_camera_service.sources.pi.encoding import Picamera2H264, make_h264_encoder, sensor_pts, stats_output_class
 from pi_camera_service.sources.pi.lens import lens_processor
@@ -86,7 +86,7 @@ from pi_camera_service.sources.pi.probe import (
 from pi_camera_service.sources.pi.snapshot import capture_main, yuv_to_jpeg
 from pi_camera_service.sources.pi.tuning import Tuning, apply_sensor_hdr, resolve_tuning, use_tuning
 from pi_camera_service.sources.pi.yuv import analysis_rate, yuv420_to_i420
-from pi_camera_service.streaming.publisher import Publisher, steady_backoff
+from pi_camera_service.streaming.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ __all__ = [
 INITIAL_RETRY_DELAY = 0.5
 
 
-class Picamera2Camera(Picamera2Controls, Camera):
+class Picamera2Camera(Picamera2Capture, Picamera2Controls, Camera):
     """A Raspberry Pi camera through Picamera2: main stream H.264 to RTSP, lores for analysis.
 
     Args:
@@ -389,81 +389,6 @@ class Picamera2Camera(Picamera2Controls, Camera):
         self._lens_main = None
         self._lens_adjust = key
 
-    # ------------------------------------------------------------------------------- capture
-    def _capture_loop(self, closing: threading.Event) -> None:
-        """The one thread that reads frames: newest lores frame + metadata, ``analysis_rate`` times a second."""
-        period = 1.0 / self.analysis_rate
-        next_due = time.monotonic()
-        while not closing.is_set():
-            try:
-                with self._lock:
-                    picam2 = self._picam2
-                    if picam2 is None:
-                        raise CameraUnavailable("camera is not open")
-                    with picam2.captured_request(wait=self.capture_timeout) as request:
-                        lores = request.make_array("lores")
-                        metadata = request.get_metadata()
-            except Exception as exc:  # noqa: BLE001 - timeout, device error: recover, never die
-                if closing.is_set():
-                    break
-                self._recover(exc, closing)
-                next_due = time.monotonic()
-                continue
-            try:
-                self._publish_analysis(lores, metadata)
-            except Exception as exc:  # noqa: BLE001 - an unexpected buffer layout must not end capture
-                self.last_error = f"bad lores frame: {describe(exc)}"
-                log.error("%s: %s", self.source, self.last_error)
-            next_due += period
-            delay = next_due - time.monotonic()
-            if delay > 0:
-                closing.wait(delay)
-            else:
-                next_due = time.monotonic()
-
-    def _publish_analysis(self, lores: np.ndarray, metadata: dict[str, Any]) -> None:
-        lw, lh = self.lores_size
-        i420 = yuv420_to_i420(lores, lw, lh)
-        lens = self._lens_lores
-        if lens is not None:
-            i420 = lens.process(i420)
-        frame = Frame(i420=i420, width=lw, height=lh, index=self._frames_pulled)
-        self._frames_pulled += 1
-        self._analysis = AnalysisFrame(frame, main_width=self.width, main_height=self.height)
-        self._metadata = metadata
-
-    def _recover(self, exc: BaseException, closing: threading.Event) -> None:
-        """The camera stopped delivering: stop publishing, close it, re-open with back-off, resume."""
-        if isinstance(exc, TimeoutError):
-            message = f"no frame from the camera within {self.capture_timeout:g} s"
-        else:
-            message = describe(exc)
-        self.last_error = message
-        log.warning("%s failed (%s); closing and re-opening it", self.source, message)
-        with self._stream_lock:
-            self._h264.stop_locked()
-            with self._state_lock:
-                publisher = self._publisher
-            if publisher is not None:
-                publisher.interrupt(f"camera: {message}")
-            with self._lock:
-                self._teardown_picam2()
-        backoff = steady_backoff(INITIAL_RETRY_DELAY, self.reopen_max_delay)
-        while not closing.wait(backoff.next_delay()):
-            try:
-                with self._stream_lock, self._lock:
-                    if closing.is_set():
-                        return
-                    self._picam2 = self._create_picam2()
-            except Exception as reopen_exc:  # noqa: BLE001
-                self.last_error = f"re-opening camera {self.camera_num} failed: {describe_chain(reopen_exc)}"
-                log.warning("%s; trying again", self.last_error)
-                continue
-            self.last_error = None
-            log.info("%s re-opened", self.source)
-            self._wake_publisher()
-            return
-
     # ------------------------------------------------------------------------------- frames
     def analysis_frame(self) -> AnalysisFrame | None:
         """The newest lores frame: an :class:`AnalysisFrame` whose ``frame.i420`` is
@@ -514,6 +439,11 @@ class Picamera2Camera(Picamera2Controls, Camera):
         return yuv_to_jpeg(grabbed, main_size, width, quality, lens)
 
     # ------------------------------------------------------------------------------- streaming
+    @property
+    def initial_retry_delay(self) -> float:
+        """First wait before retrying RTSP or re-opening the camera, s (:data:`INITIAL_RETRY_DELAY`)."""
+        return INITIAL_RETRY_DELAY
+
     def start_streaming(self) -> StreamingStatus:
         """Start publishing the main stream as H.264 to ``settings.rtsp_url`` (idempotent); returns at once.
 
@@ -537,7 +467,7 @@ class Picamera2Camera(Picamera2Controls, Camera):
                 if self._publisher is None:
                     self._publisher = Publisher(
                         self.settings.rtsp_url, self._h264, self.stats,
-                        max_delay=self.settings.rtsp_reconnect_max_delay, initial_delay=INITIAL_RETRY_DELAY,
+                        max_delay=self.settings.rtsp_reconnect_max_delay, initial_delay=self.initial_retry_delay,
                         name="picamera2-publisher",
                     )
                     self._publisher.start()
