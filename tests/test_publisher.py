@@ -4,8 +4,9 @@
   without a failure, statistics that go on across sessions;
 * the software source (PyAV libx264) against a real ``ffmpeg -rtsp_flags listen`` receiver that is
   killed and started again;
-* the Raspberry Pi source (fake picamera2, whose ``PyavOutput`` talks to a simulated RTSP server)
-  through the same publisher class.
+* the Raspberry Pi source through the same publisher class: on the fake picamera2's simulated RTSP
+  server (VC4 and Pi 5), and on Pi 5's path (``LibavH264Encoder`` + ``PyavOutput`` on real PyAV,
+  ``_sim.REAL_AV``) against a real ffmpeg receiver that is stopped and started again.
 """
 
 from __future__ import annotations
@@ -160,3 +161,43 @@ def test_pi_source_runs_the_same_publisher_through_a_server_restart(fake):
     finally:
         cam.close()
     assert cam.streaming_status().state == "stopped"
+
+
+@pytest.mark.usefixtures("fake_never_leaks")
+@pytest.mark.parametrize("fake", ["pisp"], indirect=True)
+def test_pi_source_reconnects_to_a_restarted_ffmpeg_receiver(fake, tmp_path, ffmpeg_available):
+    """Pi 5 path (libx264 via picamera2's LibavH264Encoder + PyavOutput, both on real PyAV) to a real receiver."""
+    import importlib
+
+    from pi_camera_service.sources.picamera2_backend import Picamera2Camera
+
+    importlib.import_module("picamera2._sim").REAL_AV = True
+    port = free_port()
+    settings = load_settings(_env_file=None, width=320, height=240, detection_width=160, framerate=15,
+                             bitrate=300_000, rtsp_url=f"rtsp://127.0.0.1:{port}/cam", rtsp_reconnect_max_delay=1.0)
+    cam = Picamera2Camera(settings, 0)
+    cam.open()
+    rx = RtspReceiver(port, tmp_path / "before.mkv").start()
+    try:
+        cam.start_streaming()
+        publisher = cam._publisher
+        wait_until(lambda: cam.streaming_status().state == "streaming", 20, message="streaming")
+        wait_until(lambda: cam.streaming_status().frames_sent >= 45, 20, message="3 s of frames before the stop")
+        before = rx.stop()
+        assert before.frames >= 10 and (before.width, before.height) == (320, 240), before
+
+        status = wait_until(lambda: (s := cam.streaming_status()).state == "reconnecting" and s, 15,
+                            message="reconnecting after the receiver went away")
+        assert status.last_error
+        wait_until(lambda: publisher.backoff.failures >= 2, 15, message="retries backing off while nobody listens")
+        sent_while_down = cam.streaming_status().frames_sent
+
+        rx = RtspReceiver(port, tmp_path / "after.mkv").start()
+        status = wait_until(lambda: (s := cam.streaming_status()).state == "streaming" and s, 20,
+                            message="streaming to the restarted receiver")
+        assert status.reconnects >= 1 and status.last_error is None and publisher.backoff.failures == 0
+        wait_until(lambda: cam.streaming_status().frames_sent >= sent_while_down + 45, 20, message="frames counted again")
+    finally:
+        cam.close()
+        after = rx.stop()
+    assert after.frames >= 10 and (after.width, after.height) == (320, 240), after
