@@ -279,6 +279,18 @@ class StreamStats:
         )
 
 
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception (just ``Type`` when the message is empty), for logs and status."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def describe_chain(exc: BaseException) -> str:
+    """``RuntimeError: Camera __init__ sequence did not complete. (caused by OSError: ...)``."""
+    cause = exc.__cause__
+    return describe(exc) + (f" (caused by {describe(cause)})" if cause is not None else "")
+
+
 def redact_url(url: str) -> str:
     """``rtsp://user:pass@host/p`` -> ``rtsp://user:***@host/p`` (for logs and status)."""
     scheme, sep, rest = url.partition("://")
