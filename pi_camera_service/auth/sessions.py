@@ -15,7 +15,9 @@ from typing import Any
 
 from fastapi import HTTPException, Request, status
 
-from pcs_common.auth import CSRF_HEADER, SAFE_METHODS, JsonFileRevocations, SessionService, TokenClaims, TokenError
+from pcs_common.auth import (
+    CSRF_HEADER, SAFE_METHODS, JsonFileRevocations, SessionService, TokenClaims, TokenError, csrf_matches, csrf_token,
+)
 from pcs_common.auth import same as _same
 from pi_camera_service.auth.config import AuthConfig, get_auth_config
 from pi_camera_service.auth.tokens import TOKENS
@@ -58,14 +60,12 @@ def session_service(app: Any) -> SessionService:
 def csrf_token_for(cfg: AuthConfig, jti: str) -> str:
     """The CSRF token bound to the session whose JWT has id ``jti`` (:func:`pcs_common.auth.csrf_token`:
     ``base64url(HMAC-SHA256(jwt_secret, "pi-camera-service csrf v1:" + jti))``)."""
-    from pcs_common.auth import csrf_token
-
     return csrf_token(cfg.jwt_secret, TOKENS.audience, jti)
 
 
 def csrf_valid(cfg: AuthConfig, claims: TokenClaims | dict[str, Any], sent: str | None) -> bool:
     """True when ``sent`` is the CSRF token of the session ``claims`` (compared in constant time)."""
-    return bool(sent) and _same(sent, csrf_token_for(cfg, claims["jti"]))
+    return csrf_matches(cfg.jwt_secret, TOKENS.audience, claims["jti"], sent)
 
 
 def session_ttl(cfg: AuthConfig) -> int:
