@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import time
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
