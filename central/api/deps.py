@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from central.models import Admin, ApiToken, Camera, utcnow
 from central.security import API_TOKEN_PREFIX, TOKENS, DatabaseRevocations, TokenError, decode_jwt, digest
-from pcs_common.auth import CSRF_HEADER, SAFE_METHODS, BasicCredentialsError, SessionService, csrf_token, parse_basic
+from pcs_common.auth import CSRF_HEADER, SAFE_METHODS, BasicCredentialsError, SessionEnded, SessionService, csrf_token, parse_basic
 from pcs_common.auth import unauthorized as _unauthorized
 
 T = TypeVar("T")
@@ -145,9 +145,9 @@ def authenticate(request: Request, db: Session) -> Principal:
         service = sessions(request, db)
         try:
             claims = service.check(state.secret_key, cookie)
+        except SessionEnded:
+            raise unauthorized("session ended (logged out); log in again") from None
         except TokenError as exc:
-            if str(exc).startswith("session ended"):
-                raise unauthorized("session ended (logged out); log in again") from None
             raise unauthorized(f"session: {exc}; log in again") from None
         admin = _admin_from_claims(db, claims)
         if request.method not in SAFE_METHODS and not service.csrf_valid(

@@ -20,7 +20,7 @@ from pcs_common.auth.csrf import CSRF_HEADER, SAFE_METHODS, csrf_matches, csrf_t
 from pcs_common.auth.passwords import (
     ARGON2_PARAMETERS, hash_password, is_argon2_hash, verify_and_update_password, verify_password,
 )
-from pcs_common.auth.sessions import JsonFileRevocations, RevocationStore, SessionService
+from pcs_common.auth.sessions import JsonFileRevocations, RevocationStore, SessionEnded, SessionService
 from pcs_common.auth.tokens import (
     ACCESS_TOKEN, JWT_ALGORITHM, SESSION_TOKEN, TokenClaims, TokenError, TokenService, header_safe,
 )
@@ -28,7 +28,7 @@ from pcs_common.auth.tokens import (
 __all__ = [
     "ACCESS_TOKEN", "ARGON2_PARAMETERS", "BasicCredentials", "BasicCredentialsError", "CSRF_HEADER",
     "JWT_ALGORITHM", "JsonFileRevocations", "RevocationStore", "SAFE_METHODS", "SESSION_TOKEN",
-    "SessionService", "TokenClaims", "TokenError", "TokenService", "basic_scheme", "bearer_challenge",
+    "SessionEnded", "SessionService", "TokenClaims", "TokenError", "TokenService", "basic_scheme", "bearer_challenge",
     "csrf_matches", "csrf_token", "hash_password", "header_safe", "is_argon2_hash", "parse_basic", "same",
     "unauthorized", "verify_and_update_password", "verify_password",
 ]

@@ -24,6 +24,10 @@ from pcs_common.fileio import fsync_dir, make_private_dir, write_atomic
 logger = logging.getLogger(__name__)
 
 
+class SessionEnded(TokenError):
+    """The session token is valid but its session was ended by a logout."""
+
+
 class RevocationStore(Protocol):
     """Where ended sessions are remembered: ``jti`` -> the token's ``exp`` (s since the epoch)."""
 
@@ -58,12 +62,12 @@ class SessionService:
         """The claims of a valid, not logged-out session cookie.
 
         Raises:
-            TokenError: the token is invalid or expired (see :meth:`TokenService.decode`), not a
-                session token, or its session was ended by a logout ("session ended (logged out)").
+            TokenError: the token is invalid or expired (see :meth:`TokenService.decode`) or not a
+                session token; :class:`SessionEnded` when its session was ended by a logout.
         """
         claims = self.tokens.decode(secret, cookie, SESSION_TOKEN, **decode_options)  # type: ignore[arg-type]
         if claims.jti in self.revoked:
-            raise TokenError("session ended (logged out)")
+            raise SessionEnded("session ended (logged out)")
         return claims
 
     def csrf(self, secret: str, claims: TokenClaims) -> str:
