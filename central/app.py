@@ -24,7 +24,7 @@ from central.config import CentralSettings
 from central.db import make_engine, session_factory, upgrade
 from central.models import RevokedSession, ServerState, utcnow
 from central.ratelimit import AttemptLimiter
-from central.security import random_token
+from central.security import DatabaseRevocations, random_token
 from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.api.offline_docs import install_offline_docs
 from pcs_common.fileio import make_private_dir
@@ -53,23 +53,14 @@ class CentralState:
     viewer_seal: Any = None  # central.viewer_keys.ViewerKeySeal: the cameras' viewer keys, stored sealed
     listener: Any = None  # central.notify.Listener on PostgreSQL (other processes' pairings and changes)
 
-    def revoke_session(self, claims: dict[str, Any]) -> None:
-        """Refuse the session token with these claims until it expires, on every path: its ``jti`` is
-        stored in ``revoked_sessions`` (the database: survives restarts, shared by every server process
-        on it; a repeated logout of the same session is a no-op)."""
-        jti = str(claims.get("jti", ""))[:64]
-        expires = dt.datetime.fromtimestamp(float(claims.get("exp", time.time())), dt.timezone.utc)
-        with self.sessions() as db:
-            if db.get(RevokedSession, jti) is None:
-                db.add(RevokedSession(jti=jti, expires_at=expires))
-                try:
-                    db.commit()
-                except IntegrityError:  # a concurrent logout of the same session stored it first
-                    db.rollback()
+    def revoke_session(self, claims: Any) -> None:
+        """Refuse the session token with these claims until it expires, on every path
+        (:class:`central.security.DatabaseRevocations`: the ``revoked_sessions`` table)."""
+        DatabaseRevocations(self.sessions).add(str(claims.get("jti", "")), float(claims.get("exp", time.time())))
 
     def session_revoked(self, db: Session, jti: str) -> bool:
         """True when the session with this ``jti`` was logged out (see :meth:`revoke_session`)."""
-        return db.get(RevokedSession, str(jti)[:64]) is not None
+        return jti in DatabaseRevocations(self.sessions, db)
 
 
 def purge_revoked_sessions(db: Session) -> int:

@@ -41,7 +41,6 @@ KNOWN_CENTRAL_TO_CAMERA = frozenset({
     ("central/config.py", "pi_camera_service.auth"),
     ("central/people.py", "pi_camera_service.detection.registry"),
     ("central/people.py", "pi_camera_service.frames"),
-    ("central/security.py", "pi_camera_service.auth"),
 })
 
 
