@@ -50,7 +50,6 @@ import json
 import logging
 import math
 import os
-import re
 import secrets
 import stat
 import sys
@@ -70,6 +69,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from pi_camera_service.config import ConfigError, Settings
 from pcs_common.fileio import fsync_dir, make_private_dir, write_atomic
+from pcs_common.jwt_secrets import GENERATE_SECRET_HINT, MIN_JWT_SECRET_LENGTH, jwt_secret_problem  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,6 @@ REALM = "pi-camera-service"
 
 JWT_ALGORITHM = "HS256"
 """The only signing algorithm issued and accepted (``alg: none`` and all others are refused)."""
-
-MIN_JWT_SECRET_LENGTH = 32
-"""Shortest accepted ``CAMERA_JWT_SECRET``, in characters (RFC 7518 §3.2 wants >= 256 bits for HS256)."""
 
 TOKEN_ISSUER = "pi-camera-service"
 """``iss`` of every token the camera signs (RFC 7519 §4.1.1); checked by PyJWT on every request."""
@@ -122,7 +119,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _CSRF_CONTEXT = b"pi-camera-service csrf v1:"
 
-GENERATE_SECRET_HINT = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 HASH_PASSWORD_HINT = "pi-camera-service hash-password"
 
 ARGON2_PARAMETERS = {"memory_cost": 19_456, "time_cost": 2, "parallelism": 1}
@@ -136,27 +132,6 @@ are re-hashed with these at the next successful login (:func:`verify_and_update_
 
 _password_hasher = PasswordHash((Argon2Hasher(**ARGON2_PARAMETERS),))
 
-# Values copied from tutorials, docs and .env templates; compared after lower-casing and dropping
-# everything that is not a letter or digit ("Change-Me" == "changeme").
-_WELL_KNOWN_SECRETS = frozenset(
-    {
-        "secret", "secrets", "secretkey", "mysecret", "mysecretkey", "supersecret", "supersecretkey",
-        "topsecret", "changeme", "changeit", "changethis", "yoursecret", "yoursecretkey",
-        "yourjwtsecret", "your256bitsecret", "password", "passw0rd", "jwtsecret", "jwtsecretkey",
-        "jwtkey", "key", "token", "default", "test", "testing", "admin", "qwerty", "letmein",
-        "123456", "12345678", "1234567890", "thisisthesecretkey", "thisismysecretkey",
-        # JWT secret printed in the seed project's build journal (public).
-        "dmbgbntdxk82se3bn2xgcmftqmdlzwn9",
-        # SECRET_KEY of the FastAPI "OAuth2 with Password, Bearer with JWT tokens" tutorial.
-        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
-    }
-)
-# Phrases that mark a template value even inside a long string ("your-super-secret-change-me-…").
-_PLACEHOLDER_PHRASES = (
-    "changeme", "changethis", "changeit", "replaceme", "replacethis", "yoursecret", "yoursuper",
-    "secretkey", "jwtsecret", "supersecret", "placeholder", "example",
-)
-_MIN_DISTINCT_CHARACTERS = 8
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,30 +226,6 @@ class AuthConfig:
     def password_login_enabled(self) -> bool:
         """``True`` when ``CAMERA_PASSWORD_HASH`` is set, i.e. the token endpoints can issue tokens."""
         return self.password_hash is not None
-
-
-def jwt_secret_problem(secret: str) -> str | None:
-    """Say why ``secret`` is unfit to sign HS256 tokens, or return ``None`` when it is acceptable.
-
-    Refused: well-known or template values ("secret", "changeme", "your-secret-key", the secret of
-    the FastAPI tutorial, ...), anything shorter than :data:`MIN_JWT_SECRET_LENGTH` characters
-    (RFC 7518 §3.2 asks for a key of at least the hash size, 256 bits, for HS256), repeated
-    patterns ("aaaa...", "abcabc...") and strings with fewer than 8 distinct characters.
-    """
-    normalized = re.sub(r"[^a-z0-9]", "", secret.lower())
-    if normalized in _WELL_KNOWN_SECRETS or any(p in normalized for p in _PLACEHOLDER_PHRASES):
-        return "is a well-known or placeholder value"
-    if len(secret) < MIN_JWT_SECRET_LENGTH:
-        return f"is too short ({len(secret)} characters, at least {MIN_JWT_SECRET_LENGTH} needed)"
-    if len(set(secret)) < _MIN_DISTINCT_CHARACTERS or _is_repetition(secret):
-        return "is a repeated pattern, not a random value"
-    return None
-
-
-def _is_repetition(value: str) -> bool:
-    """True when ``value`` is a shorter unit repeated (possibly with a partial last copy)."""
-    n = len(value)
-    return any(value == (value[:p] * (n // p + 1))[:n] for p in range(1, n // 2 + 1))
 
 
 def load_auth_config(settings: Settings) -> AuthConfig:

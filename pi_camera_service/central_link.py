@@ -55,8 +55,9 @@ from pi_camera_service.config import Settings
 from pi_camera_service.discovery import default_instance_name, viewer_rtsp_url
 from pi_camera_service.events import EventLog
 from pcs_common.backoff import Backoff
-from pcs_common.fileio import fsync_dir, make_private_dir, make_private_file, unlink_quietly, write_atomic
+from pcs_common.fileio import fsync_dir, make_private_dir, make_private_file, read_or_create_secret, unlink_quietly, write_atomic
 from pi_camera_service.identity import hardware_id
+from pcs_common.timefmt import utc_iso
 from pcs_common.viewer_ticket import viewer_key
 
 log = logging.getLogger(__name__)
@@ -81,12 +82,6 @@ REQUEST_TIMEOUT = 10.0
 
 STATES = ("unconfigured", "requesting", "waiting_for_admin", "paired", "disabled", "error")
 """Values of ``state()["state"]``."""
-
-
-def utc_iso(epoch: float | None = None) -> str:
-    """``epoch`` (s since the epoch, default now) as ISO-8601 UTC with a ``Z``, to the second."""
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, timezone.utc)
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -162,7 +157,7 @@ def store_credentials(state_dir: Path, creds: DeviceCredentials) -> Path:
         OSError: the directory or the file cannot be written (the previous file, if any, is intact).
     """
     path = credentials_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     write_atomic(path, (json.dumps(asdict(creds), indent=2) + "\n").encode("utf-8"))
     fsync_dir(path.parent)
     return path
@@ -180,19 +175,8 @@ def pairing_key(state_dir: Path) -> str:
     Raises:
         OSError: the state directory cannot be created or written.
     """
-    path = Path(state_dir) / PAIRING_KEY_FILE
-    try:
-        value = path.read_text(encoding="ascii").strip()
-        if len(value) >= 43 and all(c.isalnum() or c in "-_" for c in value):
-            make_private_file(path)
-            return value
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    make_private_dir(path.parent)
-    value = secrets.token_urlsafe(32)
-    write_atomic(path, value.encode("ascii") + b"\n")  # mkstemp: mode 0600
-    fsync_dir(path.parent)
-    return value
+    return read_or_create_secret(Path(state_dir) / PAIRING_KEY_FILE, lambda: secrets.token_urlsafe(32),
+                                 lambda v: len(v) >= 43 and all(c.isalnum() or c in "-_" for c in v))[0]
 
 
 def forget_credentials(state_dir: Path) -> bool:

@@ -498,7 +498,7 @@ def _describe(error: dict) -> str:
     name = ENV_PREFIX + loc[0].upper()
     value = error.get("input")
     if loc[0] == "mqtt_url":
-        from pcs_common.mqtt import redact_url
+        from pcs_common.urls import redact_url
 
         value = redact_url(value)
     return f"{name}={value!r} is invalid: {message}"
