@@ -11,7 +11,7 @@ Only one server process should write to a database: a second process would not s
 changes in its indexes until it restarts.
 
 Face encodings of uploaded photos are computed here with the cameras' own detector
-(:class:`pi_camera_service.detection.detector.FaceDetector`, dlib HOG + 5-point alignment + ResNet,
+(:class:`pcs_common.faces.detector.FaceDetector`, dlib HOG + 5-point alignment + ResNet,
 face_recognition's ``face_encodings(model="small")`` numbers), so server and camera encodings compare
 like for like.
 """
@@ -71,12 +71,12 @@ def encode_faces(jpeg: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int
 
     Raises:
         PeopleError: 422 when the bytes are not a decodable image.
-        pi_camera_service.detection.models.ModelNotAvailable: dlib or its model files are missing.
+        pcs_common.faces.models.ModelNotAvailable: dlib or its model files are missing.
     """
     import cv2
 
-    from pi_camera_service.detection.registry import HogDetectorConfig, create_detector
-    from pi_camera_service.frames import AnalysisFrame, Frame
+    from pcs_common.faces.frames import AnalysisFrame, Frame
+    from pcs_common.faces.registry import HogDetectorConfig, create_detector
 
     try:
         check_jpeg_pixels(jpeg, MAX_ENROL_PIXELS, "the photo")

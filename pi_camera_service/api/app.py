@@ -56,7 +56,7 @@ def _follow_pairing(advertiser: ServiceAdvertiser, loop: asyncio.AbstractEventLo
 def _default_detection(camera: Camera, settings: Settings) -> Any:
     from functools import partial
 
-    from pi_camera_service.detection.registry import create_detector
+    from pcs_common.faces.registry import create_detector
     from pi_camera_service.detection.service import DetectionService
 
     stats = getattr(camera, "stats", None)
