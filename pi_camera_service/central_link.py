@@ -34,11 +34,9 @@ import contextlib
 import ipaddress
 import json
 import logging
-import os
 import random
 import secrets
 import socket
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -123,16 +121,13 @@ def load_credentials(state_dir: Path) -> DeviceCredentials | None:
     path = credentials_path(state_dir)
     try:
         raw = path.read_bytes()
-        mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         return None
     except OSError as exc:
         log.warning("cannot read %s (%s): pairing again", path, exc)
         return None
-    if mode & 0o077:
-        log.warning("%s was readable by others (mode %o): tightened to 0600", path, mode)
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o600)
+    with contextlib.suppress(OSError):
+        make_private_file(path)  # 0600, with a warning when it was wider
     try:
         data = json.loads(raw)
         creds = DeviceCredentials(**{k: data[k] for k in DeviceCredentials.__dataclass_fields__})

@@ -122,3 +122,13 @@ def test_every_state_file_writer_makes_the_directory_0700(tmp_path):
             assert all(mode(f) == 0o600 for f in state.iterdir()), name
     finally:
         os.umask(old)
+
+
+def test_stored_credentials_readable_by_others_are_tightened(tmp_path, caplog):
+    from pi_camera_service.central_link import DeviceCredentials, load_credentials, store_credentials
+
+    creds = DeviceCredentials("http://c", "dev", "secret", "cam", utc_iso())
+    path = store_credentials(tmp_path / "state", creds)
+    os.chmod(path, 0o644)
+    assert load_credentials(tmp_path / "state") == creds
+    assert mode(path) == 0o600 and "tightened to 0600" in caplog.text
