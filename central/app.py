@@ -25,8 +25,8 @@ from central.db import make_engine, session_factory, upgrade
 from central.models import RevokedSession, ServerState, utcnow
 from central.ratelimit import AttemptLimiter
 from central.security import DatabaseRevocations, random_token
-from pi_camera_service.api.errors import document_errors, validation_message
-from pi_camera_service.api.offline_docs import install_offline_docs
+from pcs_common.errors import document_errors, validation_message
+from pcs_common.offline_docs import install_offline_docs
 from pcs_common.fileio import make_private_dir
 from pcs_common.limits import json_safe
 

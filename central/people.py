@@ -13,7 +13,7 @@ when the database's version differs from the one loaded, so every process matche
 enrolments from its next request on.
 
 Face encodings of uploaded photos are computed here with the cameras' own detector
-(:class:`pi_camera_service.detection.detector.FaceDetector`, dlib HOG + 5-point alignment + ResNet,
+(:class:`pcs_common.faces.detector.FaceDetector`, dlib HOG + 5-point alignment + ResNet,
 face_recognition's ``face_encodings(model="small")`` numbers), so server and camera encodings compare
 like for like.
 """
@@ -73,12 +73,12 @@ def encode_faces(jpeg: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int
 
     Raises:
         PeopleError: 422 when the bytes are not a decodable image.
-        pi_camera_service.detection.models.ModelNotAvailable: dlib or its model files are missing.
+        pcs_common.faces.models.ModelNotAvailable: dlib or its model files are missing.
     """
     import cv2
 
-    from pi_camera_service.detection.registry import HogDetectorConfig, create_detector
-    from pi_camera_service.frames import AnalysisFrame, Frame
+    from pcs_common.faces.frames import AnalysisFrame, Frame
+    from pcs_common.faces.registry import HogDetectorConfig, create_detector
 
     try:
         check_jpeg_pixels(jpeg, MAX_ENROL_PIXELS, "the photo")

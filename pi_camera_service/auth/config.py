@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +15,7 @@ from pathlib import Path
 from fastapi import Request
 
 from pcs_common.auth import is_argon2_hash
-from pcs_common.fileio import make_private_dir
+from pcs_common.fileio import fsync_dir, make_private_dir, read_or_create_secret, write_atomic
 from pi_camera_service.auth.secret_check import GENERATE_SECRET_HINT, jwt_secret_problem
 from pi_camera_service.config import ConfigError, Settings
 
@@ -192,59 +190,31 @@ def _ensure_state_dir(state_dir: Path) -> None:
 
 
 def _load_or_create_secret(path: Path, generate: Callable[[], str]) -> tuple[str, bool]:
-    """Return ``(secret, created)``: the stripped content of ``path``, or a new value written there."""
+    """Return ``(secret, created)``: the stripped content of ``path``, or a new value written there
+    (mode 0600; :func:`pcs_common.fileio.read_or_create_secret`).
+
+    Raises:
+        ConfigError: the state directory or the file cannot be created, read or written.
+    """
     _ensure_state_dir(path.parent)
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        info = None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}; fix its permissions") from None
-
-    if info is not None:
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            logger.warning("%s was readable by other users; setting its mode to 0600", path)
-            try:
-                os.chmod(path, 0o600)
-            except OSError as exc:
-                raise ConfigError(f"cannot chmod 0600 {path}: {exc.strerror or exc}") from None
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}; fix it or delete it to regenerate") from None
-        if value:
-            return value, False
-        logger.warning("%s is empty; generating a new value", path)
-
-    value = generate()
-    _write_secret_file(path, value)
-    return value, True
+        return read_or_create_secret(path, generate)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"cannot read or write {path}: {reason}; make CAMERA_STATE_DIR writable "
+                          "or fix the file's permissions") from None
 
 
 def _write_secret_file(path: Path, value: str) -> None:
-    """Write ``value`` to ``path`` atomically; the file has mode 0600 from its creation on."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    """Write ``value`` to ``path`` atomically with mode 0600 from its creation on.
+
+    Raises:
+        ConfigError: the file cannot be written.
+    """
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        try:
-            os.write(fd, (value + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        try:  # make the rename durable (power cuts are common on a Pi)
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError:
-            pass
+        write_atomic(path, (value + "\n").encode("utf-8"))
+        fsync_dir(path.parent)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise ConfigError(
             f"cannot write {path}: {exc.strerror or exc}; make CAMERA_STATE_DIR writable"
         ) from None

@@ -42,6 +42,7 @@ from pi_camera_service.controls.spec import (
 from pi_camera_service.controls.store import ControlStore
 from pi_camera_service.controls.support import Effective, check_value, effective_controls
 from pi_camera_service.events import EventLog
+from pcs_common.geometry import iou as _iou
 from pcs_common.limits import excerpt
 from pi_camera_service.sources.base import Camera, CameraError, NotSupported, SourceCapabilities
 
@@ -559,15 +560,6 @@ class CameraControls:
     def face_windows(self) -> list[tuple[int, int, int, int]] | None:
         """The AF windows currently following a face (``ScalerCropMaximum`` px), or None."""
         return self._face_windows
-
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0, min(ax2, bx2) - max(a[0], b[0]))
-    ih = max(0, min(ay2, by2) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
 
 
 def _jsonable(value: Any) -> Any:
