@@ -25,6 +25,7 @@ from central.db import make_engine, session_factory, upgrade
 from central.models import RevokedSession, ServerState, utcnow
 from central.ratelimit import AttemptLimiter
 from central.security import random_token
+from pcs_common.service_errors import install_error_boundary
 from pi_camera_service.api.errors import document_errors, validation_message
 from pi_camera_service.api.offline_docs import install_offline_docs
 from pcs_common.fileio import make_private_dir
@@ -252,6 +253,18 @@ def create_app(settings: CentralSettings) -> FastAPI:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) and "detail" in exc.detail else {"detail": exc.detail}
         return JSONResponse(json_safe(body, cut=False), status_code=exc.status_code, headers=exc.headers)
+
+    install_error_boundary(app)  # pcs_common.service_errors -> HTTP (409 Conflict, 429 TooManyRequests, ...)
+
+    from central.people import PeopleError  # loads the face encoder: only when an app is made
+
+    @app.exception_handler(PeopleError)
+    async def _people(_: Request, exc: PeopleError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(pairing.PairingError)
+    async def _pairing(_: Request, exc: pairing.PairingError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "error": exc.error}, status_code=exc.status)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

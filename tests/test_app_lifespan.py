@@ -15,6 +15,7 @@ from pi_camera_service.detection.detector import DetectionResult
 from pi_camera_service.detection.service import DetectionService
 from pi_camera_service.frames import AnalysisFrame
 from pi_camera_service.onvif import OnvifDevice
+from pi_camera_service.outbox import OutboxError
 from pi_camera_service.sources import create_camera
 from tests.conftest import SAMPLE, free_port
 
@@ -74,7 +75,8 @@ def test_a_failed_start_stops_every_component_started_before(settings, monkeypat
     assert not made[0].active and detector.closed.is_set(), "face detection still runs"
     assert not services.stills.running, "the stills scheduler still runs"
     assert services.central_link is not None and not services.central_link.running
-    assert services.outbox is not None and services.outbox_sender.state()["state"] != "sending"
+    with pytest.raises(OutboxError, match="not open"):
+        services.outbox.stats()  # the outbox database was closed
 
 
 def test_app_state_and_services_are_one(settings):

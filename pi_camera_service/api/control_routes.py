@@ -105,9 +105,9 @@ def controls_patch_schema() -> dict[str, Any]:
     :data:`~pi_camera_service.controls.spec.CONTROLS`: each control's type, range, choices and
     nullability; no other keys. Rules that span fields (``zoom`` or ``roi``, a pair's order, what this
     camera supports) cannot be written in it and are answered with 422 or 409 and a message."""
-    from pi_camera_service.controls.spec import CONTROLS
+    from pi_camera_service.controls.spec import CONTROLS, ControlSpec
 
-    def number(spec: Any, integer: bool = False) -> dict[str, Any]:
+    def number(spec: ControlSpec, integer: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "integer" if integer else "number"}
         if spec.minimum is not None:
             out["minimum"] = spec.minimum
