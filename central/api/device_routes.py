@@ -8,11 +8,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from central import pairing
-from central.api.auth_routes import too_many
 from central.api.deps import DB, authenticate_device, central, client_address
 from central.api.schemas import HeartbeatIn, PairingRequestIn
 from central.fleet import clean_status
 from central.models import utcnow
+from central.ratelimit import too_many
 from central.security import digest, random_token
 
 router = APIRouter(prefix="/v1", tags=["devices"])

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from central import ingest
+from central.api.params import check_time_range
 from central.api.deps import DB, Principal, authenticate_device, central, get_or_404, require
 from central.models import FaceObservation, Photo, utcnow
 
@@ -160,22 +161,6 @@ def list_observations(
         query = query.where(FaceObservation.captured_at <= until)
     rows = db.scalars(query.order_by(FaceObservation.captured_at.desc(), FaceObservation.id).limit(limit))
     return [_observation_view(o) for o in rows]
-
-
-def check_time_range(since: dt.datetime | None, until: dt.datetime | None) -> None:
-    """Refuse (422) a ``since``/``until`` without a UTC offset, or ``since`` later than ``until``."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None:
-            _aware(value, name)
-    if since is not None and until is not None and since > until:
-        raise HTTPException(422, f"since ({since.isoformat()}) is later than until ({until.isoformat()}); "
-                                 "send since <= until")
-
-
-def _aware(value: dt.datetime, name: str) -> dt.datetime:
-    if value.tzinfo is None:
-        raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-11-22T10:00:00Z")
-    return value
 
 
 def _file(request: Request, relative: str | None) -> FileResponse:
