@@ -245,7 +245,7 @@ def create_app(
             "serving %s on http://%s:%d (API docs at /docs); publishing to %s",
             cam.source, settings.host, settings.port, cam.streaming_status().url,
         )
-        central_link = app.state.central_link = CentralLink.for_service(settings, cam, detection, events)
+        central_link = app.state.central_link = CentralLink.for_service(settings, cam, detection, events, controls)
         await central_link.start()
         outbox_parts = await _start_outbox(app, settings, cam, detection, stills, central_link)
         app.state.hardware_id = await run_in_threadpool(hardware_id, settings.state_dir)
