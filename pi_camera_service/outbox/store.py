@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from pcs_common.fileio import fsync_dir, make_private_dir, prepare_private_sqlite, unlink_quietly, write_atomic
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pi_camera_service.outbox")
 
 DB_FILE = "outbox.db"
 """Name of the database in the state directory."""
