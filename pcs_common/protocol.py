@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = [
     "EVENTS", "EVENT_TYPES", "HEARTBEAT_PATH", "INGEST_EVENTS_PATH", "INGEST_PHOTOS_PATH",
-    "ITEM_STATUSES", "MAX_BATCH_ITEMS", "MAX_BOX_PX", "MAX_CROP_BYTES", "MAX_CROP_PIXELS", "MAX_FACES",
+    "ACKNOWLEDGED", "MAX_BATCH_ITEMS", "MAX_BOX_PX", "MAX_CROP_BYTES", "MAX_CROP_PIXELS", "MAX_FACES",
     "MAX_FRAME_BYTES", "MAX_FUTURE_S", "MAX_METADATA_CHARS", "MAX_PHOTO_BYTES", "MAX_PHOTO_PIXELS",
     "MAX_POLL_WAIT_S", "MAX_STATUS_TEXT", "MAX_TRACK_ID", "MJPEG_PATH", "PAIRING_REQUESTS_PATH", "PHOTO_KINDS",
     "POLL_TOKEN_SCHEME", "RETRY_AFTER", "ENCODING_LENGTH",
@@ -115,9 +115,9 @@ EVENTS = ("appeared", "updated")
 """What happened to a track (``event`` of a face event)."""
 PHOTO_KINDS = ("still", "snapshot")
 """``kind`` of an uploaded photo."""
-ITEM_STATUSES = ("stored", "duplicate", "rejected")
-"""Per-item answers: ``stored`` and ``duplicate`` acknowledge (the camera deletes the item), ``rejected``
-comes with a ``reason`` (the camera drops the item)."""
+ACKNOWLEDGED = ("stored", "duplicate")
+"""Answers that acknowledge an item (the camera deletes it); the third, ``rejected``, comes with a
+``reason`` (the camera drops the item and counts it)."""
 
 _ITEM_ID = re.compile(r"[0-9a-fA-F]{32}")  # fullmatch: "$" would accept a trailing "\n"
 _B64_SLACK = 4

@@ -25,7 +25,14 @@ from pydantic import ValidationError
 
 from pcs_common import protocol
 from pcs_common.backoff import Backoff
-from pcs_common.protocol import EventBatchAnswer, FaceEventItem, PhotoAnswer, PhotoUpload, ProtocolError
+from pcs_common.protocol import (
+    EventBatch,
+    EventBatchAnswer,
+    FaceEventItem,
+    PhotoAnswer,
+    PhotoUpload,
+    ProtocolError,
+)
 from pi_camera_service import __version__
 from pi_camera_service.central_link.http import cancel_and_close
 from pi_camera_service.outbox.store import Outbox, OutboxItem, iso_utc
@@ -195,7 +202,7 @@ class OutboxSender:
         if not wire:
             return
         ids = [i.item_id for i in wire]
-        body = ('{"items":[' + ",".join(i.model_dump_json() for i in wire) + "]}").encode("utf-8")
+        body = EventBatch(items=wire).model_dump_json().encode("utf-8")
         try:
             response = await self._client.post(protocol.INGEST_EVENTS_PATH, content=body, auth=creds,
                                                headers={"Content-Type": "application/json"})
@@ -208,7 +215,7 @@ class OutboxSender:
         except (ValueError, ValidationError):
             await self._fail(ids, "unreadable answer to the events")
         answers = {r.item_id: r for r in answer.results if r.item_id is not None}
-        acked = [i for i in ids if i in answers and answers[i].status in ("stored", "duplicate")]
+        acked = [i for i in ids if i in answers and answers[i].status in protocol.ACKNOWLEDGED]
         rejected = [(i, answers[i].reason or "rejected") for i in ids
                     if i in answers and answers[i].status == "rejected"]
         if acked:
@@ -252,7 +259,7 @@ class OutboxSender:
         if response.status_code == 200:
             with contextlib.suppress(ValueError, ValidationError):
                 status = PhotoAnswer.model_validate_json(response.content).status
-        if status not in ("stored", "duplicate"):
+        if status not in protocol.ACKNOWLEDGED:
             await self._fail([item.item_id], f"photo refused: {_text(response)}")
         await asyncio.to_thread(self.outbox.ack, [item.item_id])
         await asyncio.to_thread(self.outbox.clear_error)

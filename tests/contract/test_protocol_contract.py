@@ -38,9 +38,6 @@ from pi_camera_service.outbox.sender import OutboxSender
 from pi_camera_service.sources import create_camera
 from tests.conftest import SAMPLE, CentralServer, bearer, wait_until
 
-pytestmark = pytest.mark.xdist_group("contract")
-
-
 class RecordingTransport(httpx.AsyncBaseTransport):
     """The network, recording every request the camera sends (method, path, body bytes)."""
 
@@ -359,5 +356,31 @@ def test_a_lost_answer_is_retried_and_answered_duplicate_not_stored_twice(centra
         assert len(batches) == 2 and batches[0] == batches[1], "the same batch sent again after the lost answer"
         photos = [p for m, p, _ in transport.sent if p == INGEST_PHOTOS_PATH and m == "POST"]
         assert len(photos) == 2
+    finally:
+        outbox.close()
+
+
+def test_an_item_the_protocol_refuses_is_dropped_on_the_camera_and_does_not_block_the_others(central, camera,
+                                                                                             tmp_path):
+    """A stored face event the protocol does not allow (a negative box, as an older version might have
+    written) is dropped and counted as rejected on the camera; the items after it are delivered."""
+    queued: dict[str, list[str]] = {}
+    good = fill_outbox(camera, queued)
+
+    def fill(outbox: Outbox) -> None:
+        queued["bad"] = [outbox.add("face_event", {
+            "type": "face_event", "captured_at": "2026-11-22T10:00:00Z", "track_id": "t", "event": "appeared",
+            "faces": [{"box": [-5, 0, 10, 10], "encoding": None}], "profiles": []})]
+        good(outbox)
+
+    transport = RecordingTransport()
+    camera_id, outbox = deliver(central, camera, tmp_path, transport, fill)
+    try:
+        stats = outbox.stats()
+        assert stats["rejected"] == 1 and "faces[0].box=[-5, 0, 10, 10] is out of range" in stats["last_rejected_reason"]
+        sent_ids = {i["item_id"] for body in transport.json_bodies(INGEST_EVENTS_PATH) for i in body["items"]}
+        assert queued["bad"][0] not in sent_ids
+        stored = {r[0] for r in stored_rows(central, camera_id)["items"]}
+        assert stored == set(queued["events"] + queued["photos"])
     finally:
         outbox.close()
