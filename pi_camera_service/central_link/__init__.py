@@ -28,7 +28,7 @@ central server can read ``/v1/camera/status`` and ``/v1/camera/mjpeg``. Each hea
 
 Modules, one job each: :mod:`.credentials` (credentials and pairing-key files), :mod:`.addresses`
 (what the camera reports about itself), :mod:`.pairing` (pairing client), :mod:`.heartbeat`
-(heartbeat client), :mod:`.link` (:class:`CentralLink`, the task tying them together), :mod:`.http`
+(heartbeat client), :mod:`.link` (:class:`CentralLink`, the task tying them together), :mod:`.replies`
 (error texts, ``Retry-After``). The wire format is :mod:`pcs_common.protocol`.
 """
 
@@ -46,7 +46,7 @@ from pi_camera_service.central_link.credentials import (
     store_credentials,
     utc_iso,
 )
-from pi_camera_service.central_link.http import REQUEST_TIMEOUT, cancel_and_close
+from pi_camera_service.central_link.replies import REQUEST_TIMEOUT, cancel_and_close
 from pi_camera_service.central_link.link import DEFAULT_HEARTBEAT_INTERVAL, EVENT_TYPE, STATES, CentralLink
 
 __all__ = [

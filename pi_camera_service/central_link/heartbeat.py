@@ -18,7 +18,7 @@ from pcs_common.protocol import Heartbeat, HeartbeatAnswer, HeartbeatStatus
 from pcs_common.viewer_ticket import viewer_key
 from pi_camera_service import __version__
 from pi_camera_service.central_link.credentials import credentials_path, store_credentials, utc_iso
-from pi_camera_service.central_link.http import describe, detail, error_code, short
+from pi_camera_service.central_link.replies import describe, detail, error_code, short
 
 log = logging.getLogger("pi_camera_service.central_link")  # one logger for the link (journal lines unchanged)
 

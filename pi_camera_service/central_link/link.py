@@ -23,7 +23,7 @@ from pi_camera_service.central_link.credentials import (
     utc_iso,
 )
 from pi_camera_service.central_link.heartbeat import HeartbeatClient, _Unpaired
-from pi_camera_service.central_link.http import REQUEST_TIMEOUT, cancel_and_close
+from pi_camera_service.central_link.replies import REQUEST_TIMEOUT, cancel_and_close
 from pi_camera_service.central_link.pairing import PairingClient
 from pi_camera_service.config import Settings
 from pi_camera_service.events import EventLog

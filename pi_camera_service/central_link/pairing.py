@@ -18,7 +18,7 @@ from pcs_common.backoff import Backoff
 from pcs_common.protocol import PairingCode, PairingPollAnswer, PairingRequest
 from pi_camera_service import __version__
 from pi_camera_service.central_link.credentials import DeviceCredentials, credentials_path, store_credentials, utc_iso
-from pi_camera_service.central_link.http import REQUEST_TIMEOUT, describe, detail, retry_after, short
+from pi_camera_service.central_link.replies import REQUEST_TIMEOUT, describe, detail, retry_after, short
 from pi_camera_service.discovery import default_instance_name
 
 log = logging.getLogger("pi_camera_service.central_link")  # one logger for the link (journal lines unchanged)

@@ -34,7 +34,7 @@ from pcs_common.protocol import (
     ProtocolError,
 )
 from pi_camera_service import __version__
-from pi_camera_service.central_link.http import cancel_and_close
+from pi_camera_service.central_link.replies import cancel_and_close
 from pi_camera_service.outbox.store import Outbox, OutboxItem, iso_utc
 
 log = logging.getLogger("pi_camera_service.outbox_sender")  # the name journal filters have always used
