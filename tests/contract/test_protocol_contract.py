@@ -39,19 +39,31 @@ from pi_camera_service.sources import create_camera
 from tests.conftest import SAMPLE, CentralServer, bearer, wait_until
 
 class RecordingTransport(httpx.AsyncBaseTransport):
-    """The network, recording every request the camera sends (method, path, body bytes)."""
+    """The network, recording every request the camera sends (``attempted``: method, path, body bytes)
+    and those the server answered (``sent``; one cancelled by the link stopping may be missing there)."""
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
+        self.attempted: list[tuple[str, str, bytes]] = []
         self.sent: list[tuple[str, str, bytes]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
+        self.attempted.append((request.method, request.url.path, body))
+        response = await self.inner.handle_async_request(request)
         self.sent.append((request.method, request.url.path, body))
-        return await self.inner.handle_async_request(request)
+        return response
 
-    def json_bodies(self, path: str) -> list[dict[str, Any]]:
-        return [json.loads(body) for method, p, body in self.sent if p == path and method == "POST"]
+    def json_bodies(self, path: str, attempted: bool = False) -> list[dict[str, Any]]:
+        """The JSON bodies POSTed to ``path`` that were answered (or only sent, with ``attempted``)."""
+        requests = self.attempted if attempted else self.sent
+        return [json.loads(body) for method, p, body in requests if p == path and method == "POST"]
+
+    def kept_heartbeat(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """The status of the heartbeat whose report the server kept (the last one, or one the link sent
+        as it stopped), recognised by its ``uptime_s``."""
+        beats = [b["status"] for b in self.json_bodies(HEARTBEAT_PATH, attempted=True)]
+        return next((b for b in reversed(beats) if b.get("uptime_s") == stored.get("uptime_s")), beats[-1])
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -182,8 +194,8 @@ def test_pairing_then_heartbeat_fields_land_in_the_fleet_view(central, camera, t
     view = fleet_view(central, camera_id)
     assert view["hardware_id"] == request["hardware_id"] and view["state"] == "online"
     assert view["name"] == "Porch" and view["api_url"] == request["api_url"] == "http://127.0.0.1:8123"
-    sent = transport.json_bodies(HEARTBEAT_PATH)[-1]["status"]
     stored = view["status"]
+    sent = transport.kept_heartbeat(stored)
     assert heartbeat_problems(produced[-1], sent, stored) == []
     assert (stored["source"], stored["width"], stored["height"]) == (camera.source, 320, 240)
     assert stored["day_night"] in ("day", "night") and "camera_model" not in stored  # a software source has none
@@ -200,14 +212,15 @@ def test_a_field_added_on_one_side_only_fails_the_contract(central, camera, tmp_
         return {**{k: v for k, v in status.items() if k != "source"}, "battery_pct": 80}
 
     camera_id, transport, produced = run_heartbeats(central, camera, tmp_path, monkeypatch, tamper=add_and_drop)
-    sent = transport.json_bodies(HEARTBEAT_PATH)[-1]["status"]
+    stored = fleet_view(central, camera_id)["status"]
+    sent = transport.kept_heartbeat(stored)
     assert "battery_pct" not in sent  # the camera's own check keeps it off the wire (and logs it)
-    problems = heartbeat_problems(produced[-1], sent, fleet_view(central, camera_id)["status"])
+    problems = heartbeat_problems(produced[-1], sent, stored)
     assert problems == ["the camera reports fields the protocol does not know: ['battery_pct']",
                         "protocol fields the camera never reports: ['source']"], problems
     assert sent["source"] is None  # the protocol model fills in what the camera left out as null
     # and a central server storing a value other than the one sent is caught too
-    stored = dict(fleet_view(central, camera_id)["status"], streaming=True)
+    stored = dict(stored, streaming=True)
     assert heartbeat_problems(produced[-1], sent, stored)[-1] == "the central server changed status fields: ['streaming']"
 
 
