@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -397,3 +398,45 @@ def test_an_item_the_protocol_refuses_is_dropped_on_the_camera_and_does_not_bloc
         assert stored == set(queued["events"] + queued["photos"])
     finally:
         outbox.close()
+
+
+def test_the_same_items_from_two_senders_at_once_are_stored_once(central, camera, tmp_path):
+    """Two senders deliver the same items at the same moment (a camera's state directory restored on a
+    second card, say): both see every item acknowledged (``stored`` or ``duplicate``, none rejected)
+    and the server keeps each item once."""
+    queued: dict[str, list[str]] = {}
+    settings = camera_settings(tmp_path, central)
+    first = Outbox(settings.state_dir)
+    first.open()
+    fill_outbox(camera, queued)(first)
+    first.close()
+    shutil.copytree(settings.state_dir, tmp_path / "copy")
+    outboxes = [Outbox(settings.state_dir), Outbox(tmp_path / "copy")]
+    for box in outboxes:
+        box.open()
+    transport = RecordingTransport()
+
+    async def scenario() -> str:
+        link = CentralLink.for_service(settings, camera, None, EventLog(), camera.controls,
+                                       retry_initial=0.05, retry_max_delay=0.5)
+        await link.start()
+        senders = [OutboxSender(box, central.base, link.device_credentials, retry_initial=0.05,
+                                retry_max_delay=0.3, transport=transport) for box in outboxes]
+        try:
+            camera_id = await pair(central, link)
+            await asyncio.gather(*(sender.start() for sender in senders))
+            await wait_for(lambda: all(box.depth() == 0 for box in outboxes), 30, "both outboxes empty")
+        finally:
+            for sender in senders:
+                await sender.stop()
+            await link.stop()
+        return camera_id
+
+    try:
+        camera_id = asyncio.run(scenario())
+        for box in outboxes:
+            check_delivered_once(central, camera_id, box, queued)
+        assert len(transport.json_bodies(INGEST_EVENTS_PATH)) == 2  # one batch from each sender
+    finally:
+        for box in outboxes:
+            box.close()
