@@ -104,7 +104,10 @@ class HeartbeatClient:
                 raise ValueError(f"fields unknown to the protocol: {', '.join(unknown)}")
             return HeartbeatStatus.model_validate(status)
         except (ValueError, ValidationError) as exc:
-            log.warning("heartbeat status left out what the protocol does not allow: %s", short(exc))
+            problem = short(exc)
+            if problem != self._status_problem:  # logged once per kind of problem, not at every heartbeat
+                self._status_problem = problem
+                log.warning("heartbeat status left out what the protocol does not allow: %s", problem)
             return HeartbeatStatus.tolerant(status)
 
     async def _accept(self, answer: HeartbeatAnswer) -> None:

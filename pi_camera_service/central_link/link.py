@@ -102,6 +102,7 @@ class CentralLink(PairingClient, HeartbeatClient):
         self._rtsp_url: str | None = None
         self._info: dict[str, Any] = self._blank("unconfigured" if not self.central_url else "requesting")
         self._published: tuple[Any, ...] | None = None
+        self._status_problem: str | None = None  # last status problem logged (HeartbeatClient._status)
 
     @classmethod
     def for_service(cls, settings: Settings, camera: Camera, detection: Any, events: EventLog | None,

@@ -205,7 +205,7 @@ def test_pairing_then_heartbeat_fields_land_in_the_fleet_view(central, camera, t
     assert view["mjpeg_url"] == "http://127.0.0.1:8123/v1/camera/mjpeg" and stored["streaming"] is False
 
 
-def test_a_field_added_on_one_side_only_fails_the_contract(central, camera, tmp_path, monkeypatch):
+def test_a_field_added_on_one_side_only_fails_the_contract(central, camera, tmp_path, monkeypatch, caplog):
     """The check above is not blind: a status field the camera adds without the protocol, or a
     protocol field the camera stops sending, is reported."""
 
@@ -215,7 +215,9 @@ def test_a_field_added_on_one_side_only_fails_the_contract(central, camera, tmp_
     camera_id, transport, produced = run_heartbeats(central, camera, tmp_path, monkeypatch, tamper=add_and_drop)
     stored = fleet_view(central, camera_id)["status"]
     sent = transport.kept_heartbeat(stored)
-    assert "battery_pct" not in sent  # the camera's own check keeps it off the wire (and logs it)
+    assert "battery_pct" not in sent  # the camera's own check keeps it off the wire, and says so once
+    warnings = [r for r in caplog.records if "heartbeat status left out" in r.getMessage()]
+    assert len(warnings) == 1 and "battery_pct" in warnings[0].getMessage() and len(produced) >= 2
     problems = heartbeat_problems(produced[-1], sent, stored)
     assert problems == ["the camera reports fields the protocol does not know: ['battery_pct']",
                         "protocol fields the camera never reports: ['source']"], problems
