@@ -67,6 +67,11 @@ def parse_time(value: Any, name: str = "captured_at", now: dt.datetime | None = 
 
 
 def check_box(value: Any, name: str) -> list[int]:
+    """``[x, y, w, h]`` px: four integers, x and y >= 0, w and h >= 1, each <= :data:`MAX_BOX_PX`.
+
+    Raises:
+        ProtocolError: anything else.
+    """
     if (not isinstance(value, list) or len(value) != 4
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
         raise ProtocolError(f"{name} must be [x, y, w, h], four integers in px")
@@ -77,6 +82,11 @@ def check_box(value: Any, name: str) -> list[int]:
 
 
 def check_encoding(value: Any, name: str) -> list[float] | None:
+    """A face encoding: exactly :data:`ENCODING_LENGTH` finite numbers (not booleans), as floats; None stays None.
+
+    Raises:
+        ProtocolError: anything else.
+    """
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
@@ -89,6 +99,12 @@ def check_encoding(value: Any, name: str) -> list[float] | None:
 
 
 def check_b64(value: Any, name: str, limit: int) -> str | None:
+    """Base64 text no longer than ``limit`` bytes encode to (the JPEG inside is the central server's to
+    check); None stays None.
+
+    Raises:
+        ProtocolError: not text, or too long.
+    """
     if value is None:
         return None
     if not isinstance(value, str):
@@ -99,6 +115,11 @@ def check_b64(value: Any, name: str, limit: int) -> str | None:
 
 
 def check_choice(value: Any, name: str, allowed: tuple[str, ...], verb: str = "is not allowed") -> str:
+    """``value`` when it is one of ``allowed``.
+
+    Raises:
+        ProtocolError: ``name=<value> is not allowed; allowed: a, b``.
+    """
     if value not in allowed:
         raise ProtocolError(f"{name}={_excerpt(value)} {verb}; allowed: {', '.join(allowed)}")
     return value

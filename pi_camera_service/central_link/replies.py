@@ -47,12 +47,12 @@ def detail(response: httpx.Response) -> str:
 
 
 def error_code(response: httpx.Response) -> str | None:
+    """The ``error`` code of a JSON error body (``camera_disabled``...), or None."""
     try:
         body = response.json()
     except ValueError:
         return None
     return body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), str) else None
-
 
 
 def describe(exc: httpx.HTTPError) -> str:
@@ -62,4 +62,5 @@ def describe(exc: httpx.HTTPError) -> str:
 
 
 def short(exc: Exception) -> str:
+    """The first line of ``str(exc)``, at most 200 characters (the type name when empty)."""
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
