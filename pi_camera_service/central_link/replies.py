@@ -1,4 +1,4 @@
-"""Small helpers of the camera's HTTP clients to the central server: error texts, ``Retry-After``,
+"""Reading the central server's replies for the camera's HTTP clients: error texts, ``Retry-After``,
 stopping a task together with its client."""
 
 from __future__ import annotations
