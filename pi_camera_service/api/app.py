@@ -320,7 +320,7 @@ async def _start(
         "serving %s on http://%s:%d (API docs at /docs); publishing to %s",
         cam.source, settings.host, settings.port, cam.streaming_status().url,
     )
-    central_link = services.central_link = CentralLink.for_service(settings, cam, detection, events)
+    central_link = services.central_link = CentralLink.for_service(settings, cam, detection, events, controls)
     await central_link.start()
     stack.push_async_callback(central_link.stop)
     await _start_outbox(stack, services, settings, cam)
