@@ -172,10 +172,12 @@ def bench_size(n: int, queries: int, changes: int) -> list[str]:
                 found[name].append((result.nearest, result.distance))
     agreement = {}
     for name, got in found.items():
-        same = sum(1 for (tl, td), (gl, gd) in zip(truth, got) if gl == tl or abs(gd - td) <= 1e-6)
+        hits = [gl == tl or abs(gd - td) <= 1e-6 for (tl, td), (gl, gd) in zip(truth, got)]
+        within = [h for h, (_, td) in zip(hits, truth) if td <= TOLERANCE]
+        same = f"{sum(hits) / len(hits):.3f} / {sum(within) / max(1, len(within)):.3f}"
         decided = sum(1 for (tl, td), (gl, gd) in zip(truth, got)
                       if (td <= TOLERANCE) == (gd <= TOLERANCE) and (td > TOLERANCE or gl == tl))
-        agreement[name] = (same / len(truth), decided / len(truth))
+        agreement[name] = (same, decided / len(truth))
     matched = sum(1 for _, d in truth if d <= TOLERANCE) / len(truth)
     # one change: add one row, remove one row (the old index: a copy each time)
     extra = mix.samples(centres[:changes]).astype(np.float32)
@@ -198,10 +200,10 @@ def bench_size(n: int, queries: int, changes: int) -> list[str]:
         p50, p95 = _ms(times[name])
         a50, a95 = _ms(change[name][0])
         r50, r95 = _ms(change[name][1])
-        recall, decision = agreement.get(name, (1.0, 1.0))
+        recall, decision = agreement.get(name, ("1 / 1", 1.0))
         rows.append(f"| {n:,} | {name} | {p50:.3f} | {p95:.3f} | {index.memory_bytes() / 2**20:.0f} | "
                     f"{build[name]:.2f} | {a50:.3f} / {a95:.3f} | {r50:.3f} / {r95:.3f} | "
-                    f"{recall:.3f} | {decision:.3f} |")
+                    f"{recall} | {decision:.3f} |")
     rows.append(f"| {n:,} | (queries: {len(probes)}, {matched:.0%} within {TOLERANCE} by exact search) | | | | | | | | |")
     del indexes, f64, data
     return rows
@@ -309,11 +311,13 @@ def main() -> int:
     parts = args.parts.split(",")
     if "matching" in parts:
         print("| N | index | query p50 ms | p95 ms | memory MB | build s | add one p50 / p95 ms | "
-              "remove one p50 / p95 ms | recall@1 | tolerance decision agrees |")
+              "remove one p50 / p95 ms | recall@1 all / matched queries | tolerance decision agrees |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for n in (int(s) for s in args.sizes.split(",")):
             for row in bench_size(n, args.queries, args.changes):
                 print(row, flush=True)
+        print("\nExact float32 search is memory-bound, linear in N: 10 ms p95 is reached near "
+              "N = 10 ms / (p95 / N) of the largest size above.")
         print(f"\nafter matching: {load_line()}\n")
     if "ingest" in parts:
         trees = {"before": args.before, "after": ROOT} if args.before else {"after": ROOT}

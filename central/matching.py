@@ -47,6 +47,8 @@ DEFAULT_ANN_THRESHOLD = 200_000
 CELLS_PER_SQRT_N = 2
 #: one IVF cell in this many is scanned per query (recall@1 >= 0.99 on clustered encodings, measured)
 PROBE_DIVISOR = 12
+#: ... and at least this many cells (small indexes have few cells)
+MIN_PROBE = 8
 #: k-means training points per cell (faiss warns below 39)
 TRAIN_PER_CELL = 39
 #: rows the approximate search returns for exact re-ranking (tombstones among them are skipped)
@@ -319,20 +321,19 @@ class EncodingIndex:
     def _build_ann(self, view: _View, n: int) -> Any:
         """A faiss ``IndexIVFFlat`` (L2) over the live rows of ``view``, ids = row keys:
         ``CELLS_PER_SQRT_N * sqrt(N)`` cells trained by k-means on ``TRAIN_PER_CELL`` points per cell,
-        one cell in ``probe_divisor`` scanned per query."""
+        one cell in ``probe_divisor`` (at least ``MIN_PROBE``) scanned per query."""
         import faiss
 
         alive = np.flatnonzero(np.isfinite(view.sqnorms[:n]))
         data = np.ascontiguousarray(view.matrix[alive])
-        nlist = int(min(4096, max(4, CELLS_PER_SQRT_N * np.sqrt(len(alive)), len(alive) // 256)))
+        nlist = int(min(4096, CELLS_PER_SQRT_N * np.sqrt(len(alive)), max(1, len(alive) // TRAIN_PER_CELL)))
         quantizer = faiss.IndexFlatL2(ENCODING_SIZE)
         index = faiss.IndexIVFFlat(quantizer, ENCODING_SIZE, nlist, faiss.METRIC_L2)
-        nlist = min(nlist, max(1, len(data) // TRAIN_PER_CELL))
         sample = data if len(data) <= TRAIN_PER_CELL * nlist else \
             data[np.random.default_rng(0).choice(len(data), TRAIN_PER_CELL * nlist, replace=False)]
         index.train(sample)
         index.add_with_ids(data, view.keys[alive])
-        index.nprobe = max(1, nlist // self.probe_divisor)
+        index.nprobe = min(nlist, max(MIN_PROBE, nlist // self.probe_divisor))
         self._ann_trained = len(alive)
         return index
 
