@@ -286,6 +286,43 @@ def ingest_in_process(tree: Path, unknown: int, events: int, batch: int) -> floa
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def reload_time(n: int) -> tuple[float, float]:
+    """``(s, MB)``: :meth:`FaceRegistry.reload` of ``n`` enrolled encodings from a fresh SQLite
+    database (the start-up build: database read in chunks + vectorised conversion + index), and the
+    size of the database file."""
+    from sqlalchemy import insert
+
+    from central.db import make_engine, session_factory, upgrade
+    from central.ingest import MediaStore
+    from central.models import Person, PersonEncoding
+    from central.people import FaceRegistry
+
+    mix = Mixture(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/reload.db"
+        upgrade(url)
+        engine = make_engine(url)
+        sessions = session_factory(engine)
+        data, _, labels = mix.enrolled(n)
+        with sessions() as db:
+            people = sorted(set(labels))
+            db.execute(insert(Person), [{"id": f"{p:0>32}", "name": p} for p in people])
+            for start in range(0, n, 50_000):
+                db.execute(insert(PersonEncoding), [
+                    {"person_id": f"{labels[i]:0>32}", "encoding": data[i].astype(np.float64).tobytes(), "source": "photo"}
+                    for i in range(start, min(n, start + 50_000))])
+            db.commit()
+        del data
+        registry = FaceRegistry(MediaStore(Path(tmp) / "media"))
+        with sessions() as db:
+            start = time.perf_counter()
+            registry.reload(db)
+            took = time.perf_counter() - start
+        assert len(registry.people) == n
+        engine.dispose()
+        return took, Path(f"{tmp}/reload.db").stat().st_size / 2**20
+
+
 def main() -> int:
     """Run the benchmarks and print Markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -297,7 +334,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved ingest rounds (before, after, ...)")
-    parser.add_argument("--parts", default="matching,ingest")
+    parser.add_argument("--parts", default="matching,reload,ingest")
+    parser.add_argument("--reload-sizes", default="100000,1000000", help="enrolled encodings for the start-up reload")
     parser.add_argument("--ingest-one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ingest_one is not None:
@@ -319,6 +357,12 @@ def main() -> int:
         print("\nExact float32 search is memory-bound, linear in N: 10 ms p95 is reached near "
               "N = 10 ms / (p95 / N) of the largest size above.")
         print(f"\nafter matching: {load_line()}\n")
+    if "reload" in parts:
+        print("| enrolled encodings | start-up rebuild from SQLite (FaceRegistry.reload) | database file |\n| --- | --- | --- |")
+        for n in (int(s) for s in args.reload_sizes.split(",")):
+            took, size = reload_time(n)
+            print(f"| {n:,} | {took:.1f} s | {size:.0f} MB |", flush=True)
+        print(f"\nafter reload: {load_line()}\n")
     if "ingest" in parts:
         trees = {"before": args.before, "after": ROOT} if args.before else {"after": ROOT}
         print("| stored unknown faces | code | ingest events/s, median (min–max) |\n| --- | --- | --- |")
