@@ -93,7 +93,7 @@ class CentralSettings(BaseSettings):
         description="a detection more than this many s after a person's last one on a camera opens a new sighting",
     )
     match_ann_threshold: int = Field(
-        200_000, ge=0, le=100_000_000,
+        150_000, ge=0, le=100_000_000,
         description="enrolled encodings from which face matching uses the approximate faiss IVF-Flat index "
                     "instead of exact search (0: always exact); docs/people.md",
     )

@@ -42,7 +42,7 @@ ENCODING_SIZE = 128
 DEFAULT_TOLERANCE = 0.6
 #: rows from which the approximate (faiss IVF-Flat) search is used; below, exact search stays within
 #: 10 ms p95 on one x86-64 core (crossover measured by bench/bench_matching.py, docs/performance.md)
-DEFAULT_ANN_THRESHOLD = 200_000
+DEFAULT_ANN_THRESHOLD = 150_000
 #: IVF cells: ``CELLS_PER_SQRT_N * sqrt(N)`` (faiss's guideline is 4–16·sqrt(N); fewer cells train faster)
 CELLS_PER_SQRT_N = 2
 #: one IVF cell in this many is scanned per query (recall@1 >= 0.99 on clustered encodings, measured)
