@@ -2,10 +2,11 @@
 
 :class:`FaceRegistry` (one per server process, ``CentralState.faces``) keeps two
 :class:`~central.matching.EncodingIndex` es: enrolled encodings labelled with person ids, and the
-encodings of unknown faces labelled with their group ids. Both are loaded from the database on first
-use and rebuilt after every change made through this module (enrolment, merge, deletion, group
-assignment); the ingest adds to the unknown index as it goes. Changes are serialised by
-``registry.lock`` (a face being matched never sees half an operation).
+newest ``representatives`` encodings of each unknown group labelled with the group id
+(:class:`UnknownFaces`). Both are loaded from the database on first use (:meth:`FaceRegistry.reload`,
+a full rebuild) and updated in place by every change made through this module (enrolment, merge,
+deletion, group assignment, pruning: :meth:`FaceRegistry.prune_unknown`) and by the ingest. Changes
+are serialised by ``registry.lock`` (a face being matched never sees half an operation).
 
 Only one server process should write to a database: a second process would not see the first one's
 changes in its indexes until it restarts.
@@ -47,14 +48,12 @@ MIN_DETECT_SIDE = 640
 #: a photo with several faces enrols its largest when every other face is at most this share of its
 #: width, a quarter of its area (a person in front of a crowd); above it the photo is ambiguous and refused
 DOMINANT_WIDTH_RATIO = 0.5
-#: unknown faces kept per group in the in-memory index (the newest): matching a new face against a
-#: group needs its recent look, not every face of a stranger seen 10,000 times (the database keeps all)
+#: newest faces per unknown group in the in-memory index (the database keeps all of them)
 DEFAULT_REPRESENTATIVES = 20
 #: unknown faces (faces matching no person) older than this are erased by :meth:`FaceRegistry.prune_unknown`, days
 DEFAULT_UNKNOWN_RETENTION_DAYS = 30.0
-#: rows from which the unknown-face index uses the approximate search (lower than the people's: an
-#: ingest queries it for every stranger, so its cost is the ingest rate; grouping strangers tolerates
-#: the rare miss, which only starts a new group)
+#: rows from which the unknown-face index is approximate (lower than the people's: each stranger
+#: ingested queries it; a rare miss only starts a new group)
 UNKNOWN_ANN_THRESHOLD = 50_000
 #: rows read (and converted) at once when an index is loaded from the database
 LOAD_CHUNK = 50_000
@@ -150,7 +149,8 @@ class UnknownFaces:
         ann_threshold: rows from which the approximate search is used (0: never).
     """
 
-    def __init__(self, tolerance: float, per_group: int = DEFAULT_REPRESENTATIVES, ann_threshold: int = UNKNOWN_ANN_THRESHOLD) -> None:
+    def __init__(self, tolerance: float, per_group: int = DEFAULT_REPRESENTATIVES,
+                 ann_threshold: int = UNKNOWN_ANN_THRESHOLD) -> None:
         if per_group < 1:
             raise ValueError("per_group must be >= 1")
         self.per_group = per_group
