@@ -148,7 +148,10 @@ def _make_faces(settings: CentralSettings) -> Any:
     from central.ingest import MediaStore
     from central.people import FaceRegistry
 
-    return FaceRegistry(MediaStore(settings.resolved_media_dir()), settings.match_tolerance, settings.sighting_gap_s)
+    return FaceRegistry(MediaStore(settings.resolved_media_dir()), settings.match_tolerance, settings.sighting_gap_s,
+                        ann_threshold=settings.match_ann_threshold,
+                        representatives=settings.unknown_group_representatives,
+                        unknown_retention_days=settings.unknown_face_retention_days)
 
 
 async def _purge_loop(state: CentralState) -> None:
@@ -159,6 +162,7 @@ async def _purge_loop(state: CentralState) -> None:
                 await run_in_threadpool(pairing.purge, db)
                 await run_in_threadpool(state.limiter.purge, db)
                 await run_in_threadpool(purge_revoked_sessions, db)
+                await run_in_threadpool(state.faces.prune_unknown, db)
         except Exception:  # noqa: BLE001 - a failed purge is retried next time
             log.exception("purging old pairing requests failed")
 
@@ -292,6 +296,7 @@ def create_app(settings: CentralSettings, prepare: bool = True) -> FastAPI:
         with state.sessions() as db:
             state.secret_key = _secret_key(settings, db)
             password = bootstrap.prepare(db) if prepare else None
+            await run_in_threadpool(state.faces.prune_unknown, db)  # unknown faces past their retention
         state.viewer_seal = ViewerKeySeal(state.secret_key)
         if password:
             _log_bootstrap_password(password)
