@@ -7,11 +7,8 @@ import os
 import cv2
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
+from tests.support.camera_app import connected, make_camera_app
 
-from pi_camera_service.api.app import create_app
-from pi_camera_service.config import load_settings
-from tests.conftest import SAMPLE, wait_until
 
 KEY = "api-test-key-0123456789abcdef"
 
@@ -21,17 +18,12 @@ def app(tmp_path, monkeypatch):
     for key in list(os.environ):
         if key.startswith("CAMERA_"):
             monkeypatch.delenv(key)
-    settings = load_settings(
-        source=str(SAMPLE), width=320, height=240, api_key=KEY, state_dir=tmp_path,
-        stream_on_start=False, detection_enabled=False,
-    )
-    return create_app(settings)
+    return make_camera_app(tmp_path, api_key=KEY)
 
 
 @pytest.fixture()
 def client(app):
-    with TestClient(app, headers={"X-API-Key": KEY}) as c:
-        wait_until(lambda: c.get("/health").json()["camera_configured"], 10, message="first frame")
+    with connected(app, KEY) as c:
         yield c
 
 

@@ -18,18 +18,16 @@ from fastapi.testclient import TestClient
 
 from pi_camera_service.api.app import create_app
 from pi_camera_service.auth import CSRF_HEADER, SESSION_COOKIE, hash_password, load_auth_config
-from pi_camera_service.config import load_settings
-from tests.conftest import SAMPLE, free_port, wait_until
+from tests.support.camera_app import camera_settings
+from tests.support.net import free_port, wait_until
 
 PASSWORD = "pw-correct-horse-42"
 API_KEY = "hardening-test-key-0123456789abcdef"
 
 
 def _settings(tmp_path, **kw):
-    values = dict(source=str(SAMPLE), width=320, height=240, password_hash=hash_password(PASSWORD), api_key=API_KEY,
-                  state_dir=tmp_path / "state", stream_on_start=False, detection_enabled=False)
-    values.update(kw)
-    return load_settings(**values)
+    values = {"state_dir": tmp_path / "state", "password_hash": hash_password(PASSWORD), **kw}
+    return camera_settings(values.pop("state_dir"), api_key=API_KEY, **values)
 
 
 class Served:

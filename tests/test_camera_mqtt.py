@@ -17,9 +17,11 @@ import paho.mqtt.client as paho
 import pytest
 
 from pi_camera_service.config import ConfigError, load_settings
-from tests import ha_schema
-from tests.conftest import SAMPLE, ServiceProcess, sample_camera_env, wait_until
-from tests.mqtt_broker import Subscriber, broker, subscribers  # noqa: F401 - fixtures
+from tests.support import ha_schema
+from tests.support.mqtt_broker import Subscriber
+from tests.support.net import wait_until
+from tests.support.paths import SAMPLE
+from tests.support.processes import ServiceProcess, sample_camera_env
 
 DISCOVERY = "ha-test"
 TOPICS = "cams-test"

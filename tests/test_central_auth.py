@@ -9,7 +9,7 @@ import jwt
 from sqlalchemy import select
 
 from central.models import Admin, ApiToken
-from tests.conftest import CentralServer, bearer
+from tests.support.central_server import CentralServer, bearer
 
 PASSWORD = "correct horse battery"
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from central.models import Admin
-from tests.conftest import CentralServer, bearer
+from tests.support.central_server import CentralServer, bearer
 
 PASSWORD = "correct horse battery"
 

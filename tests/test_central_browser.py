@@ -28,15 +28,9 @@ import numpy as np
 import pytest
 
 from pcs_common.viewer_ticket import TicketError, TicketVerifier
-from tests.browser import expect, watch
-from tests.conftest import free_port
-from tests.test_central_web import (
-    PASSWORD,
-    USER,
-    SimulatedCamera,
-    bearer_headers,
-    start_central,
-)
+from tests.support.browser import expect, watch
+from tests.support.central_web import PASSWORD, SimulatedCamera, USER, bearer_headers, start_central
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.browser]
 

@@ -15,53 +15,14 @@ import pytest
 from sqlalchemy import func, select
 
 from central.models import FaceObservation, IngestedItem, Photo
-from tests.conftest import CentralServer, bearer
-from tests.test_central_pairing import basic, paired_camera
-
-T0 = dt.datetime(2026, 11, 22, 10, 0, 0, tzinfo=dt.timezone.utc)
-
-
-def jpeg(width: int = 64, height: int = 48, value: int = 90) -> bytes:
-    """A real JPEG of a gradient (OpenCV-encoded)."""
-    img = np.zeros((height, width, 3), np.uint8)
-    img[:] = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None]
-    img[..., 1] = value
-    return cv2.imencode(".jpg", img)[1].tobytes()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def event(encoding=None, at: dt.datetime = T0, crop: bytes | None = None, frame: bytes | None = None,
-          **overrides) -> dict:
-    """One face_event item with one face (``encoding``: 128 floats or None)."""
-    item = {
-        "item_id": uuid.uuid4().hex, "type": "face_event", "captured_at": at.isoformat().replace("+00:00", "Z"),
-        "track_id": "t1", "event": "appeared",
-        "faces": [{"box": [10, 20, 50, 60], "encoding": None if encoding is None else [float(v) for v in encoding],
-                   "crop_jpeg": b64(crop) if crop else None}],
-        "profiles": [{"box": [200, 20, 40, 50]}],
-        "frame_jpeg": b64(frame) if frame else None,
-    }
-    item.update(overrides)
-    return item
-
-
-def post_events(server: CentralServer, creds: dict, items: list[dict]):
-    # json.dumps writes NaN as the bare token NaN (as a careless client would); httpx's json= refuses it
-    return server.client.post("/v1/ingest/events", content=json.dumps({"items": items}),
-                              headers={"content-type": "application/json"},
-                              auth=basic(creds["device_id"], creds["device_secret"]))
+from tests.support.central_api import T0, b64, basic, event, jpeg, paired_camera, post_events
+from tests.support.central_server import CentralServer, bearer
 
 
 @pytest.fixture()
-def server(database_url, tmp_path):
-    srv = CentralServer(database_url, data_dir=tmp_path / "data").start()
-    srv.admin = srv.create_first_admin()
-    srv.camera = paired_camera(srv, srv.admin, "Porch")
-    yield srv
-    srv.stop()
+def server(make_central_server):
+    """A central server with its first admin (``server.admin``) and a paired camera (``server.camera``)."""
+    return make_central_server()
 
 
 def media(server: CentralServer):

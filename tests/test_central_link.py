@@ -46,7 +46,9 @@ from pi_camera_service.central_link import (
 from pi_camera_service.config import ConfigError, load_settings
 from pi_camera_service.events import EventLog
 from pi_camera_service.identity import hardware_id
-from tests.conftest import SAMPLE, ServiceProcess, free_port, sample_camera_env, wait_until
+from tests.support.net import free_port, wait_until
+from tests.support.paths import SAMPLE
+from tests.support.processes import ServiceProcess, sample_camera_env
 
 API_KEY = "central-test-key-0123456789abcdef"
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"

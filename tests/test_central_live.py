@@ -15,8 +15,9 @@ import psutil
 import pytest
 
 from pcs_common.viewer_ticket import audience, issue_ticket, viewer_key
-from tests.conftest import bearer, wait_until
-from tests.test_central_e2e import ADMIN, admin_token, start_camera, start_central, wait_for_code, wait_for_state
+from tests.support.central_server import bearer
+from tests.support.e2e import ADMIN, admin_token, start_camera, start_central, wait_for_code, wait_for_state
+from tests.support.net import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.xdist_group("central-live")]
 PAGE_LOADS = 6
@@ -162,7 +163,7 @@ def _frames_shown(img) -> int:
 
 
 def test_live_view_and_grid_show_the_cameras_in_chromium_without_a_camera_login(fleet, browser, artifacts):
-    from tests.browser import expect, watch
+    from tests.support.browser import expect, watch
 
     problems: list[str] = []
     context, page = _login(browser, fleet.central.base)
@@ -219,7 +220,7 @@ def test_live_view_and_grid_show_the_cameras_in_chromium_without_a_camera_login(
 
 def test_an_unreachable_camera_is_explained_on_every_page_load(fleet, browser, artifacts):
     """Runs last in this module: it stops the Garden camera."""
-    from tests.browser import expect, watch
+    from tests.support.browser import expect, watch
 
     camera, camera_id, _ = fleet.cameras["Garden"]
     camera.stop()

@@ -16,28 +16,18 @@ from sqlalchemy import func, select
 from central.config import ConfigError, load_settings
 from central.models import FaceObservation, Sighting
 from pcs_common.mqtt import parse_mqtt_url, redact_url
-from tests.conftest import CentralServer, wait_until
-from tests.mqtt_broker import Broker, Subscriber, broker, subscribers  # noqa: F401 - fixtures
-from tests.test_central_ingest import T0, event, post_events
-from tests.test_central_pairing import paired_camera
-from tests.test_central_people import (
-    api,
-    astronaut,
-    camera_encoding,
-    carphone_frames,
-    enrol_photo,
-    to_jpeg,
-)
+from tests.support.central_api import T0, api, enrol_photo, event, paired_camera, post_events, start_ready_server
+from tests.support.central_server import CentralServer
+from tests.support.faces import astronaut, camera_encoding, carphone_frames, to_jpeg
+from tests.support.mqtt_broker import Broker, Subscriber
+from tests.support.net import wait_until
 
 PREFIX = "test-home"
 
 
 def start_server(database_url, tmp_path, broker: Broker, **overrides) -> CentralServer:
-    srv = CentralServer(database_url, data_dir=tmp_path / "data", sighting_gap_s=60,
-                        mqtt_url=f"mqtt://127.0.0.1:{broker.port}", mqtt_topic_prefix=PREFIX, **overrides).start()
-    srv.admin = srv.create_first_admin()
-    srv.camera = paired_camera(srv, srv.admin, "Porch")
-    return srv
+    return start_ready_server(database_url, data_dir=tmp_path / "data", sighting_gap_s=60,
+                              mqtt_url=f"mqtt://127.0.0.1:{broker.port}", mqtt_topic_prefix=PREFIX, **overrides)
 
 
 def driver(server: CentralServer) -> dict:
@@ -237,7 +227,7 @@ def test_home_assistant_presence_device_per_person_follows_enrolment_rename_merg
     rename and on Home Assistant's birth message; removed (empty retained config) on merge and erase."""
     from central.mqtt import person_object_id
     from pcs_common.ha_discovery import config_topic
-    from tests import ha_schema
+    from tests.support import ha_schema
 
     broker.start()
     sub = subscribers(broker.port, "homeassistant/#", f"{PREFIX}/#")

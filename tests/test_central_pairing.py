@@ -15,34 +15,8 @@ from sqlalchemy import select, update
 
 from central.models import Camera, PairingAttempt, PairingRequest
 from central.security import CODE_ALPHABET
-from tests.conftest import CentralServer, bearer
-
-
-def ask_code(c: httpx.Client, hardware_id: str | None = None, **extra) -> dict:
-    r = c.post("/v1/pairing/requests", json={"hardware_id": hardware_id or uuid.uuid4().hex, "name": "porch", **extra})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def collect(c: httpx.Client, req: dict, wait: float = 0) -> httpx.Response:
-    return c.get(f"/v1/pairing/requests/{req['request_id']}", params={"wait": wait},
-                 headers=bearer(req["poll_token"]))
-
-
-def basic(device_id: str, secret: str) -> httpx.BasicAuth:
-    return httpx.BasicAuth(device_id, secret)
-
-
-def paired_camera(server: CentralServer, admin: str, name: str = "Porch") -> dict:
-    """Pair a simulated camera through the API; returns its credentials and first heartbeat answer."""
-    c = server.client
-    req = ask_code(c)
-    assert c.post("/v1/cameras/pair", json={"code": req["code"], "name": name}, headers=bearer(admin)).status_code == 201
-    creds = collect(c, req).json()
-    hb = c.post("/v1/devices/heartbeat", json={"status": {"streaming": True}},
-                auth=basic(creds["device_id"], creds["device_secret"]))
-    assert hb.status_code == 200, hb.text
-    return creds
+from tests.support.central_api import ask_code, basic, collect, paired_camera
+from tests.support.central_server import CentralServer, bearer
 
 
 def test_codes_are_8_symbols_without_look_alikes_and_unique(central_server: CentralServer):

@@ -6,9 +6,6 @@ photo (another person); encodings computed with the cameras' detector."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -17,78 +14,14 @@ from sqlalchemy import func, select
 
 from central.matching import EncodingIndex, match
 from central.models import FaceObservation, PersonEncoding, Sighting
-from pi_camera_service.detection.detector import FaceDetector
-from pi_camera_service.frames import AnalysisFrame, Frame
-from tests.conftest import CentralServer, bearer
-from tests.test_central_ingest import T0, event, jpeg, post_events
-from tests.test_central_pairing import paired_camera
-
-CARPHONE = Path(__file__).resolve().parent.parent / "pi_camera_service" / "data" / "carphone_pristine.mp4"
-
-
-@functools.cache
-@functools.lru_cache(maxsize=1)
-def carphone_frames() -> dict[int, np.ndarray]:
-    """Frames 10, 60 and 110 (of 120) of the sample video, BGR 176x144 (decoded once per process;
-    read-only arrays, so a test cannot change them for the next)."""
-    cap = cv2.VideoCapture(str(CARPHONE))
-    out = {}
-    for i in range(111):
-        ok, frame = cap.read()
-        assert ok, f"cannot read frame {i} of {CARPHONE}"
-        if i in (10, 60, 110):
-            frame.setflags(write=False)
-            out[i] = frame
-    cap.release()
-    return out
-
-
-@functools.cache
-def astronaut() -> np.ndarray:
-    from skimage import data
-
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-
-
-_ENCODINGS: dict[bytes, list[float]] = {}
-
-
-def camera_encoding(bgr: np.ndarray) -> list[float]:
-    """The encoding a camera computes: the frame analysed at 320 px wide (I420, aspect kept); computed
-    once per process and frame (a fresh copy each call)."""
-    key = hashlib.sha256(bgr.tobytes()).digest() + repr(bgr.shape).encode()
-    if key not in _ENCODINGS:
-        _ENCODINGS[key] = _camera_encoding(bgr)
-    return list(_ENCODINGS[key])
-
-
-def _camera_encoding(bgr: np.ndarray) -> list[float]:
-    height = round(320 * bgr.shape[0] / bgr.shape[1] / 2) * 2
-    lores = cv2.resize(bgr, (320, height), interpolation=cv2.INTER_AREA)
-    af = AnalysisFrame(Frame(cv2.cvtColor(lores, cv2.COLOR_BGR2YUV_I420), 320, height, 0),
-                       bgr.shape[1] // 2 * 2, bgr.shape[0] // 2 * 2)
-    result = FaceDetector(encodings="inline", profiles=False, encoding_max_age=0).analyse(af)
-    assert result.nb_faces == 1, result.nb_faces
-    return list(result.faces[0].encoding)
-
-
-def to_jpeg(bgr: np.ndarray) -> bytes:
-    return cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
-
+from tests.support.central_api import T0, api, enrol_photo, event, jpeg, paired_camera, post_events
+from tests.support.central_server import CentralServer, bearer
+from tests.support.faces import astronaut, camera_encoding, carphone_frames, to_jpeg
 
 @pytest.fixture()
-def server(database_url, tmp_path):
-    srv = CentralServer(database_url, data_dir=tmp_path / "data", sighting_gap_s=60).start()
-    srv.admin = srv.create_first_admin()
-    srv.camera = paired_camera(srv, srv.admin, "Porch")
-    yield srv
-    srv.stop()
-
-
-def api(server: CentralServer, method: str, url: str, status: int = 200, **kwargs):
-    r = server.client.request(method, url, headers=bearer(server.admin), **kwargs)
-    assert r.status_code == status, (url, r.status_code, r.text)
-    return r.json()
+def server(make_central_server):
+    """A central server with its first admin (``server.admin``) and a paired camera (``server.camera``)."""
+    return make_central_server(sighting_gap_s=60)
 
 
 def ingest_one(server: CentralServer, encoding, at: dt.datetime = T0, camera: dict | None = None,
@@ -101,10 +34,6 @@ def ingest_one(server: CentralServer, encoding, at: dt.datetime = T0, camera: di
         obs = db.scalars(select(FaceObservation).where(FaceObservation.item_id == item["item_id"])).one()
     return {"id": obs.id, "person_id": obs.person_id, "group": obs.unknown_group_id, "distance": obs.distance,
             "crop_path": obs.crop_path}
-
-
-def enrol_photo(server: CentralServer, person_id: str, data: bytes, status: int = 201):
-    return api(server, "POST", f"/v1/people/{person_id}/faces", status, files={"file": ("p.jpg", data, "image/jpeg")})
 
 
 def test_index_matches_brute_force_nearest_within_tolerance():

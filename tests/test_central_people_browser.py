@@ -20,22 +20,10 @@ import cv2
 import httpx
 import pytest
 
-from tests.browser import csp_events, expect, watch
-from tests.test_central_ingest import event
-from tests.test_central_people import (
-    astronaut,
-    camera_encoding,
-    carphone_frames,
-    to_jpeg,
-)
-from tests.test_central_web import (
-    PASSWORD,
-    USER,
-    SimulatedCamera,
-    bearer_headers,
-    create_first_admin,
-    start_central,
-)
+from tests.support.browser import csp_events, expect, watch
+from tests.support.central_api import event
+from tests.support.central_web import PASSWORD, SimulatedCamera, USER, bearer_headers, create_first_admin, start_central
+from tests.support.faces import astronaut, camera_encoding, carphone_frames, to_jpeg
 
 pytestmark = [pytest.mark.browser]
 

@@ -13,7 +13,8 @@ from pi_camera_service.sources import create_camera, resolve_source
 from pi_camera_service.sources.base import SourceOpenError, StreamStats, redact_url
 from pi_camera_service.sources.software import SoftwareCamera, parse_av_source, sample_video_path
 from pi_camera_service.streaming import EncoderSettings
-from tests.conftest import SAMPLE, free_port, wait_until
+from tests.support.net import free_port, wait_until
+from tests.support.paths import SAMPLE
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ import os
 
 import pytest
 
-from pi_camera_service.config import Settings
 from pi_camera_service.controls.daynight import DayNightSwitch
 from pi_camera_service.controls.manager import (
     CameraControls,
@@ -33,7 +32,8 @@ from pi_camera_service.controls.store import ControlStore
 from pi_camera_service.detection.detector import DetectionResult, Face
 from pi_camera_service.events import EventLog
 from pi_camera_service.sources.picamera2_backend import Picamera2Camera
-from tests.conftest import wait_until
+from tests.support.fake_camera import pi_settings as settings, sent_controls as sent
+from tests.support.net import wait_until
 
 pytestmark = pytest.mark.usefixtures("fake_never_leaks")
 
@@ -106,13 +106,6 @@ def test_every_control_is_documented_and_maps_to_libcamera_or_the_service():
 
 
 # ------------------------------------------------------------------------------------ Pi camera (fake)
-def settings(tmp_path, **overrides) -> Settings:
-    values = dict(width=640, height=480, framerate=30.0, detection_width=320, state_dir=tmp_path,
-                  rtsp_url="rtsp://127.0.0.1:8554/cam")
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
-
-
 @pytest.fixture
 def pi(fake, tmp_path):
     """An open Picamera2Camera on the fake and its CameraControls (started)."""
@@ -124,11 +117,6 @@ def pi(fake, tmp_path):
     yield cam, controls, events
     controls.stop()
     cam.close()
-
-
-def sent(fake) -> list[dict]:
-    """Every dict given to ``set_controls`` on the newest fake Picamera2, in order."""
-    return [args[0] for args, _ in fake.Picamera2.instances[-1].calls_named("set_controls")]
 
 
 def in_advertised_range(fake, controls: dict) -> None:

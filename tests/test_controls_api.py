@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 
 from pi_camera_service.api.app import create_app
 from pi_camera_service.config import load_settings
-from tests.conftest import SAMPLE, wait_until
+from tests.support.camera_app import first_frame, make_camera_app
+from tests.support.net import wait_until
+from tests.support.paths import SAMPLE
 
 KEY = "controls-test-key-0123456789abcdef"
 
@@ -29,16 +31,13 @@ def _clean_env(monkeypatch):
 
 
 def make_app(tmp_path, source=SAMPLE, camera=None, **overrides):
-    values = dict(source=str(source), width=320, height=240, api_key=KEY, state_dir=tmp_path,
-                  stream_on_start=False, detection_enabled=False)
-    values.update(overrides)
-    return create_app(load_settings(**values), camera=camera)
+    return make_camera_app(tmp_path, api_key=KEY, source=source, camera=camera, **overrides)
 
 
 def connect(app):
     client = TestClient(app, headers={"X-API-Key": KEY})
     client.__enter__()
-    wait_until(lambda: client.get("/health").json()["camera_configured"], 10, message="first frame")
+    first_frame(client)
     return client
 
 

@@ -15,7 +15,10 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLE, RtspReceiver, ServiceProcess, free_port, wait_until
+from tests.support.net import free_port, wait_until
+from tests.support.paths import SAMPLE
+from tests.support.processes import ServiceProcess
+from tests.support.rtsp import RtspReceiver
 
 pytestmark = pytest.mark.e2e
 

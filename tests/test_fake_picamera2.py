@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import FAKES, forget_picamera2
+from tests.support.fake_camera import forget_picamera2
+from tests.support.paths import FAKES
 TUNING_ENV = "LIBCAMERA_RPI_TUNING_FILE"
 HDR_BUSY = "IMX708: Unable to set HDR control in the device node: [Errno 16] Device or resource busy"
 

@@ -14,7 +14,7 @@ import pytest
 from pi_camera_service import imaging
 from pi_camera_service.frames import i420_planes, i420_shape
 from pi_camera_service.imaging import FrameProcessor, ImageAdjust, LensModel, mean_luma
-from tests.conftest import SAMPLE
+from tests.support.paths import SAMPLE
 
 W, H = 640, 480
 

@@ -12,7 +12,8 @@ import pytest
 from pi_camera_service.config import Settings
 from pi_camera_service.live import MjpegBroadcaster, mjpeg_parts
 from pi_camera_service.sources.software import SoftwareCamera, parse_av_source
-from tests.conftest import SAMPLE, wait_until
+from tests.support.net import wait_until
+from tests.support.paths import SAMPLE
 
 
 @pytest.fixture(scope="module")

@@ -22,15 +22,10 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import (
-    SAMPLE,
-    RtspReceiver,
-    ServiceProcess,
-    free_port,
-    port_listening,
-    sample_camera_env,
-    wait_until,
-)
+from tests.support.net import free_port, port_listening, wait_until
+from tests.support.paths import SAMPLE
+from tests.support.processes import ServiceProcess, sample_camera_env
+from tests.support.rtsp import RtspReceiver
 
 pytestmark = pytest.mark.e2e
 

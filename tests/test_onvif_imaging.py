@@ -11,7 +11,7 @@ from pi_camera_service.events import EventLog
 from pi_camera_service.onvif.imaging import ImagingMapper
 from pi_camera_service.onvif.soap import NS, element, parse_request
 from pi_camera_service.sources.picamera2_backend import Picamera2Camera
-from tests.test_controls import sent, settings
+from tests.support.fake_camera import pi_settings as settings, sent_controls as sent
 
 pytestmark = pytest.mark.usefixtures("fake_never_leaks")
 

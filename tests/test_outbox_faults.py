@@ -26,7 +26,8 @@ from fastapi import FastAPI, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from pi_camera_service.central_link import DeviceCredentials, store_credentials
-from tests.conftest import ServiceProcess, free_port, sample_camera_env, wait_until
+from tests.support.net import free_port, wait_until
+from tests.support.processes import ServiceProcess, sample_camera_env
 
 API_KEY = "outbox-test-key-0123456789"
 DEVICE = ("dev-1", "s3cret-device-secret")

@@ -27,7 +27,8 @@ from pi_camera_service.sources.picamera2_backend import (
     yuv420_to_i420,
 )
 
-from tests.conftest import forget_picamera2, wait_until  # noqa: E402
+from tests.support.fake_camera import forget_picamera2  # noqa: E402
+from tests.support.net import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("fake_never_leaks")
 

@@ -16,7 +16,7 @@ from pi_camera_service.config import ConfigError, load_settings
 from pi_camera_service.detection.detector import FaceDetector, overlap
 from pi_camera_service.frames import place_i420, scale_plan
 from pi_camera_service.sources.software import SoftwareCamera, decode_analysis_frames, parse_av_source
-from tests.conftest import SAMPLE
+from tests.support.paths import SAMPLE
 
 W, H = 640, 360  # 16:9 main stream
 NATIVE = (176, 144)

@@ -34,7 +34,8 @@ from pi_camera_service.stills import (
     enforce,
 )
 from pi_camera_service.stills.store import jpeg_size
-from tests.conftest import SAMPLE, wait_until
+from tests.support.net import wait_until
+from tests.support.paths import SAMPLE
 
 PAGE = 4096  # tmpfs allocates whole pages
 

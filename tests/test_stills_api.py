@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from pi_camera_service.api.app import create_app
-from pi_camera_service.config import load_settings
 from pi_camera_service.sources.base import CameraUnavailable
-from tests.conftest import SAMPLE, wait_until
+from tests.support.camera_app import first_frame, make_camera_app
+from tests.support.net import wait_until
 
 KEY = "stills-test-key-0123456789abcdef"
 ROUTES = [
@@ -31,18 +30,15 @@ def make_client(tmp_path, monkeypatch, **overrides):
     for key in list(os.environ):
         if key.startswith("CAMERA_"):
             monkeypatch.delenv(key)
-    settings = load_settings(**{
-        "source": str(SAMPLE), "width": 320, "height": 240, "api_key": KEY, "state_dir": tmp_path / "state",
-        "stream_on_start": False, "detection_enabled": False, "stills_dir": tmp_path / "stills",
-        "stills_thumbnail_width": 160, **overrides,
-    })
-    return TestClient(create_app(settings), headers={"X-API-Key": KEY})
+    app = make_camera_app(tmp_path / "state", api_key=KEY, **{
+        "stills_dir": tmp_path / "stills", "stills_thumbnail_width": 160, **overrides})
+    return TestClient(app, headers={"X-API-Key": KEY})
 
 
 @pytest.fixture()
 def client(tmp_path, monkeypatch):
     with make_client(tmp_path, monkeypatch) as c:
-        wait_until(lambda: c.get("/health").json()["camera_configured"], 10, message="first frame")
+        first_frame(c)
         yield c
 
 

@@ -11,9 +11,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -25,15 +23,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pi_camera_service import priority
-from pi_camera_service.api.app import create_app
-from pi_camera_service.config import load_settings
 from pi_camera_service.detection.service import DetectionService
 from pi_camera_service.frames import AnalysisFrame, Frame
-from pi_camera_service.sources.base import FRAME_GAP_S, StreamStats
+from pi_camera_service.sources.base import StreamStats
 from pi_camera_service.sources.picamera2_backend import sensor_pts
 from pi_camera_service.streaming import RTP_VIDEO_CLOCK, next_pts
-from tests import cgroups
-from tests.conftest import SAMPLE, ServiceProcess, free_port, port_listening, wait_until
+from tests.support import cgroups
+from tests.support.camera_app import make_camera_app
+from tests.support.net import free_port, wait_until
+from tests.support.paths import SAMPLE
+from tests.support.processes import ServiceProcess
+from tests.support.rtsp import WarningReceiver, gaps, probe
 
 API_KEY = "stream-health-key-0123456789abcdef"
 TIMESTAMP_WARNINGS = ("Timestamps are unset", "non monotonically increasing dts", "Non-monotonous DTS",
@@ -198,12 +198,8 @@ def test_without_backpressure_the_rate_stays_and_priority_can_stay_normal():
 
 # ----------------------------------------------------------------------------------- /metrics
 def _app(tmp_path: Path, **overrides):
-    settings = load_settings(
-        source=str(SAMPLE), width=320, height=240, api_key=API_KEY, detection_enabled=False,
-        state_dir=str(tmp_path / "state"), stills_enabled=False, stream_on_start=False,
-        rtsp_url=f"rtsp://127.0.0.1:{free_port()}/cam", **overrides,
-    )
-    return create_app(settings)
+    return make_camera_app(tmp_path / "state", api_key=API_KEY, stills_enabled=False,
+                           rtsp_url=f"rtsp://127.0.0.1:{free_port()}/cam", **overrides)
 
 
 def test_metrics_need_credentials_by_default_and_speak_prometheus(tmp_path):
@@ -231,54 +227,6 @@ def test_metrics_can_be_opened_to_the_network(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- real processes
-class WarningReceiver:
-    """``ffmpeg -rtsp_flags listen`` recording to Matroska with warnings logged (``-v warning``)."""
-
-    def __init__(self, port: int, out: Path) -> None:
-        self.port, self.out, self.log = port, out, out.with_suffix(".log")
-
-    def __enter__(self) -> "WarningReceiver":
-        self._log = open(self.log, "wb")
-        self.proc = subprocess.Popen(
-            ["ffmpeg", "-nostdin", "-hide_banner", "-v", "warning", "-y", "-rtsp_flags", "listen",
-             "-i", f"rtsp://127.0.0.1:{self.port}/cam", "-c", "copy", "-f", "matroska", str(self.out)],
-            stdout=subprocess.DEVNULL, stderr=self._log,
-        )
-        wait_until(lambda: port_listening(self.port), 10, message=f"ffmpeg listening on {self.port}")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-    def warnings(self) -> list[str]:
-        return [line for line in self.log.read_text(errors="replace").splitlines() if line.strip()]
-
-
-def probe(path: Path) -> tuple[list[float], list[str]]:
-    """(video packet PTS in s, ffprobe's warning lines) of a recording."""
-    r = subprocess.run(
-        ["ffprobe", "-v", "warning", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
-         "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    packets = json.loads(r.stdout or "{}").get("packets", [])
-    return [float(p["pts_time"]) for p in packets if p.get("pts_time") not in (None, "N/A")], \
-        [line for line in r.stderr.splitlines() if line.strip()]
-
-
-def gaps(pts: list[float]) -> tuple[int, float]:
-    """(intervals over FRAME_GAP_S, largest interval s) between consecutive PTS."""
-    intervals = np.diff(np.sort(np.asarray(pts))) if len(pts) > 1 else np.zeros(0)
-    return int((intervals > FRAME_GAP_S).sum()), float(intervals.max(initial=0.0))
-
-
 def _service_env(workdir: Path, rtsp_port: int, **overrides: str) -> dict[str, str]:
     return {
         "CAMERA_SOURCE": str(SAMPLE), "CAMERA_WIDTH": "640", "CAMERA_HEIGHT": "480", "CAMERA_FRAMERATE": "30",

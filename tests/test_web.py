@@ -9,22 +9,15 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from pi_camera_service.api.app import create_app
 from pi_camera_service.auth import CSRF_HEADER, SESSION_COOKIE, hash_password
-from pi_camera_service.config import load_settings
-from tests.conftest import SAMPLE
+from tests.support.camera_app import make_camera_app
 
 PASSWORD = "pw-correct-horse-42"
 API_KEY = "web-test-key-0123456789abcdef"
 
 
 def _app(tmp_path, **kw):
-    settings = dict(
-        source=str(SAMPLE), width=320, height=240, password_hash=hash_password(PASSWORD), api_key=API_KEY,
-        state_dir=tmp_path, stream_on_start=False, detection_enabled=False,
-    )
-    settings.update(kw)
-    return create_app(load_settings(**settings))
+    return make_camera_app(tmp_path, api_key=API_KEY, **{"password_hash": hash_password(PASSWORD), **kw})
 
 
 @pytest.fixture(scope="module")

@@ -13,47 +13,21 @@ import httpx
 import numpy as np
 import pytest
 
-from pi_camera_service.auth import hash_password
-import tests.browser  # noqa: F401 - skips this module without Playwright or Chromium
-from tests.conftest import SAMPLE, ServiceProcess, free_port, wait_until
+import tests.support.browser  # noqa: F401 - skips this module without Playwright or Chromium
+from tests.support.camera_browser import H, W, api_client as _api, login as _login, start_browser_camera
+from tests.support.net import wait_until
 
 pytestmark = pytest.mark.browser
-
-PASSWORD = "browser-pw-correct-horse"
-API_KEY = "browser-test-key-0123456789abcdef"
-W, H = 640, 480
-
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("web-service")
-    env = {
-        "CAMERA_SOURCE": str(SAMPLE),
-        "CAMERA_WIDTH": str(W),
-        "CAMERA_HEIGHT": str(H),
-        "CAMERA_RTSP_URL": f"rtsp://127.0.0.1:{free_port()}/cam",
-        "CAMERA_STREAM_ON_START": "false",
-        "CAMERA_HOST": "127.0.0.1",
-        "CAMERA_PORT": str(free_port()),
-        "CAMERA_API_KEY": API_KEY,
-        "CAMERA_PASSWORD_HASH": hash_password(PASSWORD),
-        "CAMERA_STATE_DIR": str(workdir / "state"),
-        "CAMERA_STILLS_DIR": str(workdir / "stills"),
-        "CAMERA_DETECTION_ENABLED": "true",
-        "CAMERA_DETECTION_FPS": "5",
-    }
-    svc = ServiceProcess(env, workdir / "service.log").start()
+    svc = start_browser_camera(tmp_path_factory.mktemp("web-service"))
     yield svc
     svc.stop()
 
 
-
 # bypass_csp: the page's CSP (script-src 'self', no eval) would block Playwright's wait_for_function strings
-
-
-def _api(service) -> httpx.Client:
-    return httpx.Client(base_url=service.base, headers={"X-API-Key": API_KEY}, timeout=20)
 
 
 def _snapshot_mean(api: httpx.Client) -> float:
@@ -63,15 +37,6 @@ def _snapshot_mean(api: httpx.Client) -> float:
     assert r.status_code == 200
     img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_GRAYSCALE)
     return float(img.mean())
-
-
-def _login(page, service) -> None:
-    page.goto(service.base + "/", wait_until="domcontentloaded")
-    assert page.url.endswith("/login")
-    page.fill('input[name="username"]', "admin")
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(service.base + "/", wait_until="domcontentloaded")
 
 
 def test_login_live_view_boxes_controls_stills_logout(service, browser, artifacts):

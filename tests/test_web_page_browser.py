@@ -12,11 +12,18 @@ import math
 
 import pytest
 
-import tests.browser  # noqa: F401 - skips this module without Playwright or Chromium
+import tests.support.browser  # noqa: F401 - skips this module without Playwright or Chromium
 from pi_camera_service.frames import scale_plan
-from tests.test_web_browser import H, W, _api, _login, service  # noqa: F401 - the module's service fixture
+from tests.support.camera_browser import H, W, api_client as _api, login as _login, start_browser_camera
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    svc = start_browser_camera(tmp_path_factory.mktemp("web-service"))
+    yield svc
+    svc.stop()
 
 
 def _value(api, name):
@@ -106,6 +113,6 @@ def test_centred_sliders_roi_reset_labels_plural_and_favicon(service, browser, a
 
 
 def _wait(predicate, message: str) -> None:
-    from tests.conftest import wait_until
+    from tests.support.net import wait_until
 
     wait_until(predicate, 10, message=message)

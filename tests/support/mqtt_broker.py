@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
-import pytest
 
-from tests.conftest import free_port, port_listening, wait_until
+from tests.support.net import free_port, port_listening, wait_until
 
 PREFIX = "test-home"
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -93,25 +92,3 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@pytest.fixture()
-def broker(tmp_path):
-    if not Path(MOSQUITTO).exists():
-        pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
-    b = Broker(tmp_path)
-    yield b
-    b.stop()
-
-
-@pytest.fixture()
-def subscribers():
-    made: list[Subscriber] = []
-
-    def make(port: int, *topics: str) -> Subscriber:
-        made.append(Subscriber(port, topics) if topics else Subscriber(port))
-        return made[-1]
-
-    yield make
-    for sub in made:
-        sub.close()
