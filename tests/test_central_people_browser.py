@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import cv2
 import httpx
@@ -24,10 +23,10 @@ from tests.support.browser import csp_events, expect, watch
 from tests.support.central_api import event
 from tests.support.central_web import PASSWORD, SimulatedCamera, USER, bearer_headers, create_first_admin, start_central
 from tests.support.faces import astronaut, camera_encoding, carphone_frames, to_jpeg
+from tests.support.paths import FACE_FREE as BIKES
 
 pytestmark = [pytest.mark.browser]
 
-BIKES = Path(__file__).resolve().parent / "data" / "bikes.mp4"
 
 
 # every securitypolicyviolation event of the page, kept for the end of the test

@@ -34,10 +34,10 @@ from pi_camera_service.detection.models import EncoderError, EncoderProcess, Mod
 from pi_camera_service.detection.service import DetectionBusy, DetectionService, NoFrameAvailable
 from pi_camera_service.frames import AnalysisFrame, Frame
 from pi_camera_service.sources.software import decode_analysis_frames
+from tests.support.paths import FACE_FREE as BIKES  # street scene, no face
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CARPHONE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"  # a face in every frame
-BIKES = Path(__file__).resolve().parent / "data" / "bikes.mp4"  # street scene, no face
 MAIN_SIZES = [(640, 480), (1280, 720)]
 EPOCH = 1_700_000_000.0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,8 +20,8 @@ from pi_camera_service.config import ConfigError, load_settings
 from pi_camera_service.detection import registry
 from pi_camera_service.detection.detector import FaceDetector, HaarFaceDetector, overlap
 from pi_camera_service.frames import AnalysisFrame, Frame
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CARPHONE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"
 
 
