@@ -109,12 +109,14 @@ def browser():
 
 @pytest.fixture(scope="session")
 def ffmpeg_available() -> None:
+    """Fail (not skip) when ffmpeg is missing: the RTSP tests are the point of the suite."""
     if shutil.which("ffmpeg") is None:
         pytest.fail("ffmpeg is required for the RTSP tests (apt-get install ffmpeg; .ci/run installs it)")
 
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
+    """``test-artifacts/`` of the checkout: recordings and screenshots kept for a person to look at."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
 

@@ -18,6 +18,7 @@ class LogCapture(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Keep the record's message."""
         self.lines.append(record.getMessage())
 
 
@@ -37,6 +38,7 @@ class CentralServer:
         self._thread = None
 
     def start(self) -> "CentralServer":
+        """Create the app (``create_app`` of the settings), serve it in a daemon thread, wait until it listens."""
         import threading
 
         import uvicorn
@@ -57,20 +59,24 @@ class CentralServer:
         return self
 
     def stop(self) -> None:
+        """Close the client, stop uvicorn (lifespan shutdown) and detach the log capture."""
         self.client.close()
         self._server.should_exit = True
         self._thread.join(15)
         logging.getLogger("central").removeHandler(self.capture)
 
     def restart(self) -> "CentralServer":
+        """Stop and start again on the same port and database (what a service restart keeps)."""
         self.stop()
         return self.start()
 
     @property
     def state(self):  # noqa: ANN201 - central.app.CentralState
+        """The app's ``CentralState`` (database sessions, face registry, MQTT publisher...)."""
         return self.app.state.central
 
     def bootstrap_password(self) -> str:
+        """The newest one-time bootstrap password the server logged."""
         found = [re.search(r"bootstrap password: (\S+)", line) for line in self.capture.lines]
         found = [m.group(1) for m in found if m]
         assert found, f"no bootstrap password logged: {self.capture.lines}"
@@ -86,6 +92,7 @@ class CentralServer:
         return self.login(username, password)
 
     def login(self, username: str, password: str) -> str:
+        """OAuth2 password grant; asserts 200 and returns the access token."""
         r = self.client.post("/v1/auth/token", data={"username": username, "password": password})
         assert r.status_code == 200, r.text
         return r.json()["access_token"]

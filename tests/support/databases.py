@@ -19,6 +19,7 @@ def create_postgres_database(name: str) -> str:
 
 
 def drop_postgres_database(name: str) -> None:
+    """Drop the PostgreSQL database ``name`` (connections to it are closed: ``WITH (FORCE)``)."""
     import sqlalchemy
 
     admin = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")

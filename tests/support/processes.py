@@ -29,6 +29,8 @@ class ServiceProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> "ServiceProcess":
+        """Start the process with this environment (the caller's own ``CAMERA_*``/``CENTRAL_*`` variables
+        removed) and, with ``wait``, wait until ``/health`` answers 200 (60 s at most)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(self.env_prefix) and k != "DATABASE_URL"}
         env.update(self.env)
         if self.env_prefix == "CAMERA_":  # no WS-Discovery multicast on the machine's interfaces unless asked
@@ -51,9 +53,11 @@ class ServiceProcess:
             return False
 
     def log(self) -> str:
+        """Everything the process wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> int:
+        """SIGTERM, SIGKILL after 15 s; returns the exit code."""
         stop_process(self.proc, signal.SIGTERM, 15)
         self._log.close()
         return self.proc.returncode if self.proc else 0

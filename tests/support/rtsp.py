@@ -38,6 +38,7 @@ class RtspReceiver:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "RtspReceiver":
+        """Start ffmpeg and wait (10 s at most) until it listens; the old recording is removed first."""
         if self.out.exists():
             self.out.unlink()
         self.proc = subprocess.Popen(
