@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchlib import load_line  # noqa: E402
 from pi_camera_service.config import Settings, load_settings  # noqa: E402
-from pi_camera_service.detection.detector import FaceDetector  # noqa: E402
+from pcs_common.faces.detector import FaceDetector  # noqa: E402
 from pi_camera_service.detection.service import DetectionService  # noqa: E402
-from pi_camera_service.frames import AnalysisFrame, Frame  # noqa: E402
+from pcs_common.faces.frames import AnalysisFrame, Frame  # noqa: E402
 from pi_camera_service.sources.software import decode_analysis_frames  # noqa: E402
 
 SAMPLE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"

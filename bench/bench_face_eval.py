@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import face_eval_set  # noqa: E402
 
-from pi_camera_service.detection import registry  # noqa: E402
-from pi_camera_service.detection.detector import iou, overlap  # noqa: E402
-from pi_camera_service.frames import AnalysisFrame, Frame  # noqa: E402
+from pcs_common.faces import registry  # noqa: E402
+from pcs_common.geometry import iou, overlap  # noqa: E402
+from pcs_common.faces.frames import AnalysisFrame, Frame  # noqa: E402
 
 
 def analysis_size(mode: str, width: int, height: int) -> tuple[int, int]:

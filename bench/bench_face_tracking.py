@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pi_camera_service.config import load_settings  # noqa: E402
-from pi_camera_service.detection.detector import FaceDetector  # noqa: E402
+from pcs_common.faces.detector import FaceDetector  # noqa: E402
 from pi_camera_service.sources.software import decode_analysis_frames  # noqa: E402
 
 VIDEOS = {"carphone": ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4",

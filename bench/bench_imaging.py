@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchlib import load_line  # noqa: E402
-from pi_camera_service.frames import resize_i420  # noqa: E402
+from pcs_common.faces.frames import resize_i420  # noqa: E402
 from pi_camera_service.imaging import FrameProcessor, ImageAdjust, LensModel, mean_luma  # noqa: E402
 
 SAMPLE = ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"

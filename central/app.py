@@ -24,9 +24,9 @@ from central.config import CentralSettings
 from central.db import make_engine, session_factory, upgrade
 from central.models import RevokedSession, ServerState, utcnow
 from central.ratelimit import AttemptLimiter
-from central.security import random_token
-from pi_camera_service.api.errors import document_errors, validation_message
-from pi_camera_service.api.offline_docs import install_offline_docs
+from central.security import DatabaseRevocations, random_token
+from pcs_common.errors import document_errors, validation_message
+from pcs_common.offline_docs import install_offline_docs
 from pcs_common.fileio import make_private_dir
 from pcs_common.limits import json_safe
 
@@ -50,26 +50,17 @@ class CentralState:
     secret_key: str = ""
     started_at: float = field(default_factory=time.time)
     password_gate: Any = None  # pcs_common.limits.PasswordCheckGate: argon2 checks in flight
-    viewer_keys: dict[str, str] = field(default_factory=dict)
-    """Camera id -> the viewer key its last heartbeat sent (memory only; see central.api.camera_routes.live_ticket)."""
+    viewer_seal: Any = None  # central.viewer_keys.ViewerKeySeal: the cameras' viewer keys, stored sealed
+    listener: Any = None  # central.notify.Listener on PostgreSQL (other processes' pairings and changes)
 
-    def revoke_session(self, claims: dict[str, Any]) -> None:
-        """Refuse the session token with these claims until it expires, on every path: its ``jti`` is
-        stored in ``revoked_sessions`` (the database: survives restarts, shared by every server process
-        on it; a repeated logout of the same session is a no-op)."""
-        jti = str(claims.get("jti", ""))[:64]
-        expires = dt.datetime.fromtimestamp(float(claims.get("exp", time.time())), dt.timezone.utc)
-        with self.sessions() as db:
-            if db.get(RevokedSession, jti) is None:
-                db.add(RevokedSession(jti=jti, expires_at=expires))
-                try:
-                    db.commit()
-                except IntegrityError:  # a concurrent logout of the same session stored it first
-                    db.rollback()
+    def revoke_session(self, claims: Any) -> None:
+        """Refuse the session token with these claims until it expires, on every path
+        (:class:`central.security.DatabaseRevocations`: the ``revoked_sessions`` table)."""
+        DatabaseRevocations(self.sessions).add(str(claims.get("jti", "")), float(claims.get("exp", time.time())))
 
     def session_revoked(self, db: Session, jti: str) -> bool:
         """True when the session with this ``jti`` was logged out (see :meth:`revoke_session`)."""
-        return db.get(RevokedSession, str(jti)[:64]) is not None
+        return jti in DatabaseRevocations(self.sessions, db)
 
 
 def purge_revoked_sessions(db: Session) -> int:
@@ -103,8 +94,48 @@ def _secret_key(settings: CentralSettings, db: Session) -> str:
     if row is None:
         row = ServerState(key=SECRET_KEY_STATE, value=random_token(48))
         db.add(row)
-        db.commit()
+        try:
+            db.commit()
+        except IntegrityError:  # another server process starting at the same time stored its key first
+            db.rollback()
+            row = db.get(ServerState, SECRET_KEY_STATE)
+            assert row is not None
     return row.value
+
+
+def _start_listener(state: CentralState) -> Any:
+    """The ``LISTEN`` connection of this process (PostgreSQL only): other processes' pairings wake the
+    long polls waiting here, their face changes refresh this process's index (:mod:`central.notify`)."""
+    from central import changes
+    from central.notify import CHANGES_CHANNEL, PAIRING_CHANNEL, Listener
+
+    refreshing: set[asyncio.Task[None]] = set()
+
+    def refresh_faces() -> None:
+        def run() -> None:
+            try:
+                with state.sessions() as db, state.faces.lock:
+                    state.faces.ensure_loaded(db)
+            except Exception:  # noqa: BLE001 - the next request that matches faces reloads anyway
+                log.exception("refreshing the face index after another process's change failed")
+
+        if state.faces is None or state.faces.loaded_version is None or refreshing:
+            return  # never loaded here (loads at its first use), or a refresh is already running
+        task = asyncio.ensure_future(run_in_threadpool(run))
+        refreshing.add(task)
+        task.add_done_callback(refreshing.discard)
+
+    def changed(payload: str) -> None:
+        name, _, version = payload.partition(" ")
+        if name == changes.FACES and state.faces is not None and str(state.faces.loaded_version) != version:
+            refresh_faces()
+
+    def connected() -> None:  # notifications sent while disconnected are lost: re-check what they said
+        state.waiters.wake_all()
+        refresh_faces()
+
+    return Listener(state.settings.resolved_database_url(), {PAIRING_CHANNEL: state.waiters.wake,
+                                                             CHANGES_CHANNEL: changed}, on_connect=connected)
 
 
 def _make_browser(settings: CentralSettings) -> Any:
@@ -189,9 +220,52 @@ def _install_limits(app: FastAPI, state: CentralState) -> None:
                        limit_for=lambda scope: body_limit(settings, scope.get("method", ""), scope.get("path", "")))
 
 
-def create_app(settings: CentralSettings) -> FastAPI:
+def worker_app() -> FastAPI:
+    """The app of one uvicorn worker of ``central-server --workers N``, from the environment: the parent
+    process already migrated the database and printed the bootstrap password, so the workers do not.
+
+    Raises:
+        central.config.ConfigError: invalid settings (the parent checked them already).
+    """
+    from central.config import configure_logging, load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings, prepare=False)
+
+
+def prepare_database(settings: CentralSettings) -> None:
+    """Start-up work done once per start, not per worker: migrate (when ``migrate_on_start``), make
+    sure the signing key exists, and print a new bootstrap password while no admin exists.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the database is unreachable.
+    """
+    url = settings.resolved_database_url()
+    if settings.migrate_on_start:
+        upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as db:
+            _secret_key(settings, db)
+            password = bootstrap.prepare(db)
+    finally:
+        engine.dispose()
+    if password:
+        _log_bootstrap_password(password)
+
+
+def _log_bootstrap_password(password: str) -> None:
+    log.warning("no admin exists yet. One-time bootstrap password: %s — POST it to /v1/setup "
+                "(or open the dashboard) to create the first admin; a new one is printed at every "
+                "start until then.", password)
+
+
+def create_app(settings: CentralSettings, prepare: bool = True) -> FastAPI:
     """Build the central server app; the database is migrated (when ``migrate_on_start``) and the
-    bootstrap password printed at start-up, in the lifespan.
+    bootstrap password printed at start-up, in the lifespan (unless ``prepare`` is False: a worker of
+    ``--workers N``, whose parent did it, see :func:`prepare_database`). On PostgreSQL the lifespan
+    also starts this process's notification listener (:mod:`central.notify`).
 
     Raises:
         sqlalchemy.exc.OperationalError: at start-up, the database is unreachable.
@@ -211,15 +285,19 @@ def create_app(settings: CentralSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.migrate_on_start:
+        from central.viewer_keys import ViewerKeySeal
+
+        if prepare and settings.migrate_on_start:
             await run_in_threadpool(upgrade, url)
         with state.sessions() as db:
             state.secret_key = _secret_key(settings, db)
-            password = bootstrap.prepare(db)
+            password = bootstrap.prepare(db) if prepare else None
+        state.viewer_seal = ViewerKeySeal(state.secret_key)
         if password:
-            log.warning("no admin exists yet. One-time bootstrap password: %s — POST it to /v1/setup "
-                        "(or open the dashboard) to create the first admin; a new one is printed at every "
-                        "start until then.", password)
+            _log_bootstrap_password(password)
+        if engine.dialect.name == "postgresql":
+            state.listener = _start_listener(state)
+            await state.listener.start()
         if settings.mdns_enabled:
             await state.browser.start()
         purger = asyncio.create_task(_purge_loop(state))
@@ -236,6 +314,8 @@ def create_app(settings: CentralSettings) -> FastAPI:
                 await run_in_threadpool(state.mqtt.stop)
             if settings.mdns_enabled:
                 await state.browser.stop()
+            if state.listener is not None:
+                await state.listener.stop()
             engine.dispose()
 
     app = FastAPI(title="Pi Camera Service — central server", version=__version__, lifespan=lifespan,
@@ -255,7 +335,9 @@ def create_app(settings: CentralSettings) -> FastAPI:
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:
-        """Liveness without authentication: ``{status, version, database}``."""
+        """Liveness without authentication: ``{status, version, database, database_dialect,
+        notifications}`` (``notifications``: ``listening`` / ``reconnecting`` for the PostgreSQL
+        listener, ``local`` on SQLite)."""
         from sqlalchemy import text
 
         try:
@@ -265,7 +347,8 @@ def create_app(settings: CentralSettings) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             database = f"error: {type(exc).__name__}"
         return {"status": "healthy" if database == "ok" else "degraded", "version": __version__,
-                "database": database, "database_dialect": engine.dialect.name}
+                "database": database, "database_dialect": engine.dialect.name,
+                "notifications": state.listener.state if state.listener is not None else "local"}
 
     from central.api import admin_routes, auth_routes, camera_routes, device_routes, ingest_routes, people_routes
 

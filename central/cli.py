@@ -20,16 +20,32 @@ def _settings():  # noqa: ANN202 - CentralSettings, imported lazily
     return settings
 
 
-def _serve() -> int:
+def _serve(workers: int | None = None) -> int:
+    """Serve; with several workers (``--workers`` / ``CENTRAL_WORKERS``) uvicorn forks them after this
+    process migrated the database and printed the bootstrap password once."""
+    import logging
+
     import uvicorn
 
-    from central.app import create_app
+    from central.app import create_app, prepare_database
 
     settings = _settings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=settings.log_level == "DEBUG", timeout_graceful_shutdown=5,
-                log_config=None,  # uvicorn's lines use the server's format (configure_logging)
-                **settings.uvicorn_proxy_options())
+    workers = workers or settings.workers
+    options = dict(host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                   access_log=settings.log_level == "DEBUG", timeout_graceful_shutdown=5,
+                   log_config=None,  # uvicorn's lines use the server's format (configure_logging)
+                   **settings.uvicorn_proxy_options())
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    if settings.resolved_database_url().startswith("sqlite"):
+        logging.getLogger("central").warning(
+            "%d workers on SQLite: SQLite is meant for one server process. The workers share the file but "
+            "each writes in turn, and a pairing made through one worker reaches a camera waiting on another "
+            "only at its next database check (up to 10 s); use PostgreSQL (DATABASE_URL) for several "
+            "processes (docs/central.md#several-processes)", workers)
+    prepare_database(settings)
+    uvicorn.run("central.app:worker_app", factory=True, workers=workers, **options)
     return 0
 
 
@@ -38,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="central-server", description="Pi Camera Service central server")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("serve", help="run the server (default); migrates the database first")
+    serve = sub.add_parser("serve", help="run the server (default); migrates the database first")
+    for p, default in ((parser, None), (serve, argparse.SUPPRESS)):
+        p.add_argument("--workers", type=int, default=default, metavar="N",
+                       help="uvicorn worker processes (default CENTRAL_WORKERS, 1); several need PostgreSQL")
     up = sub.add_parser("migrate", help="migrate the database (default: to the newest schema)")
     up.add_argument("revision", nargs="?", default="head")
     down = sub.add_parser("downgrade", help="migrate the database down to REVISION ('base' drops every table)")
@@ -47,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command in (None, "serve"):
-        return _serve()
+        if args.workers is not None and not 1 <= args.workers <= 64:
+            parser.error(f"--workers must be 1..64, not {args.workers}")
+        return _serve(args.workers)
     from central import db
 
     url = _settings().resolved_database_url()

@@ -30,6 +30,10 @@ class CentralSettings(BaseSettings):
 
     host: str = Field("0.0.0.0", description="address the HTTP API and dashboard bind to")
     port: int = Field(8080, ge=1, le=65535, description="HTTP port")
+    workers: int = Field(
+        1, ge=1, le=64,
+        description="uvicorn worker processes sharing the port (several need PostgreSQL; docs/central.md#several-processes)",
+    )
     data_dir: Path = Field(Path("central-data"), description="SQLite file and generated secret key")
     database_url: str | None = Field(
         None,
@@ -128,7 +132,7 @@ class CentralSettings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _strong_key(cls, value: str | None) -> str | None:
-        from pi_camera_service.auth import GENERATE_SECRET_HINT, jwt_secret_problem
+        from pcs_common.jwt_secrets import GENERATE_SECRET_HINT, jwt_secret_problem
 
         problem = jwt_secret_problem(value) if value is not None else None
         if problem:
@@ -204,7 +208,7 @@ def load_settings(**overrides: object) -> CentralSettings:
         name = "DATABASE_URL" if loc == "database_url" else ENV_PREFIX + loc.upper()
         value = err.get("input")
         if loc == "mqtt_url":
-            from pcs_common.mqtt import redact_url
+            from pcs_common.urls import redact_url
 
             value = redact_url(value)  # never print the broker password
         elif loc == "secret_key":

@@ -152,6 +152,8 @@ class Camera(Base):
     rtsp_url: Mapped[str | None] = mapped_column(String(255), nullable=True)
     status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     pairing_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    viewer_key_sealed: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    """The viewer key of the camera's last heartbeat, encrypted (:mod:`central.viewer_keys`)."""
 
 
 class PairingRequest(Base):
@@ -334,3 +336,13 @@ class Sighting(Base):
     detections: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (Index("ix_sightings_person_camera_ended", "person_id", "camera_id", "ended_at"),)
+
+
+class ChangeCounter(Base):
+    """A version number moved by every change of one kind (``name`` ``faces``: enrolments, merges,
+    deletions, group naming), in the changing transaction, so that every server process on the database
+    knows whether its in-memory index is current (:mod:`central.changes`)."""
+
+    __tablename__ = "change_counters"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

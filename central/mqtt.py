@@ -54,6 +54,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pcs_common.mqtt import QOS, MqttLink, MqttTarget, check_topic_prefix, parse_mqtt_url
+from pcs_common.timefmt import utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,6 @@ def presence_config(topics: "Topics", person_id: str, person_name: str, sw_versi
         state_topic=state, qos=QOS)
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
 class Topics:
     """The topic names under one prefix (see the module docstring)."""
 
@@ -114,8 +111,8 @@ class Topics:
 def sighting_payload(event: str, row: Any, camera_name: str | None, person_name: str | None) -> dict[str, Any]:
     """The JSON of a ``…/sightings`` message for a :class:`central.models.Sighting` row."""
     return {"event": event, "sighting_id": row.id, "person_id": row.person_id, "person_name": person_name,
-            "camera_id": row.camera_id, "camera_name": camera_name, "started_at": _iso(row.started_at),
-            "ended_at": _iso(row.ended_at), "detections": row.detections}
+            "camera_id": row.camera_id, "camera_name": camera_name, "started_at": utc_iso(row.started_at, "auto"),
+            "ended_at": utc_iso(row.ended_at, "auto"), "detections": row.detections}
 
 
 def changed_sightings(db: Any, camera_id: str, observation_ids: list[str], high_water: int) -> list[dict[str, Any]]:
@@ -346,7 +343,7 @@ class SightingPublisher(MqttLink):
         self._last_seen_at[person_id] = at
         self._publish(self.topics.last_seen(person_id), json.dumps(
             {"person_id": person_id, "person_name": person_name, "camera_id": camera_id,
-             "camera_name": camera_name, "at": _iso(at)}), retain=self.retain_last_seen)
+             "camera_name": camera_name, "at": utc_iso(at, "auto")}), retain=self.retain_last_seen)
 
     def _republish_last_seen(self) -> None:
         """At each connect: every person's newest sighting as retained ``last_seen`` (the broker may have

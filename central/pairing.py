@@ -5,7 +5,9 @@
 2. The camera long-polls ``GET /v1/pairing/requests/{id}`` with its poll token; it never needs to be
    reachable from the server.
 3. An admin enters the code (``POST /v1/cameras/pair``): the camera record is created and the waiting
-   poll is woken.
+   poll is woken, in whichever server process it waits (a ``pcs_pairing`` notification sent with the
+   pairing's commit, :mod:`central.notify`; the long poll also re-reads the database every
+   :data:`RECHECK_S` s, so a lost notification delays it by at most that).
 4. The poll returns a device id and a freshly generated device secret (only its digest is stored). The
    credentials can be collected again (with a new secret) until the camera first authenticates with one.
 
@@ -25,9 +27,11 @@ expire after ``pairing_code_ttl`` (600 s); wrong, expired and reused codes are c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hmac
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from central.models import Camera, PairingAttempt, PairingRequest, utcnow
+from central.notify import PAIRING_CHANNEL, notify
 from central.security import digest, digest_matches, new_pairing_code, normalise_code, random_token
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,10 @@ log = logging.getLogger(__name__)
 # Rows of expired or used requests are kept this long, so a reused code is reported as reused.
 KEEP_FINISHED = dt.timedelta(days=1)
 
+
+RECHECK_S = 10.0
+"""A waiting long poll re-reads its request at least this often, s: the most a lost wake-up (a
+notification sent while this process's listener was reconnecting) delays the answer."""
 
 COUNTED_REFUSALS = frozenset({"wrong_code", "expired_code", "used_code"})
 """``PairingError.error`` values of a refused code: they use up the guessing budgets (429 beyond)."""
@@ -66,28 +75,74 @@ class Issued:
 
 
 class PairingWaiters:
-    """Wakes the long polls of pairing requests (asyncio, one event per waiting request id)."""
+    """Wakes the long polls of pairing requests waiting in this process (asyncio events by request id).
+
+    :meth:`wake` is called by the pairing route of this process and, on PostgreSQL, by the
+    ``pcs_pairing`` listener for pairings made by any process (:mod:`central.notify`).
+    """
 
     def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+        self._events: dict[str, set[asyncio.Event]] = {}
+
+    @contextlib.contextmanager
+    def watch(self, request_id: str) -> Iterator[asyncio.Event]:
+        """An event set by every :meth:`wake` of ``request_id`` while the block runs. Enter it *before*
+        reading the database, so that a pairing committed between that read and the wait is not missed."""
+        event = asyncio.Event()
+        self._events.setdefault(request_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            waiting = self._events.get(request_id)
+            if waiting is not None:
+                waiting.discard(event)
+                if not waiting:
+                    del self._events[request_id]
 
     async def wait(self, request_id: str, timeout_s: float) -> None:
         """Wait until :meth:`wake` for ``request_id`` or ``timeout_s`` s, whichever comes first."""
-        event = self._events.setdefault(request_id, asyncio.Event())
-        try:
-            await asyncio.wait_for(event.wait(), timeout_s)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            # A wake between two polls is not lost: every poll reads the database before waiting.
-            if self._events.get(request_id) is event:
-                del self._events[request_id]
+        with self.watch(request_id) as event:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(event.wait(), timeout_s)
 
     def wake(self, request_id: str) -> None:
-        """Wake the poll waiting on ``request_id`` (no-op when none waits). Call on the event loop."""
-        event = self._events.get(request_id)
-        if event is not None:
+        """Wake the polls waiting on ``request_id`` (no-op when none waits). Call on the event loop."""
+        for event in self._events.get(request_id, ()):
             event.set()
+
+    def wake_all(self) -> None:
+        """Wake every waiting poll (each re-reads its request): after the listener reconnected, since
+        notifications sent meanwhile are lost."""
+        for events in self._events.values():
+            for event in events:
+                event.set()
+
+    def waiting(self) -> int:
+        """Polls waiting now."""
+        return sum(len(events) for events in self._events.values())
+
+
+async def wait_for_pairing(waiters: PairingWaiters, request_id: str, check: Any, wait_s: float) -> Any:
+    """The long poll of ``request_id``: ``await check()`` (-> ``(result, expires_at)``), then while the
+    result is None wait for a wake-up, at most :data:`RECHECK_S` s at a time, and check again, until
+    ``wait_s`` s have passed or the code expires; returns the last ``(result, expires_at)``.
+
+    Raises:
+        PairingError: from ``check`` (unknown request, wrong token, expired, already claimed).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    with waiters.watch(request_id) as woken:
+        result, expires_at = await check()
+        if result is None and wait_s > 0:
+            log.debug("pairing request %s: long poll waiting up to %.0f s", request_id, wait_s)
+        while result is None and (left := deadline - loop.time()) > 0:
+            until_expiry = max(0.0, (expires_at - utcnow()).total_seconds()) + 0.5
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(woken.wait(), min(left, until_expiry, RECHECK_S))
+            woken.clear()
+            result, expires_at = await check()
+    return result, expires_at
 
 
 def purge(db: Session, now: dt.datetime | None = None) -> int:
@@ -232,9 +287,11 @@ def pair(db: Session, code: str, name: str, admin_id: str, address: str) -> tupl
     camera.api_url = row.api_url
     camera.rtsp_url = row.rtsp_url
     camera.pairing_key_hash = row.pairing_key_hash
+    camera.viewer_key_sealed = None  # the old secret's viewer key: the camera sends its new one
     db.flush()
     row.camera_id = camera.id
     row.used_at = now
+    notify(db, PAIRING_CHANNEL, row.id)  # delivered with the commit, to the long poll in any process
     db.commit()
     log.info("camera %s paired as %r (%s)", camera.hardware_id, name, camera.id)
     return camera, row

@@ -7,11 +7,13 @@ use and rebuilt after every change made through this module (enrolment, merge, d
 assignment); the ingest adds to the unknown index as it goes. Changes are serialised by
 ``registry.lock`` (a face being matched never sees half an operation).
 
-Only one server process should write to a database: a second process would not see the first one's
-changes in its indexes until it restarts.
+Several server processes may share one database: each change moves the ``faces`` change counter in
+its transaction (:func:`central.changes.begin_change`), and :meth:`FaceRegistry.ensure_loaded` reloads
+when the database's version differs from the one loaded, so every process matches with the others'
+enrolments from its next request on.
 
 Face encodings of uploaded photos are computed here with the cameras' own detector
-(:class:`pi_camera_service.detection.detector.FaceDetector`, dlib HOG + 5-point alignment + ResNet,
+(:class:`pcs_common.faces.detector.FaceDetector`, dlib HOG + 5-point alignment + ResNet,
 face_recognition's ``face_encodings(model="small")`` numbers), so server and camera encodings compare
 like for like.
 """
@@ -28,7 +30,7 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from central import sightings
+from central import changes, sightings
 from central.ingest import MediaStore, unique_name
 from central.matching import EncodingIndex, Match, encoding_from_bytes, encoding_to_bytes
 from central.models import FaceObservation, Person, PersonEncoding, Photo, Sighting, UnknownGroup, new_id
@@ -71,12 +73,12 @@ def encode_faces(jpeg: bytes) -> tuple[np.ndarray, list[tuple[int, int, int, int
 
     Raises:
         PeopleError: 422 when the bytes are not a decodable image.
-        pi_camera_service.detection.models.ModelNotAvailable: dlib or its model files are missing.
+        pcs_common.faces.models.ModelNotAvailable: dlib or its model files are missing.
     """
     import cv2
 
-    from pi_camera_service.detection.registry import HogDetectorConfig, create_detector
-    from pi_camera_service.frames import AnalysisFrame, Frame
+    from pcs_common.faces.frames import AnalysisFrame, Frame
+    from pcs_common.faces.registry import HogDetectorConfig, create_detector
 
     try:
         check_jpeg_pixels(jpeg, MAX_ENROL_PIXELS, "the photo")
@@ -142,12 +144,16 @@ class FaceRegistry:
         self.unknown = EncodingIndex(tolerance)
         self.lock = threading.RLock()
         self._loaded = False
+        self.loaded_version: int | None = None
+        """The ``faces`` change counter (:mod:`central.changes`) the indexes reflect."""
 
     # --- indexes ------------------------------------------------------------------------------------
 
-    def reload(self, db: Session) -> None:
-        """Rebuild both indexes from the database (enrolled encodings; unknown faces with an encoding)."""
+    def reload(self, db: Session, version: int | None = None) -> None:
+        """Rebuild both indexes from the database (enrolled encodings; unknown faces with an encoding).
+        ``version``: the change counter the data read reflects (default: read before the data)."""
         with self.lock:
+            version = changes.read(db) if version is None else version
             rows = db.execute(select(PersonEncoding.person_id, PersonEncoding.encoding)).all()
             self.people.replace(np.array([encoding_from_bytes(e) for _, e in rows]).reshape(-1, 128),
                                 [p for p, _ in rows])
@@ -156,11 +162,15 @@ class FaceRegistry:
             self.unknown.replace(np.array([encoding_from_bytes(e) for _, e in rows]).reshape(-1, 128),
                                  [g for g, _ in rows])
             self._loaded = True
+            self.loaded_version = version
 
-    def ensure_loaded(self, db: Session) -> None:
-        """:meth:`reload` unless already loaded."""
-        if not self._loaded:
-            self.reload(db)
+    def ensure_loaded(self, db: Session, committed: int | None = None) -> None:
+        """:meth:`reload` unless loaded at the database's current ``faces`` version (one indexed read
+        per call; another process's change is seen here). ``committed``: inside a change, the version
+        before it (:func:`central.changes.begin_change` minus one)."""
+        version = changes.read(db) if committed is None else committed
+        if not self._loaded or version != self.loaded_version:
+            self.reload(db, version)
 
     def classify(self, db: Session, encoding: np.ndarray, pending: list[tuple[np.ndarray, str]]) -> Classified:
         """Match one face: the enrolled person within tolerance, else the unknown group whose nearest
@@ -231,7 +241,8 @@ class FaceRegistry:
                                    f"is the largest by far)")
         x, y, w, h = boxes[chosen]
         with self.lock:
-            self.ensure_loaded(db)
+            version = changes.begin_change(db)
+            self.ensure_loaded(db, version - 1)
             self.person_or_404(db, person_id)
             path = self.media.write(unique_name("enrol", person_id, "photo"), jpeg)
             row = PersonEncoding(person_id=person_id, encoding=encoding_to_bytes(encodings[chosen]), source="photo",
@@ -244,6 +255,7 @@ class FaceRegistry:
                 self.media.delete([path])
                 raise
             self.people.add(encodings[chosen : chosen + 1], [person_id])
+            self.loaded_version = version
             return row, {"x": x, "y": y, "width": w, "height": h}, len(boxes)
 
     def enrol_observations(self, db: Session, person_id: str, observation_ids: list[str]) -> list[dict[str, Any]]:
@@ -255,7 +267,8 @@ class FaceRegistry:
             PeopleError: 404 unknown person.
         """
         with self.lock:
-            self.ensure_loaded(db)
+            version = changes.begin_change(db)
+            self.ensure_loaded(db, version - 1)
             self.person_or_404(db, person_id)
             rows = {o.id: o for o in db.scalars(select(FaceObservation).where(FaceObservation.id.in_(observation_ids)))}
             done = set(db.scalars(select(PersonEncoding.observation_id).where(
@@ -301,6 +314,7 @@ class FaceRegistry:
         if person_id == other_id:
             raise PeopleError(422, "other_id must be a different person than the one merged into")
         with self.lock:
+            changes.begin_change(db)
             person = self.person_or_404(db, person_id)
             other = self.person_or_404(db, other_id)
             for model in (PersonEncoding, FaceObservation, Sighting):
@@ -322,6 +336,7 @@ class FaceRegistry:
             PeopleError: 404 unknown person.
         """
         with self.lock:
+            changes.begin_change(db)
             person = self.person_or_404(db, person_id)
             encs = db.execute(select(PersonEncoding.id, PersonEncoding.source_path).where(
                 PersonEncoding.person_id == person_id)).all()
@@ -369,7 +384,8 @@ class FaceRegistry:
         if (person_id is None) == (name is None):
             raise PeopleError(422, "send exactly one of person_id (an existing person) or name (a new person)")
         with self.lock:
-            self.ensure_loaded(db)
+            version = changes.begin_change(db)
+            self.ensure_loaded(db, version - 1)
             group = db.get(UnknownGroup, group_id)
             if group is None:
                 raise PeopleError(404, f"no unknown group with id {group_id!r}")
@@ -398,6 +414,7 @@ class FaceRegistry:
             PeopleError: 404 unknown group.
         """
         with self.lock:
+            version = changes.begin_change(db)
             group = db.get(UnknownGroup, group_id)
             if group is None:
                 raise PeopleError(404, f"no unknown group with id {group_id!r}")
@@ -412,6 +429,8 @@ class FaceRegistry:
             db.commit()
             self.media.delete(files)
             self.unknown.remove([group_id])
+            if self.loaded_version == version - 1:
+                self.loaded_version = version
             return {"observations": len(obs), "frames": len(frames)}
 
 

@@ -15,13 +15,13 @@ import hmac
 import secrets
 from typing import Any
 
-import jwt
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
-from pi_camera_service.auth import hash_password
-from pi_camera_service.auth import verify_and_update_password as _verify_and_update
-from pi_camera_service.auth import verify_password as _verify
+from pcs_common.auth import (  # noqa: F401 - re-exported for the routes
+    JWT_ALGORITHM, TokenClaims, TokenError, TokenService, hash_password, verify_and_update_password, verify_password,
+)
 
-JWT_ALGORITHM = "HS256"
 TOKEN_ISSUER = "pi-camera-central"
 """``iss`` of every JWT the central server signs (RFC 7519 §4.1.1), checked by PyJWT."""
 TOKEN_AUDIENCE = "pi-camera-central"
@@ -29,34 +29,12 @@ TOKEN_AUDIENCE = "pi-camera-central"
 ``pi-camera-service``) is refused here even if both were given the same key, and the reverse."""
 API_TOKEN_PREFIX = "pcs_"
 
+TOKENS = TokenService(issuer=TOKEN_ISSUER, audience=TOKEN_AUDIENCE, session_name="dashboard session")
+"""How the central server signs and checks its JWTs (:class:`pcs_common.auth.TokenService`)."""
+
 # Mixed-case letters and digits without the look-alikes 0/O/o, 1/l/I/i: 24 + 23 + 8 = 55 symbols.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ" + "abcdefghjkmnpqrstuvwxyz" + "23456789"
 CODE_LENGTH = 8
-
-# Verified against when the username does not exist, so both paths cost one argon2 computation.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
-
-
-class TokenError(ValueError):
-    """A JWT is missing, malformed, expired, signed with another key or of the wrong kind."""
-
-
-def verify_password(password: str, password_hash: str | None) -> bool:
-    """Check ``password`` against ``password_hash`` in constant work: a None hash (unknown user) is
-    checked against a dummy hash so the response time does not reveal whether the user exists.
-    False for a corrupt hash (argon2 via :func:`pi_camera_service.auth.verify_password`)."""
-    ok = _verify(password, password_hash or _DUMMY_HASH)
-    return ok and password_hash is not None
-
-
-def verify_and_update_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
-    """As :func:`verify_password` (a None hash costs a dummy verification), also returning a new hash
-    when the stored one uses older argon2 parameters (pwdlib ``verify_and_update``): ``(ok, new_hash)``,
-    ``new_hash`` None unless ``ok`` and outdated. The caller stores it (same password, new parameters)."""
-    ok, new_hash = _verify_and_update(password, password_hash or _DUMMY_HASH)
-    if password_hash is None:
-        return False, None
-    return ok, new_hash if ok else None
 
 
 def random_token(nbytes: int = 32) -> str:
@@ -95,47 +73,53 @@ def encode_jwt(secret_key: str, subject: str, kind: str, ttl_s: int, **claims: A
     """Sign a JWT for ``subject`` of kind ``kind`` ("access", "setup", "session") valid ``ttl_s`` s.
 
     Returns ``(token, expires_in_s)``. Claims: ``sub``, ``typ``, ``iss`` (:data:`TOKEN_ISSUER`), ``aud``
-    (:data:`TOKEN_AUDIENCE`), ``iat``, ``exp``, ``jti`` and ``claims``.
+    (:data:`TOKEN_AUDIENCE`), ``iat``, ``exp``, ``jti`` and ``claims`` (:meth:`TokenService.encode`).
     """
-    now = dt.datetime.now(dt.timezone.utc)
-    payload = {
-        "sub": subject,
-        "typ": kind,
-        "iss": TOKEN_ISSUER,
-        "aud": TOKEN_AUDIENCE,
-        "iat": now,
-        "exp": now + dt.timedelta(seconds=ttl_s),
-        "jti": secrets.token_hex(8),
-        **claims,
-    }
-    return jwt.encode(payload, secret_key, algorithm=JWT_ALGORITHM), ttl_s
+    return TOKENS.encode(secret_key, subject, kind, ttl_s, **claims)
 
 
-def decode_jwt(secret_key: str, token: str, kind: str) -> dict[str, Any]:
+def decode_jwt(secret_key: str, token: str, kind: str) -> TokenClaims:
     """Verify ``token`` (signature, ``exp``, required claims, ``iss`` and ``aud`` by PyJWT) and that its
-    ``typ`` is ``kind``.
+    ``typ`` is ``kind`` (:meth:`TokenService.decode`).
 
     Raises:
         TokenError: the token is invalid, expired, of another service or of another kind; the message
             says which.
     """
-    try:
-        claims = jwt.decode(
-            token, secret_key, algorithms=[JWT_ALGORITHM], audience=TOKEN_AUDIENCE, issuer=TOKEN_ISSUER,
-            options={"require": ["exp", "iat", "sub", "typ"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise TokenError("token expired") from None
-    except jwt.InvalidAudienceError:
-        raise TokenError(f"token audience invalid: not issued for {TOKEN_AUDIENCE} (a token of another service)") from None
-    except jwt.InvalidIssuerError:
-        raise TokenError(f"token issuer invalid: not issued by {TOKEN_ISSUER}") from None
-    except jwt.InvalidTokenError as exc:
-        raise TokenError(f"invalid token: {exc}") from None
-    if not isinstance(claims.get("jti"), str) or not claims["jti"]:
-        raise TokenError("invalid token: the jti claim is missing")
-    if claims.get("typ") != kind:
-        if kind == "access" and claims.get("typ") == "session":
-            raise TokenError("a dashboard session token is only accepted as the session cookie, not as a bearer token")
-        raise TokenError(f"a {claims.get('typ')!r} token cannot be used here; a {kind!r} token is required")
-    return claims
+    return TOKENS.decode(secret_key, token, kind)
+
+
+class DatabaseRevocations:
+    """The central server's :class:`pcs_common.auth.RevocationStore`: the ``revoked_sessions`` table.
+
+    In the database, so a logout survives restarts and holds for every server process on it; rows are
+    purged once the token has expired anyway (:func:`central.app.purge_revoked_sessions`). ``db``: read
+    with this session (the request's) instead of opening one.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], db: Session | None = None) -> None:
+        self.sessions = sessions
+        self.db = db
+
+    def add(self, jti: str, exp: float) -> None:
+        """Store ``jti`` until ``exp`` (s since the epoch); a repeated logout is a no-op."""
+        from central.models import RevokedSession
+
+        jti = str(jti)[:64]
+        expires = dt.datetime.fromtimestamp(float(exp), dt.timezone.utc)
+        with self.sessions() as db:
+            if db.get(RevokedSession, jti) is None:
+                db.add(RevokedSession(jti=jti, expires_at=expires))
+                try:
+                    db.commit()
+                except IntegrityError:  # a concurrent logout of the same session stored it first
+                    db.rollback()
+
+    def __contains__(self, jti: object) -> bool:
+        from central.models import RevokedSession
+
+        key = str(jti)[:64]
+        if self.db is not None:
+            return self.db.get(RevokedSession, key) is not None
+        with self.sessions() as db:
+            return db.get(RevokedSession, key) is not None

@@ -58,8 +58,10 @@ def _joined() -> Select[Any]:
 
 
 def search(db: Session, person_id: str | None = None, camera_id: str | None = None,
-           since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Sightings overlapping ``[since, until]`` (either bound optional), newest end first, at most ``limit``."""
+           since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 100,
+           offset: int = 0) -> list[dict[str, Any]]:
+    """Sightings overlapping ``[since, until]`` (either bound optional), newest end first (then by id, a
+    total order, so pages do not overlap), at most ``limit`` after skipping ``offset``."""
     query = _joined()
     if person_id:
         query = query.where(Sighting.person_id == person_id)
@@ -69,7 +71,8 @@ def search(db: Session, person_id: str | None = None, camera_id: str | None = No
         query = query.where(Sighting.ended_at >= since)
     if until is not None:
         query = query.where(Sighting.started_at <= until)
-    rows = db.execute(query.order_by(Sighting.ended_at.desc(), Sighting.id.desc()).limit(limit)).all()
+    rows = db.execute(query.order_by(Sighting.ended_at.desc(), Sighting.id.desc())
+                      .offset(offset).limit(limit)).all()
     return [view(row, camera, person) for row, camera, person in rows]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -134,3 +135,47 @@ def prepare_private_sqlite(path: Path) -> None:
         os.close(fd)
     for suffix in ("-wal", "-shm", "-journal"):
         make_private_file(path.with_name(path.name + suffix))
+
+
+def read_or_create_secret(
+    path: Path, generate: Callable[[], str], valid: Callable[[str], bool] = bool
+) -> tuple[str, bool]:
+    """The secret (or id) stored in ``path``, or a new one from ``generate()`` stored there: ``(value, created)``.
+
+    The one way both services keep a secret file (signing keys, API and pairing keys, the hardware
+    id): the directory is made mode 0700 (:func:`make_private_dir`, also when it already existed);
+    an existing file is read as UTF-8 and stripped, tightened to 0600 when wider
+    (:func:`make_private_file`) and kept when ``valid(value)``; a missing, empty (the default
+    ``valid``), undecodable or invalid file is replaced (logged at WARNING unless missing) by
+    ``generate()``, written atomically with mode 0600 from its creation on (:func:`write_atomic`:
+    ``mkstemp``, fsync, rename, then :func:`fsync_dir`) followed by a newline.
+
+    Args:
+        path: the file, e.g. ``<state_dir>/pairing_key``.
+        generate: makes a new value, e.g. ``lambda: secrets.token_urlsafe(32)``.
+        valid: whether a stored value is usable (default: not empty).
+
+    Raises:
+        OSError: the directory or the file cannot be created, read (other than missing), written
+            or its mode changed.
+        ValueError: the directory is a shared world-writable one such as ``/tmp`` (see
+            :func:`make_private_dir`).
+    """
+    path = Path(path)
+    make_private_dir(path.parent)
+    try:
+        value: str | None = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        value = None
+    except UnicodeDecodeError:
+        log.warning("%s is not UTF-8 text: replaced by a new value", path)
+        value = None
+    else:
+        make_private_file(path)
+        if valid(value):
+            return value, False
+        log.warning("%s holds no usable value: replaced by a new one", path)
+    value = generate()
+    write_atomic(path, (value + "\n").encode("utf-8"))  # mkstemp: mode 0600 from the start
+    fsync_dir(path.parent)
+    return value, True

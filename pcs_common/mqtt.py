@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from pcs_common.urls import redact_url  # noqa: F401 - the old place, still imported from here
+
 log = logging.getLogger(__name__)
 
 #: most messages paho keeps while the broker is unreachable (older ones are kept, newer ones dropped)
@@ -48,17 +50,6 @@ class MqttTarget:
         login = f"{self.username}:***@" if self.username and self.password else (
             f"{self.username}@" if self.username else "")
         return f"{'mqtts' if self.tls else 'mqtt'}://{login}{self.host}:{self.port}"
-
-
-def redact_url(url: object) -> object:
-    """``url`` with the password of its ``user:pass@`` part replaced by ``***`` (non-strings as given)."""
-    if not isinstance(url, str) or "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    login, _, host = rest.rpartition("@")
-    if ":" in login:
-        login = login.split(":", 1)[0] + ":***"
-    return f"{scheme}://{login}@{host}"
 
 
 def parse_mqtt_url(url: str) -> MqttTarget:

@@ -8,9 +8,9 @@ port as before, and the camera still opens every connection to the central serve
 * **Viewer key.** Both sides hold a 256-bit key only for tickets: the camera derives it from its
   device secret (:func:`viewer_key`, HMAC-SHA256 of :data:`VIEWER_KEY_LABEL` under the secret, RFC 2104)
   and sends it in each authenticated heartbeat (``POST /v1/devices/heartbeat``, HTTP Basic with the
-  device secret); the central server keeps it in memory only (it stores only a digest of the secret,
-  so it cannot derive the key, and a copy of its database does not yield it). A secret rotation
-  changes the key; unpairing forgets it.
+  device secret); the central server stores it encrypted under a key derived from its signing key
+  (``central.viewer_keys``; it stores only a digest of the secret, so it cannot derive the key). A
+  secret rotation changes the key; unpairing forgets it.
 * **Ticket.** A JWT (RFC 7519) signed HS256 with the viewer key, with ``aud`` =
   ``pi-camera:<device_id>`` (:func:`audience`: only this camera accepts it), ``scope`` = ``mjpeg``,
   ``sub`` (the admin), ``iat``/``exp`` at most :data:`MAX_TICKET_LIFETIME` s apart and a random ``jti``.

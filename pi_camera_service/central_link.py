@@ -34,11 +34,9 @@ import contextlib
 import ipaddress
 import json
 import logging
-import os
 import random
 import secrets
 import socket
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -55,8 +53,9 @@ from pi_camera_service.config import Settings
 from pi_camera_service.discovery import default_instance_name, viewer_rtsp_url
 from pi_camera_service.events import EventLog
 from pcs_common.backoff import Backoff
-from pcs_common.fileio import fsync_dir, make_private_dir, make_private_file, unlink_quietly, write_atomic
+from pcs_common.fileio import fsync_dir, make_private_dir, make_private_file, read_or_create_secret, unlink_quietly, write_atomic
 from pi_camera_service.identity import hardware_id
+from pcs_common.timefmt import utc_iso
 from pcs_common.viewer_ticket import viewer_key
 
 log = logging.getLogger(__name__)
@@ -81,12 +80,6 @@ REQUEST_TIMEOUT = 10.0
 
 STATES = ("unconfigured", "requesting", "waiting_for_admin", "paired", "disabled", "error")
 """Values of ``state()["state"]``."""
-
-
-def utc_iso(epoch: float | None = None) -> str:
-    """``epoch`` (s since the epoch, default now) as ISO-8601 UTC with a ``Z``, to the second."""
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, timezone.utc)
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -128,16 +121,13 @@ def load_credentials(state_dir: Path) -> DeviceCredentials | None:
     path = credentials_path(state_dir)
     try:
         raw = path.read_bytes()
-        mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         return None
     except OSError as exc:
         log.warning("cannot read %s (%s): pairing again", path, exc)
         return None
-    if mode & 0o077:
-        log.warning("%s was readable by others (mode %o): tightened to 0600", path, mode)
-        with contextlib.suppress(OSError):
-            os.chmod(path, 0o600)
+    with contextlib.suppress(OSError):
+        make_private_file(path)  # 0600, with a warning when it was wider
     try:
         data = json.loads(raw)
         creds = DeviceCredentials(**{k: data[k] for k in DeviceCredentials.__dataclass_fields__})
@@ -162,7 +152,7 @@ def store_credentials(state_dir: Path, creds: DeviceCredentials) -> Path:
         OSError: the directory or the file cannot be written (the previous file, if any, is intact).
     """
     path = credentials_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     write_atomic(path, (json.dumps(asdict(creds), indent=2) + "\n").encode("utf-8"))
     fsync_dir(path.parent)
     return path
@@ -180,19 +170,8 @@ def pairing_key(state_dir: Path) -> str:
     Raises:
         OSError: the state directory cannot be created or written.
     """
-    path = Path(state_dir) / PAIRING_KEY_FILE
-    try:
-        value = path.read_text(encoding="ascii").strip()
-        if len(value) >= 43 and all(c.isalnum() or c in "-_" for c in value):
-            make_private_file(path)
-            return value
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    make_private_dir(path.parent)
-    value = secrets.token_urlsafe(32)
-    write_atomic(path, value.encode("ascii") + b"\n")  # mkstemp: mode 0600
-    fsync_dir(path.parent)
-    return value
+    return read_or_create_secret(Path(state_dir) / PAIRING_KEY_FILE, lambda: secrets.token_urlsafe(32),
+                                 lambda v: len(v) >= 43 and all(c.isalnum() or c in "-_" for c in v))[0]
 
 
 def forget_credentials(state_dir: Path) -> bool:

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     @field_validator("face_detector")
     @classmethod
     def _known_detector(cls, value: str) -> str:
-        from pi_camera_service.detection.registry import detector_names
+        from pcs_common.faces.registry import detector_names
 
         if value not in detector_names():
             raise ValueError(f"unknown face detector; allowed: {', '.join(detector_names())}")
@@ -197,7 +197,7 @@ class Settings(BaseSettings):
         320, ge=96, le=1280, description="analysis (lores) stream width, px; height keeps the aspect ratio"
     )
     face_detector: str = Field(
-        "hog", description="face detector of the registry (pi_camera_service.detection.registry): hog (dlib HOG "
+        "hog", description="face detector of the registry (pcs_common.faces.registry): hog (dlib HOG "
         "+ Haar corroboration + tracking, the default) or haar (OpenCV cascades only, the cheapest)"
     )
 
@@ -498,7 +498,7 @@ def _describe(error: dict) -> str:
     name = ENV_PREFIX + loc[0].upper()
     value = error.get("input")
     if loc[0] == "mqtt_url":
-        from pcs_common.mqtt import redact_url
+        from pcs_common.urls import redact_url
 
         value = redact_url(value)
     return f"{name}={value!r} is invalid: {message}"

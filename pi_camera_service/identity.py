@@ -12,7 +12,7 @@ import re
 import uuid
 from pathlib import Path
 
-from pcs_common.fileio import fsync_dir, make_private_dir, write_atomic
+from pcs_common.fileio import read_or_create_secret
 
 FILE_NAME = "hardware-id"
 _VALID = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" would accept a trailing "\n"
@@ -21,20 +21,11 @@ _VALID = re.compile(r"[0-9a-f]{32}")  # fullmatch: "$" would accept a trailing "
 def hardware_id(state_dir: Path) -> str:
     """Return this installation's id (32 lowercase hex characters), creating it on first use.
 
-    A missing or corrupt file is replaced by a new id, written atomically.
+    A missing or corrupt file is replaced by a new id, written atomically (mode 0600, the state
+    directory 0700: :func:`~pcs_common.fileio.read_or_create_secret`).
 
     Raises:
         OSError: the state directory cannot be created or written.
     """
-    path = Path(state_dir) / FILE_NAME
-    try:
-        value = path.read_text(encoding="ascii").strip()
-        if _VALID.fullmatch(value):
-            return value
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    make_private_dir(path.parent)  # the state directory: 0700
-    value = uuid.uuid4().hex
-    write_atomic(path, value.encode("ascii") + b"\n")
-    fsync_dir(path.parent)
+    value, _ = read_or_create_secret(Path(state_dir) / FILE_NAME, lambda: uuid.uuid4().hex, _VALID.fullmatch)
     return value

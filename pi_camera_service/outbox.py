@@ -38,11 +38,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
 from pcs_common.fileio import fsync_dir, make_private_dir, prepare_private_sqlite, unlink_quietly, write_atomic
+from pcs_common.timefmt import utc_iso_ms as iso_utc  # the old name, still imported by the sender
 
 log = logging.getLogger(__name__)
 
@@ -523,11 +523,3 @@ class Outbox:
             "limits": {"max_items": self.limits.max_items, "max_bytes": self.limits.max_bytes,
                        "max_age_s": self.limits.max_age_s},
         }
-
-
-def iso_utc(epoch: float) -> str:
-    """``epoch`` (s since the epoch) as ISO-8601 UTC with milliseconds and a ``Z``."""
-    from datetime import datetime
-
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

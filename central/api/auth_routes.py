@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from pcs_common.limits import PasswordChecksBusy
 from central import bootstrap
 from central.api.deps import (
-    DB, SESSION_COOKIE, SCOPES, Principal, authenticate, central, client_address, csrf_token_for, unauthorized,
+    DB, SESSION_COOKIE, SCOPES, Principal, authenticate, central, client_address, csrf_token_for, sessions,
+    unauthorized,
 )
 from central.api.schemas import AdminCreate, AdminOut, TokenOut
 from central.models import Admin, utcnow
@@ -205,11 +206,10 @@ async def session_login(
     admin = await _login(request, username, password)
     state = central(request)
     ttl = state.settings.session_ttl
-    cookie, _ = encode_jwt(state.secret_key, admin.id, "session", ttl, **_access_claims(admin))
-    jti = decode_jwt(state.secret_key, cookie, "session")["jti"]
+    cookie, _, csrf = sessions(request).open(state.secret_key, admin.id, ttl, **_access_claims(admin))
     response.set_cookie(SESSION_COOKIE, cookie, max_age=ttl, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")
-    return {"csrf_token": csrf_token_for(state.secret_key, jti), "username": admin.username}
+    return {"csrf_token": csrf, "username": admin.username}
 
 
 @router.post("/v1/auth/logout", status_code=204)
@@ -217,7 +217,7 @@ def logout(request: Request, response: Response, db: DB) -> Response:
     """End the dashboard session (the cookie's token is refused from now on) and clear the cookie."""
     principal = authenticate(request, db)
     if principal.via == "session":
-        central(request).revoke_session(principal.claims)
+        sessions(request).end(principal.claims)
     response.status_code = 204
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

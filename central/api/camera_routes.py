@@ -7,11 +7,11 @@ import datetime as dt
 import ipaddress
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
-from central import pairing
+from central import camera_list, pairing
 from central.api.auth_routes import too_many
 from central.api.deps import DB, Principal, central, client_address, get_or_404, require
 from central.api.schemas import CameraPatch, PairIn, ScanIn
@@ -29,9 +29,43 @@ def _view(request: Request, camera: Camera) -> dict[str, Any]:
 
 
 @router.get("/cameras")
-def list_cameras(request: Request, _: Reader, db: DB) -> list[dict[str, Any]]:
-    """Every paired camera with its state (``online``/``offline``/``disabled``/``awaiting_camera``)."""
-    return [_view(request, c) for c in db.scalars(select(Camera).order_by(Camera.name))]
+def list_cameras(
+    request: Request, response: Response, _: Reader, db: DB,
+    state: Annotated[list[camera_list.CameraState] | None, Query(
+        description="keep cameras in these states (repeat the parameter for several); default: all")] = None,
+    q: Annotated[str | None, Query(max_length=camera_list.MAX_NAME_FILTER,
+                                   description="keep cameras whose name contains this, ignoring case")] = None,
+    sort: Annotated[camera_list.CameraSort, Query(
+        description="name, last_seen, paired or state; a leading '-' reverses")] = "name",
+    limit: Annotated[int | None, Query(ge=1, le=camera_list.MAX_PAGE,
+                                       description="page size; default: every match")] = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="matches skipped before the page")] = 0,
+) -> list[dict[str, Any]]:
+    """Paired cameras with their state (``online``/``offline``/``disabled``/``awaiting_camera``), by name.
+
+    Filter with ``state`` and ``q``, order with ``sort``, page with ``limit`` and ``offset``. The
+    response's ``X-Total-Count`` header gives the number of matches over all pages, and a ``Link``
+    header (RFC 8288) the ``next``/``prev`` pages when ``limit`` is given."""
+    offline_after = central(request).settings.offline_after_s()
+    query = camera_list.CameraQuery(tuple(state or ()), q, sort, limit, offset)
+    cameras, total = camera_list.list_cameras(db, query, offline_after)
+    response.headers["X-Total-Count"] = str(total)
+    if limit is not None:
+        links = []
+        if offset + limit < total:
+            links.append(f'<{request.url.include_query_params(offset=offset + limit)}>; rel="next"')
+        if offset > 0:
+            links.append(f'<{request.url.include_query_params(offset=max(0, offset - limit))}>; rel="prev"')
+        if links:
+            response.headers["Link"] = ", ".join(links)
+    return [_view(request, c) for c in cameras]
+
+
+@router.get("/fleet/summary")
+def fleet_summary(request: Request, _: Reader, db: DB) -> dict[str, int]:
+    """How many paired cameras are in each state: ``{"total", "online", "offline", "awaiting_camera",
+    "disabled"}`` (one query; for a dashboard header or a monitoring probe)."""
+    return camera_list.state_counts(db, central(request).settings.offline_after_s())
 
 
 @router.get("/cameras/{camera_id}")
@@ -84,8 +118,7 @@ def unpair_camera(camera_id: str, request: Request, _: Operator, db: DB) -> Resp
     """Unpair: delete the camera record; its credentials are refused at once (401 ``unknown_device``) and
     the camera goes back to asking for a pairing code."""
     db.delete(get_or_404(db, Camera, camera_id, "paired camera"))
-    db.commit()
-    central(request).viewer_keys.pop(camera_id, None)
+    db.commit()  # its stored viewer key goes with the row
     return Response(status_code=204)
 
 
@@ -106,7 +139,7 @@ def live_ticket(camera_id: str, request: Request, principal: Reader, db: DB) -> 
     Raises:
         HTTPException: 404 unknown camera; 403 for API tokens; 409 ``camera_disabled``,
             ``no_live_address`` (the camera reported no API address or MJPEG path) or ``no_viewer_key``
-            (no heartbeat with a viewer key since this server started: wait for the next one).
+            (no heartbeat with a viewer key stored yet: wait for the next one).
     """
     if principal.via not in ("session", "jwt"):
         raise HTTPException(403, "live-view tickets are issued to logged-in admins only, not to API tokens")
@@ -116,12 +149,12 @@ def live_ticket(camera_id: str, request: Request, principal: Reader, db: DB) -> 
         raise _refuse(409, "camera_disabled", "this camera is disabled; enable it to watch it")
     if not view["mjpeg_url"]:
         raise _refuse(409, "no_live_address", "this camera has not reported its address and MJPEG path yet")
-    key = central(request).viewer_keys.get(camera.id)
+    key = central(request).viewer_seal.key_of(camera)  # stored by whichever process got the heartbeat
     if key is None:
         interval = central(request).settings.heartbeat_interval
-        raise _refuse(409, "no_viewer_key", "this camera has not sent its viewer key since the central server "
-                      f"started; it does with its next heartbeat (every {interval} s) if its software is "
-                      "recent enough")
+        raise _refuse(409, "no_viewer_key", "this camera has not sent its viewer key yet (or the server's "
+                      f"signing key changed since); it does with its next heartbeat (every {interval} s) if "
+                      "its software is recent enough")
     ticket, expires_in = issue_ticket(key, camera.id, principal.admin.username, DEFAULT_TICKET_TTL)
     return {"mjpeg_url": f"{view['mjpeg_url']}?{TICKET_PARAM}={ticket}", "ticket": ticket,
             "token_type": "viewer_ticket", "expires_in": expires_in}

@@ -8,9 +8,6 @@ disabled admin, a revoked token or an unpaired camera is refused on its very nex
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import hmac
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator, TypeVar
@@ -20,7 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from central.models import Admin, ApiToken, Camera, utcnow
-from central.security import API_TOKEN_PREFIX, TokenError, decode_jwt, digest
+from central.security import API_TOKEN_PREFIX, TOKENS, DatabaseRevocations, TokenError, decode_jwt, digest
+from pcs_common.auth import CSRF_HEADER, SAFE_METHODS, BasicCredentialsError, SessionEnded, SessionService, csrf_token, parse_basic
+from pcs_common.auth import unauthorized as _unauthorized
 
 T = TypeVar("T")
 
@@ -30,8 +29,8 @@ SCOPES = {
     "admins": "manage admins and API tokens",
 }
 SESSION_COOKIE = "pcs_central_session"
-CSRF_HEADER = "X-CSRF-Token"
-_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+REALM = "pi-camera-central"
+"""Realm of the admin API's ``WWW-Authenticate: Bearer`` challenges (RFC 7235 §2.2)."""
 
 
 def central(request: Request) -> Any:
@@ -72,14 +71,20 @@ def client_address(request: Request) -> str:
 
 
 def unauthorized(detail: str, error: str = "invalid_token") -> HTTPException:
-    """A 401 with ``WWW-Authenticate: Bearer`` (RFC 6750 §3) and ``{"detail", "error"}``."""
-    return HTTPException(401, detail={"detail": detail, "error": error},
-                         headers={"WWW-Authenticate": f'Bearer error="{error}"'})
+    """A 401 with ``WWW-Authenticate: Bearer realm=...`` (RFC 6750 §3) and ``{"detail", "error"}``
+    (:func:`pcs_common.auth.unauthorized`)."""
+    return _unauthorized(detail, realm=REALM, error=error, error_in_body=True)
 
 
 def csrf_token_for(secret_key: str, jti: str) -> str:
-    """The CSRF token bound to a session: HMAC-SHA256(secret key, session jti), hex."""
-    return hmac.new(secret_key.encode(), f"csrf:{jti}".encode(), hashlib.sha256).hexdigest()
+    """The CSRF token bound to a session (:func:`pcs_common.auth.csrf_token` of its ``jti``)."""
+    return csrf_token(secret_key, TOKENS.audience, jti)
+
+
+def sessions(request: Request, db: Session | None = None) -> SessionService:
+    """The dashboard's :class:`~pcs_common.auth.SessionService`: logouts in the ``revoked_sessions``
+    table, read with ``db`` when given."""
+    return SessionService(TOKENS, SESSION_COOKIE, DatabaseRevocations(central(request).sessions, db))
 
 
 @dataclass
@@ -89,7 +94,7 @@ class Principal:
     admin: Admin
     scopes: set[str]
     via: str
-    claims: dict[str, Any] = field(default_factory=dict)
+    claims: Any = field(default_factory=dict)  # pcs_common.auth.TokenClaims of a JWT or session
 
 
 def _admin_from_claims(db: Session, claims: dict[str, Any]) -> Admin:
@@ -137,17 +142,17 @@ def authenticate(request: Request, db: Session) -> Principal:
         return Principal(_admin_from_claims(db, claims), set(SCOPES), "jwt", claims)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
+        service = sessions(request, db)
         try:
-            claims = decode_jwt(state.secret_key, cookie, "session")
+            claims = service.check(state.secret_key, cookie)
+        except SessionEnded:
+            raise unauthorized("session ended (logged out); log in again") from None
         except TokenError as exc:
             raise unauthorized(f"session: {exc}; log in again") from None
-        if state.session_revoked(db, claims.get("jti", "")):
-            raise unauthorized("session ended (logged out); log in again")
         admin = _admin_from_claims(db, claims)
-        if request.method not in _SAFE_METHODS:
-            sent = request.headers.get(CSRF_HEADER, "")
-            if not hmac.compare_digest(sent, csrf_token_for(state.secret_key, claims.get("jti", ""))):
-                raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header for a cookie session")
+        if request.method not in SAFE_METHODS and not service.csrf_valid(
+                state.secret_key, claims, request.headers.get(CSRF_HEADER)):
+            raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header for a cookie session")
         return Principal(admin, set(SCOPES), "session", claims)
     raise unauthorized("authentication required: send Authorization: Bearer <access_token>", "invalid_request")
 
@@ -171,6 +176,10 @@ def require(scope: str) -> Any:
     return dependency
 
 
+DEVICE_CHALLENGE = 'Basic realm="devices"'
+"""``WWW-Authenticate`` of a 401 to a camera (RFC 7617)."""
+
+
 @dataclass
 class DeviceAuth:
     """An authenticated camera; ``with_retiring_secret`` when it used the secret being rotated out."""
@@ -180,14 +189,10 @@ class DeviceAuth:
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
     try:
-        user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+        return parse_basic(request.headers.get("authorization"), "device_id:device_secret")
+    except BasicCredentialsError:
         return None
-    return (user, password) if sep else None
 
 
 def authenticate_device(request: Request, db: Session, *, allow_retiring: bool = False) -> DeviceAuth:
@@ -199,8 +204,8 @@ def authenticate_device(request: Request, db: Session, *, allow_retiring: bool =
     """
     creds = _basic_credentials(request)
     if creds is None:
-        raise HTTPException(401, {"detail": "device credentials required (HTTP Basic device_id:device_secret)",
-                                  "error": "unknown_device"}, headers={"WWW-Authenticate": 'Basic realm="devices"'})
+        raise _unauthorized("device credentials required (HTTP Basic device_id:device_secret)", realm="devices",
+                            error="unknown_device", error_in_body=True, challenge=DEVICE_CHALLENGE)
     device_id, secret = creds
     camera = db.get(Camera, device_id)
     secret_digest = digest(secret)
@@ -211,8 +216,8 @@ def authenticate_device(request: Request, db: Session, *, allow_retiring: bool =
           and hmac.compare_digest(secret_digest, camera.retiring_secret_hash)):
         retiring = True
     else:
-        raise HTTPException(401, {"detail": "unknown device or wrong device secret; the camera must pair again",
-                                  "error": "unknown_device"}, headers={"WWW-Authenticate": 'Basic realm="devices"'})
+        raise _unauthorized("unknown device or wrong device secret; the camera must pair again", realm="devices",
+                            error="unknown_device", error_in_body=True, challenge=DEVICE_CHALLENGE)
     if camera.disabled:
         raise HTTPException(403, {"detail": "this camera is disabled on the central server", "error": "camera_disabled"})
     if not retiring:

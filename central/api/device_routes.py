@@ -64,13 +64,9 @@ async def poll(
             row = pairing.find_for_poll(db, request_id, token)
             return pairing.poll_result(db, row), row.expires_at
 
-    loop_deadline = wait
     try:
-        result, expires_at = await run_in_threadpool(check)
-        if result is None and loop_deadline > 0:
-            remaining = max(0.0, (expires_at - utcnow()).total_seconds())
-            await state.waiters.wait(request_id, min(loop_deadline, remaining + 0.5))
-            result, expires_at = await run_in_threadpool(check)
+        result, expires_at = await pairing.wait_for_pairing(state.waiters, request_id,
+                                                            lambda: run_in_threadpool(check), wait)
     except pairing.PairingError as exc:
         _raise(exc)
     return result or {"status": "pending", "expires_at": expires_at}
@@ -91,7 +87,7 @@ def heartbeat(body: HeartbeatIn, request: Request, db: DB) -> dict[str, Any]:
     camera.api_url = status.get("api_url") or camera.api_url
     camera.rtsp_url = status.get("rtsp_url") or camera.rtsp_url
     if body.viewer_key:
-        central(request).viewer_keys[camera.id] = body.viewer_key
+        central(request).viewer_seal.remember(camera, body.viewer_key)  # sealed, for every server process
     out: dict[str, Any] = {"camera_name": camera.name, "device_id": camera.id,
                            "heartbeat_interval_s": central(request).settings.heartbeat_interval}
     if camera.rotate_requested or auth.with_retiring_secret:

@@ -245,10 +245,13 @@ def list_sightings(
     _: Reader, db: DB, person_id: str | None = None, camera_id: str | None = None,
     since: dt.datetime | None = None, until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="sightings skipped before the page")] = 0,
 ) -> list[dict[str, Any]]:
-    """Sightings overlapping ``[since, until]`` (ISO-8601 with offset), newest end first:
-    ``[{id, person_id, person_name, camera_id, camera_name, started_at, ended_at, duration_s, detections}]``."""
+    """Sightings overlapping ``[since, until]`` (ISO-8601 with offset), newest end first, across every camera
+    unless ``camera_id`` is given and of everyone unless ``person_id`` is:
+    ``[{id, person_id, person_name, camera_id, camera_name, started_at, ended_at, duration_s, detections}]``.
+    Page with ``limit`` and ``offset``."""
     from central.api.ingest_routes import check_time_range
 
     check_time_range(since, until)
-    return sightings.search(db, person_id, camera_id, since, until, limit)
+    return sightings.search(db, person_id, camera_id, since, until, limit, offset)

@@ -140,7 +140,7 @@ class HeartbeatIn(BaseModel):
     status: dict[str, Any] = Field(default_factory=dict)
     viewer_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{43}$",
                                    description="key for signing the camera's MJPEG viewer tickets "
-                                               "(pcs_common.viewer_ticket); kept in memory only")
+                                               "(pcs_common.viewer_ticket); stored encrypted (central.viewer_keys)")
 
 
 class ScanIn(BaseModel):

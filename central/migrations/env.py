@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from central.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+MIGRATION_LOCK_KEY = 0x70637331  # PostgreSQL advisory lock key held while migrating ("pcs1")
 
 
 def run_migrations_offline() -> None:
@@ -33,6 +34,10 @@ def run_migrations_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # server processes starting together migrate one after the other (the later ones find
+                # the schema current); the lock ends with the migration's transaction
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             context.run_migrations()
     engine.dispose()
 

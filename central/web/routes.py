@@ -175,6 +175,18 @@ def people_page(request: Request) -> Response:
     return security_headers(response)
 
 
+@router.get("/sightings", response_class=HTMLResponse)
+def sightings_page(request: Request) -> Response:
+    """The sightings timeline across every camera: who was seen where on one day (a lane per camera),
+    filterable by person and camera, with the day's sightings listed newest first and paged; 303 to
+    ``/login`` without a valid session cookie."""
+    _, username = _session(request)
+    if username is None:
+        return _to_login(request)
+    response = templates.TemplateResponse(request, "sightings.html", {"username": username, "version": __version__})
+    return security_headers(response)
+
+
 @router.get("/cameras/{camera_id}/live", response_class=HTMLResponse)
 def live_view(camera_id: str, request: Request) -> Response:
     """The live view of one paired camera: its MediaMTX WebRTC page in a frame (when it reported

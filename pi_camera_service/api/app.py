@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse
 from pi_camera_service import __version__
 from pi_camera_service import priority as cpu_priority
 from pi_camera_service.api.auth_routes import router as auth_router
-from pi_camera_service.api.errors import document_errors, validation_message
+from pcs_common.errors import document_errors, validation_message
 from pi_camera_service.api.control_routes import router as control_router
 from pi_camera_service.api.routes import health_router, v1
 from pi_camera_service.api.live_routes import router as live_router
-from pi_camera_service.api.offline_docs import install_offline_docs
+from pcs_common.offline_docs import install_offline_docs
 from pi_camera_service.api.metrics_routes import install as install_metrics
 from pi_camera_service.api.outbox_routes import router as outbox_router
 from pi_camera_service.api.pairing_routes import router as pairing_router
@@ -56,7 +56,7 @@ def _follow_pairing(advertiser: ServiceAdvertiser, loop: asyncio.AbstractEventLo
 def _default_detection(camera: Camera, settings: Settings) -> Any:
     from functools import partial
 
-    from pi_camera_service.detection.registry import create_detector
+    from pcs_common.faces.registry import create_detector
     from pi_camera_service.detection.service import DetectionService
 
     stats = getattr(camera, "stats", None)

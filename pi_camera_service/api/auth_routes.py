@@ -17,8 +17,6 @@ once, 503 with ``Retry-After`` when no slot frees up within ``CAMERA_PASSWORD_CH
 
 from __future__ import annotations
 
-import binascii
-from base64 import b64decode
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -26,18 +24,20 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBasicCredentials, OAuth2PasswordRequestForm
-from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, Field
 
-from pcs_common.limits import PasswordChecksBusy
+from pcs_common.auth import BasicCredentialsError, basic_scheme as _split_scheme, parse_basic
 from pi_camera_service.auth import (
     HASH_PASSWORD_HINT,
     REALM,
     AuthConfig,
+    TooManyLogins,
     authenticate,
+    bearer_challenge,
     client_address,
     get_auth_config,
     issue_token,
+    login_attempt,
     login_limiter,
     password_gate,
     unauthorized,
@@ -110,29 +110,20 @@ class _BasicCredentials(HTTPBasic):
         return {"WWW-Authenticate": BASIC_CHALLENGE}
 
     def _fail(self, detail: str) -> HTTPException:
-        return HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail=detail,
-            headers=self.make_authenticate_headers(),
-        )
+        return unauthorized(detail, challenge=BASIC_CHALLENGE)
 
     async def __call__(self, request: Request) -> HTTPBasicCredentials:  # type: ignore[override]
         authorization = request.headers.get("Authorization")
-        scheme, param = get_authorization_scheme_param(authorization)
         if not authorization:
             raise self._fail("not authenticated: send HTTP Basic credentials (curl -u user:password)")
-        if scheme.lower() != "basic":
-            raise self._fail(f"Authorization scheme {scheme[:20]!r} is not accepted here: use Basic")
         try:
-            decoded = b64decode(param.strip(), validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError, binascii.Error):
-            raise self._fail(
-                "Basic credentials are not valid base64 of UTF-8 username:password"
-            ) from None
-        username, separator, password = decoded.partition(":")
-        if not separator:
-            raise self._fail("Basic credentials lack the ':' between username and password")
-        return HTTPBasicCredentials(username=username, password=password)
+            credentials = parse_basic(authorization, "username:password")
+        except BasicCredentialsError as exc:
+            raise self._fail(str(exc)) from None
+        if credentials is None:
+            scheme = _split_scheme(authorization)[0]
+            raise self._fail(f"Authorization scheme {scheme[:20]!r} is not accepted here: use Basic")
+        return HTTPBasicCredentials(username=credentials.username, password=credentials.password)
 
 
 basic_scheme = _BasicCredentials(
@@ -169,7 +160,7 @@ async def _check_login(
     the thread pool through the password-check gate (503 with Retry-After when it stays busy)."""
 
     def fail(detail: str) -> HTTPException:
-        return HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail=detail, headers=challenge)
+        return unauthorized(detail, challenge=challenge["WWW-Authenticate"])
 
     if not cfg.password_login_enabled:
         raise fail(PASSWORD_LOGIN_DISABLED)
@@ -177,18 +168,11 @@ async def _check_login(
         raise fail("username missing")
     if not password:
         raise fail("password missing")
-    limiter, address = login_limiter(request), client_address(request)
-    checks, retry_after = limiter.begin(address)
-    if checks is None:
-        raise too_many_logins(retry_after)
-    ok, counted = False, True
     try:
-        ok = await password_gate(request).run(authenticate, cfg, username, password)
-    except PasswordChecksBusy:
-        counted = False  # never checked: uses up no budget
-        raise
-    finally:
-        limiter.end(address, checks, ok, counted)
+        with login_attempt(login_limiter(request), client_address(request)) as attempt:
+            attempt.ok = ok = await password_gate(request).run(authenticate, cfg, username, password)
+    except TooManyLogins as exc:
+        raise too_many_logins(exc.retry_after) from None
     if not ok:
         raise fail(INVALID_CREDENTIALS)
 
@@ -211,7 +195,7 @@ async def token(
     login is not configured (``CAMERA_PASSWORD_HASH`` unset).
     """
     cfg = get_auth_config(request)
-    challenge = {"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+    challenge = {"WWW-Authenticate": bearer_challenge()}
     await _check_login(request, cfg, form.username, form.password, challenge)
     access_token, expires_in = issue_token(cfg, cfg.username)
     _no_store(response)

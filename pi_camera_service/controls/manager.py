@@ -22,7 +22,6 @@ re-applied at the next start. A 1 s ticker drives day/night; detection results d
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,20 +29,20 @@ from pathlib import Path
 from typing import Any
 
 from pi_camera_service.controls.daynight import DayNightSwitch
+from pi_camera_service.controls.libcamera_map import af_state_name, af_trigger_value  # noqa: F401 - af_state_name re-exported
 from pi_camera_service.controls.spec import (
-    AF_STATES,
     CONTROLS,
-    ISP_HDR_MODES,
     MAX_ZOOM,
     ZOOM_PRESETS,
-    ControlSpec,
     roi_to_scaler_crop,
     roi_to_zoom,
     to_libcamera,
     zoom_to_roi,
 )
 from pi_camera_service.controls.store import ControlStore
+from pi_camera_service.controls.support import Effective, check_value, effective_controls
 from pi_camera_service.events import EventLog
+from pcs_common.geometry import iou as _iou
 from pcs_common.limits import excerpt
 from pi_camera_service.sources.base import Camera, CameraError, NotSupported, SourceCapabilities
 
@@ -85,19 +84,6 @@ class ControlConflict(CameraError):
     """The update is valid but cannot act in the current state (e.g. ``af_trigger`` outside ``af_mode=auto``)."""
 
 
-@dataclass(frozen=True)
-class Effective:
-    """A control as this source supports it: ``supported``, range/choices, how it is applied."""
-
-    spec: ControlSpec
-    supported: bool
-    minimum: float | None
-    maximum: float | None
-    choices: tuple[str, ...] | None
-    applied_by: str | None
-    reason: str | None = None
-
-
 @dataclass
 class UpdateResult:
     """What an update did: ``changed`` (API names -> new values), ``restarted`` (the camera was
@@ -108,16 +94,6 @@ class UpdateResult:
     restart_ms: float | None = None
     restart_reason: str | None = None
     libcamera: dict[str, Any] = field(default_factory=dict)
-
-
-def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 class CameraControls:
@@ -152,7 +128,7 @@ class CameraControls:
         self.detection_enabled = detection_enabled
         self._lock = threading.RLock()
         self.caps: SourceCapabilities = camera.capabilities()
-        self.effective: dict[str, Effective] = self._effective()
+        self.effective: dict[str, Effective] = effective_controls(self.caps, camera.source, lens, detection_enabled)
         self._state: dict[str, Any] = self._defaults()
         self._sent: dict[str, Any] = {}
         self._switch = DayNightSwitch(self._state["night_threshold"], self._state["day_threshold"],
@@ -166,61 +142,6 @@ class CameraControls:
         self._stop = threading.Event()
 
     # ------------------------------------------------------------------------------- support
-    def _effective(self) -> dict[str, Effective]:
-        caps = self.caps
-        adv = caps.libcamera_controls
-        pi = caps.backend == "picamera2"
-        out: dict[str, Effective] = {}
-        for name, spec in CONTROLS.items():
-            lo, hi = spec.minimum, spec.maximum
-            choices = tuple(spec.choices) if spec.choices else None
-            reason = None
-            if pi:
-                primary = spec.libcamera[0] if spec.libcamera else None
-                supported = spec.service or primary in adv
-                applied_by = "service" if spec.service else "isp"
-                if primary in adv and spec.kind in ("int", "float", "pair"):
-                    amin, amax, _ = adv[primary]
-                    if _num(amin) and _num(amax) and name not in ("focus_distance", "zoom"):
-                        lo, hi = amin, amax
-                if primary in adv and spec.kind == "enum" and _num(adv[primary][1]):
-                    top = adv[primary][1]
-                    choices = tuple(c for c, v in spec.choices.items() if v <= top)
-                if name == "hdr":
-                    choices = ("off",) + (("sensor",) if caps.sensor_hdr else ()) + (
-                        tuple(ISP_HDR_MODES) if caps.isp_hdr else ())
-                    supported = len(choices) > 1
-                    applied_by = "sensor" if caps.sensor_hdr else "isp"
-                    if not supported:
-                        reason = f"{caps.model or 'this sensor'} has no HDR mode and this board's ISP none"
-                if name == "focus_distance" and "LensPosition" in adv:
-                    top = adv["LensPosition"][1]
-                    lo = 1.0 / top if _num(top) and top > 0 else lo
-                if name in ("roi", "zoom") and caps.scaler_crop_maximum is None:
-                    supported = False
-                if name == "focus_on_faces":
-                    supported = "AfWindows" in adv and "AfMode" in adv and self.detection_enabled
-                    if "AfWindows" in adv and not self.detection_enabled:
-                        reason = "face detection is disabled (CAMERA_DETECTION_ENABLED=false)"
-                if name == "noir_preset":
-                    supported = "ColourGains" in adv and "AwbEnable" in adv
-                if not supported and reason is None:
-                    reason = f"{caps.model or 'this camera'} does not advertise {', '.join(spec.libcamera)}"
-            else:
-                supported = spec.software or spec.service
-                applied_by = "software" if spec.software else ("service" if supported else None)
-                if not supported:
-                    reason = (f"this source ({self.camera.source}) has no sensor; {name} needs a Pi camera "
-                              f"(libcamera {', '.join(spec.libcamera)})")
-                if name == "hdr":
-                    choices = ("off",)
-            if name == "lens_correction" and self.lens is None:
-                supported, reason = False, "no lens model configured"
-            if name in ("night_threshold", "day_threshold") and caps.level_unit == "luma":
-                hi = 255.0
-            out[name] = Effective(spec, supported, lo, hi, choices, applied_by if supported else None, reason)
-        return out
-
     def _defaults(self) -> dict[str, Any]:
         state = {name: spec.default for name, spec in CONTROLS.items() if spec.persistent}
         fd = int(round(1e6 / self.camera.framerate))
@@ -431,7 +352,7 @@ class CameraControls:
                                f"{name}: unknown control; known controls: {', '.join(sorted(CONTROLS))}"})
                 continue
             try:
-                values[name] = self._check(eff, value)
+                values[name] = check_value(eff, value)
             except ValueError as exc:
                 errors.append({"control": name, "value": value, "message": f"{name}={excerpt(value)}: {exc}"})
                 continue
@@ -482,59 +403,6 @@ class CameraControls:
                                     f"is {self.camera.width}x{self.camera.height}"}])
         return values, actions
 
-    @staticmethod
-    def _check(eff: Effective, value: Any) -> Any:
-        """The normalised value, or ValueError saying what is allowed."""
-        spec = eff.spec
-        lo, hi = eff.minimum, eff.maximum
-        rng = f"allowed {_fmt(lo)}..{_fmt(hi)}" + (f" {spec.unit}" if spec.unit else "")
-        if value is None:
-            if spec.nullable:
-                return None
-            raise ValueError(f"null is not allowed; {rng if spec.kind in ('int', 'float') else 'give a value'}")
-        if spec.kind == "bool":
-            if not isinstance(value, bool):
-                raise ValueError("expected true or false")
-            return value
-        if spec.kind in ("int", "float"):
-            if not _num(value):
-                raise ValueError(f"expected a number; {rng}")
-            if spec.kind == "int":
-                if float(value) != int(value):
-                    raise ValueError(f"expected a whole number; {rng}")
-                value = int(value)
-            else:
-                value = float(value)
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
-                raise ValueError(f"out of range; {rng}")
-            return value
-        if spec.kind in ("enum", "action"):
-            choices = eff.choices or ()
-            if not isinstance(value, str) or value.lower() not in choices:
-                raise ValueError(f"not one of {', '.join(choices)}")
-            return value.lower()
-        if spec.kind == "pair":
-            if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(_num(v) for v in value):
-                raise ValueError(f"expected [a, b], two numbers; each {rng}")
-            a, b = (int(v) for v in value) if spec.name == "frame_duration_limits" else (float(v) for v in value)
-            for v in (a, b):
-                if (lo is not None and v < lo) or (hi is not None and v > hi):
-                    raise ValueError(f"{v:g} out of range; each {rng}")
-            if spec.name == "frame_duration_limits" and a > b:
-                raise ValueError("min must not exceed max: [min, max] µs")
-            return (a, b)
-        if spec.kind == "rect":
-            if not isinstance(value, (list, tuple)) or len(value) != 4 or not all(_num(v) for v in value):
-                raise ValueError("expected [x, y, w, h], four numbers 0..1 (fractions of the full picture)")
-            x, y, w, h = (float(v) for v in value)
-            eps = 1e-6
-            if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > 1 + eps or y + h > 1 + eps:
-                raise ValueError("the rectangle must lie inside [0, 1]: x, y >= 0, w, h > 0, x + w <= 1, y + h <= 1")
-            if spec.name == "roi" and min(w, h) < 1.0 / MAX_ZOOM - eps:
-                raise ValueError(f"w and h must be at least {1 / MAX_ZOOM:g} (zoom up to {MAX_ZOOM:g}x)")
-            return (x, y, min(w, 1 - x), min(h, 1 - y))
-        raise ValueError(f"unsupported kind {spec.kind}")  # pragma: no cover
-
     def _sync_derived(self) -> None:
         s = self._state
         s["zoom"] = roi_to_zoom(tuple(s["roi"]))
@@ -584,7 +452,7 @@ class CameraControls:
                               self._night_overrides(), self._af_windows())
         diff = dict(wanted) if full else {k: v for k, v in wanted.items() if self._sent.get(k) != v}
         if actions and "af_trigger" in actions:
-            diff["AfTrigger"] = 0 if actions["af_trigger"] == "start" else 1
+            diff["AfTrigger"] = af_trigger_value(actions["af_trigger"])
         if diff:
             self.camera.set_controls(diff)
         self._sent = wanted
@@ -694,15 +562,6 @@ class CameraControls:
         return self._face_windows
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0, min(ax2, bx2) - max(a[0], b[0]))
-    ih = max(0, min(ay2, by2) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
@@ -711,11 +570,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     return value
-
-
-def af_state_name(value: Any) -> str | None:
-    """libcamera ``AfState`` value -> ``idle`` | ``scanning`` | ``focused`` | ``failed`` (None if absent)."""
-    return AF_STATES.get(value) if value is not None else None
 
 
 def default_store(state_dir: Path) -> ControlStore:

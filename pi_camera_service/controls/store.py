@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pcs_common.fileio import fsync_dir, write_atomic
+from pcs_common.fileio import fsync_dir, make_private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class ControlStore:
             OSError: the directory cannot be created or written (disk full, read-only); the previous
                 file is left intact.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         payload = json.dumps({"version": FORMAT_VERSION, "controls": controls}, indent=2, sort_keys=True)
         write_atomic(self.path, (payload + "\n").encode("utf-8"))
         fsync_dir(self.path.parent)

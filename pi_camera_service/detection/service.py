@@ -16,7 +16,7 @@ most once a second, down to ``min_fps``, and raised again by steps of 1.5x after
 ``run_now()`` analyses the newest frame on the caller's thread, serialised with the loop by a lock;
 ``latest()`` answers at once from the cache. Listeners get every new result.
 
-Exception tree (all are :class:`~pi_camera_service.detection.models.DetectionError`)::
+Exception tree (all are :class:`~pcs_common.faces.models.DetectionError`)::
 
     DetectionError
     ├── ModelNotAvailable        (models.py) a package or model file is missing
@@ -35,9 +35,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from pi_camera_service import priority as cpu_priority
-from pi_camera_service.detection.detector import DetectionResult
-from pi_camera_service.detection.models import DetectionError
-from pi_camera_service.frames import AnalysisFrame
+from pcs_common.faces.frames import AnalysisFrame
+from pcs_common.faces.models import DetectionError
+from pcs_common.faces.results import DetectionResult
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class FrameSource(Protocol):
 
 
 class Detector(Protocol):
-    """Anything with :meth:`FaceDetector.analyse <pi_camera_service.detection.detector.FaceDetector.analyse>`."""
+    """Anything with :meth:`FaceDetector.analyse <pcs_common.faces.detector.FaceDetector.analyse>`."""
 
     def analyse(self, af: AnalysisFrame) -> DetectionResult: ...  # pragma: no cover
 

@@ -24,7 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pi_camera_service.detection.detector import DetectionResult, Face, Profile, iou
+from pcs_common.faces.results import DetectionResult, Face, Profile
+from pcs_common.geometry import iou
 
 EventKind = Literal["appeared", "updated"]
 

@@ -9,7 +9,7 @@ process (a fresh interpreter started by ``subprocess``: no fork of a threaded pr
 ``multiprocessing``'s ``spawn`` it never re-imports the caller's main script), lowered with
 :func:`pi_camera_service.priority.lower`, and talks to it over a socket pair wrapped in
 ``multiprocessing.connection.Connection``: the analysis frame goes there pickled (a 320x240 I420 frame is 115 kB),
-the :class:`~pi_camera_service.detection.detector.DetectionResult` comes back. The waiting thread
+the :class:`~pcs_common.faces.results.DetectionResult` comes back. The waiting thread
 releases the GIL while it waits. The detector keeps its state (face tracks, cached encodings)
 between frames because the process lives as long as the service.
 
@@ -34,8 +34,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pi_camera_service import priority as cpu_priority
-from pi_camera_service.detection.models import DetectionError, EncoderError, ModelNotAvailable
-from pi_camera_service.frames import AnalysisFrame
+from pcs_common.faces.frames import AnalysisFrame
+from pcs_common.faces.models import DetectionError, EncoderError, ModelNotAvailable
 
 log = logging.getLogger(__name__)
 

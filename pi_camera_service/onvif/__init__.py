@@ -54,7 +54,10 @@ class OnvifDevice:
         credentials = await run_in_threadpool(load_onvif_credentials, self.settings)
         name = self.settings.mdns_name or default_instance_name(self.hardware_id)
         events = FaceEvents(asyncio.get_running_loop())
-        ctx = OnvifContext(self.settings, self.camera, self.controls, credentials, self.hardware_id, name, events)
+        from pi_camera_service.auth import login_limiter_of
+
+        ctx = OnvifContext(self.settings, self.camera, self.controls, credentials, self.hardware_id, name, events,
+                           login_limiter=login_limiter_of(self.app))
         if self.detection is not None:
             self.detection.add_listener(events.on_detection)
         self.app.state.onvif = ctx

@@ -21,9 +21,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
+from pcs_common.timefmt import utc_iso as iso  # epoch s -> YYYY-MM-DDTHH:MM:SSZ (xs:dateTime)
 from pi_camera_service.onvif.soap import sender_fault
 
 TOPIC = "tns1:RuleEngine/MyRuleDetector/FaceDetect"
@@ -72,11 +72,6 @@ def parse_termination(value: str | None, now: float) -> float:
     if at <= now:
         raise sender_fault("the termination time is in the past", "ter:InvalidArgVal", "ter:UnacceptableTerminationTime")
     return min(at, now + MAX_TERMINATION)
-
-
-def iso(ts: float) -> str:
-    """epoch s -> ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

@@ -10,14 +10,14 @@ it under a per-process key>``, valid for :data:`NONCE_TTL` s, after which the ch
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
 import secrets
 import time
 
+from pcs_common.auth import BasicCredentialsError, parse_basic
+from pcs_common.auth import same as _same
 from pi_camera_service.onvif.security import OnvifCredentials
 
 REALM = "pi-camera-service ONVIF"
@@ -67,10 +67,11 @@ class DigestAuth:
         scheme, _, rest = authorization.strip().partition(" ")
         if scheme.lower() == "basic":
             try:
-                user, sep, password = base64.b64decode(rest.strip(), validate=True).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError, ValueError):
+                basic = parse_basic(authorization)
+            except BasicCredentialsError:
                 return False, False
-            ok = sep == ":" and _same(user, self.credentials.username) & _same(password, self.credentials.password)
+            assert basic is not None  # the scheme is Basic
+            ok = _same(basic.username, self.credentials.username) & _same(basic.password, self.credentials.password)
             return ok, False
         if scheme.lower() != "digest":
             return False, False
@@ -106,6 +107,3 @@ class DigestAuth:
             return False, True
         return ok, False
 
-
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))

@@ -19,9 +19,6 @@ discovery) answer without credentials; every other one needs a WS-Security Usern
 from __future__ import annotations
 
 import logging
-import math
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from pi_camera_service.onvif import events as ev
+from pi_camera_service.auth.login import ONVIF_FAILURES_PER_ADDRESS
 from pi_camera_service.onvif.httpauth import DigestAuth
 from pi_camera_service.onvif.imaging import ImagingMapper
 from pi_camera_service.onvif.security import OnvifCredentials, UsernameTokenVerifier
@@ -116,8 +114,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: failed ONVIF logins (WS-Security or snapshot Digest/Basic) allowed per client address (``limits`` rate string)
-AUTH_FAILURES_PER_ADDRESS = "20/5 minutes"
+#: failed ONVIF logins (WS-Security or snapshot Digest/Basic) allowed per client address (``limits`` rate
+#: string), counted by the camera's one LoginLimiter (pi_camera_service.auth.login)
+AUTH_FAILURES_PER_ADDRESS = ONVIF_FAILURES_PER_ADDRESS
 
 
 @dataclass
@@ -131,6 +130,7 @@ class OnvifContext:
     hardware_id: str
     name: str
     events: ev.FaceEvents
+    login_limiter: Any = None  # pi_camera_service.auth.LoginLimiter of the app; made on first use when None
     verifier: UsernameTokenVerifier = field(init=False)
     digest: DigestAuth = field(init=False)
     imaging: ImagingMapper = field(init=False)
@@ -139,43 +139,30 @@ class OnvifContext:
         self.verifier = UsernameTokenVerifier(self.credentials)
         self.digest = DigestAuth(self.credentials)
         self.imaging = ImagingMapper(self.controls)
-        self._failures: Any = None
-        self._failures_lock = threading.Lock()
-
-    def _limiter(self) -> Any:
-        """``(MovingWindowRateLimiter, item)`` of :data:`AUTH_FAILURES_PER_ADDRESS` (the ``limits``
-        library), made on the first failure: ``limits`` is slow to import on a Pi."""
-        if self._failures is None:
-            from limits import parse
-            from limits.storage import MemoryStorage
-            from limits.strategies import MovingWindowRateLimiter
-
-            self._failures = (MovingWindowRateLimiter(MemoryStorage()), parse(AUTH_FAILURES_PER_ADDRESS))
-        return self._failures
 
     def authenticate(self, address: str, check: Callable[[], Any], presented: bool) -> Any:
-        """Run ``check()`` (raising a 401 :class:`Fault` on bad credentials) under the per-address failure
-        budget :data:`AUTH_FAILURES_PER_ADDRESS`; atomic, so parallel guesses cannot overrun it.
+        """Run ``check()`` (raising a 401 :class:`Fault` on bad credentials) as one login attempt at the
+        ONVIF door of the camera's login budget (:func:`pi_camera_service.auth.login_attempt`,
+        :data:`AUTH_FAILURES_PER_ADDRESS`); atomic, so parallel guesses cannot overrun it.
 
         Raises:
             Fault: HTTP 429 while ``address`` is over budget (even with the right credentials), else
                 what ``check`` raises; a failure counts only when credentials were ``presented``.
         """
-        with self._failures_lock:
-            if self._failures is not None:
-                limiter, item = self._failures
-                stats = limiter.get_window_stats(item, "onvif-address", address)
-                wait = max(1, math.ceil(stats.reset_time - time.time())) if stats.remaining <= 0 else None
-                if wait is not None:
-                    raise Fault("Sender", ("ter:NotAuthorized",), f"too many failed ONVIF logins from {address}; "
-                                f"retry in {wait} s", 429, retry_after=wait)
-            try:
-                return check()
-            except Fault as fault:
-                if fault.http_status == 401 and presented:
-                    limiter, item = self._limiter()
-                    limiter.hit(item, "onvif-address", address)
-                raise
+        from pi_camera_service.auth import ONVIF_DOOR, LoginLimiter, TooManyLogins, login_attempt
+
+        if self.login_limiter is None:
+            self.login_limiter = LoginLimiter(getattr(self.settings, "login_failures_per_address", 10),
+                                              getattr(self.settings, "login_failures_global", 30))
+        try:
+            with login_attempt(self.login_limiter, address, ONVIF_DOOR) as attempt:
+                attempt.counted = presented
+                result = check()
+                attempt.ok = True
+                return result
+        except TooManyLogins as exc:
+            raise Fault("Sender", ("ter:NotAuthorized",), f"too many failed ONVIF logins from {address}; "
+                        f"retry in {exc.retry_after} s", 429, retry_after=exc.retry_after) from None
 
     @property
     def model(self) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pi_camera_service.frames import AnalysisFrame
+from pcs_common.urls import redact_url  # noqa: F401 - also imported from here by the sources
 
 if TYPE_CHECKING:
     from pi_camera_service.imaging import ImageAdjust
@@ -279,14 +280,16 @@ class StreamStats:
         )
 
 
-def redact_url(url: str) -> str:
-    """``rtsp://user:pass@host/p`` -> ``rtsp://user:***@host/p`` (for logs and status)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    userinfo, _, hostpart = rest.partition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{hostpart}"
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception (just ``Type`` when the message is empty), for logs and status."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def describe_chain(exc: BaseException) -> str:
+    """``RuntimeError: Camera __init__ sequence did not complete. (caused by OSError: ...)``."""
+    cause = exc.__cause__
+    return describe(exc) + (f" (caused by {describe(cause)})" if cause is not None else "")
 
 
 class Camera(ABC):

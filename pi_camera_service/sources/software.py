@@ -8,7 +8,8 @@ brightness, contrast, saturation, sharpness, zoom, lens correction; nothing when
 publishes it as the newest frame and offers it to the :class:`~pi_camera_service.streaming.RtspPublisher`,
 so the stream, snapshots and detection all see the adjusted picture. Nothing it calls waits on detection, HTTP
 or disk. A file loops at its native frame rate, like a live camera; a live source that fails
-(unplugged USB camera, RTSP camera rebooting) is re-opened with exponential backoff.
+(unplugged USB camera, RTSP camera rebooting) is re-opened with exponential back-off
+(:func:`~pi_camera_service.streaming.publisher.steady_backoff`, 0.5 s doubling up to 10 s).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pi_camera_service.sources.base import (
     StreamStats,
     redact_url,
 )
-from pi_camera_service.streaming import EncoderSettings, RtspPublisher
+from pi_camera_service.streaming import EncoderSettings, RtspPublisher, steady_backoff
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class SoftwareCamera(Camera):
     def _capture_loop(self) -> None:
         import av  # lazy: decoding libraries load only when a software source is used
 
-        delay = 0.5
+        backoff = steady_backoff(0.5, 10.0)
         while not self._stop.is_set():
             container = None
             try:
@@ -173,14 +174,14 @@ class SoftwareCamera(Camera):
                     if rate:
                         self.framerate = float(rate)
                 log.info("opened %s (%s px, %.2f fps)", self.source, f"{stream.width}x{stream.height}", self.framerate)
-                delay = 0.5
+                backoff.reset()
                 self._decode(container, stream)
             except Exception as exc:  # noqa: BLE001 - any decode/open fault: report and retry
                 url = self.av_source.url
                 self.last_error = f"{type(exc).__name__}: {exc}".replace(url, redact_url(url))
+                delay = backoff.next_delay()
                 log.warning("camera source %s failed (%s); retrying in %.1f s", self.source, self.last_error, delay)
                 self._stop.wait(delay)
-                delay = min(delay * 2, 10.0)
             finally:
                 if container is not None:
                     container.close()

@@ -43,7 +43,7 @@ from pi_camera_service.stills.store import StillRecord, StillStore, Trigger
 
 if TYPE_CHECKING:
     from pi_camera_service.config import Settings
-    from pi_camera_service.detection.detector import DetectionResult
+    from pcs_common.faces.results import DetectionResult
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from pi_camera_service import __version__
-from pcs_common.limits import PasswordChecksBusy
 from pi_camera_service.auth import (
     CSRF_HEADER,
     HASH_PASSWORD_HINT,
     SESSION_COOKIE,
+    TooManyLogins,
     _same,
     authenticate,
     client_address,
@@ -34,6 +34,7 @@ from pi_camera_service.auth import (
     csrf_valid,
     get_auth_config,
     issue_session,
+    login_attempt,
     login_limiter,
     password_gate,
     require_auth,
@@ -124,23 +125,18 @@ async def login_submit(
     The argon2 check runs in the thread pool through the password-check gate (503 when busy).
     """
     cfg = get_auth_config(request)
-    limiter, address = login_limiter(request), client_address(request)
-    checks, retry_after = limiter.begin(address)
-    if checks is None:
-        page = _login_page(request, f"Too many failed logins; try again in {retry_after} s.", 429, username)
-        page.headers["Retry-After"] = str(retry_after)
-        return page
-    ok, counted = False, True
     try:
-        if cfg.password_login_enabled:
-            ok = bool(username and password and await password_gate(request).run(authenticate, cfg, username, password))
-        elif cfg.api_key is not None:
-            ok = bool(api_key and _same(api_key, cfg.api_key))
-    except PasswordChecksBusy:
-        counted = False  # never checked: uses up no budget
-        raise
-    finally:
-        limiter.end(address, checks, ok, counted)
+        with login_attempt(login_limiter(request), client_address(request)) as attempt:
+            if cfg.password_login_enabled:
+                attempt.ok = bool(username and password
+                                  and await password_gate(request).run(authenticate, cfg, username, password))
+            elif cfg.api_key is not None:
+                attempt.ok = bool(api_key and _same(api_key, cfg.api_key))
+    except TooManyLogins as exc:
+        page = _login_page(request, f"Too many failed logins; try again in {exc.retry_after} s.", 429, username)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    ok = attempt.ok
     if not ok:
         if cfg.password_login_enabled:
             return _login_page(request, INVALID_LOGIN, 401, username)

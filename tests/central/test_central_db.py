@@ -15,7 +15,7 @@ from central.models import Base
 
 TABLES = {"admins", "api_tokens", "cameras", "pairing_attempts", "pairing_requests", "server_state",
           "ingested_items", "face_observations", "photos", "people", "person_encodings", "unknown_groups", "sightings",
-          "revoked_sessions", "rate_limit_counters"}
+          "revoked_sessions", "rate_limit_counters", "change_counters"}
 
 
 def _tables(url: str) -> set[str]:

@@ -38,7 +38,7 @@
       return r.text().then(function (t) {
         var data = null;
         try { data = t ? JSON.parse(t) : null; } catch (e) { data = { detail: t }; }
-        return { ok: r.ok, status: r.status, data: data };
+        return { ok: r.ok, status: r.status, data: data, headers: r.headers };
       });
     }, function (err) {
       return { ok: false, status: 0, data: { detail: "The server did not answer (" + err.message + ")." } };
@@ -283,30 +283,75 @@
       seen.title = local(c.last_seen_at);
     }
 
+    /* the camera list is paged, filtered and sorted by the server (GET /v1/cameras) */
+    var camPage = { offset: 0, total: 0 }, summary = null;
+
+    function camQuery() {
+      var p = new URLSearchParams();
+      var q = $("cam-q").value.trim(), st = $("cam-state").value;
+      if (q) p.set("q", q);
+      if (st) p.set("state", st);
+      p.set("sort", $("cam-sort").value);
+      p.set("limit", $("cam-per-page").value);
+      p.set("offset", String(camPage.offset));
+      return p;
+    }
+
+    function filtered() { return !!($("cam-q").value.trim() || $("cam-state").value); }
+
     function renderCameras(list) {
       cams = {};
       list.forEach(function (c) { cams[c.id] = c; });
       sync($("camera-rows"), list, function (c) { return c.id; }, cameraRow, refreshRow);
-      var online = list.filter(function (c) { return c.online; }).length;
-      $("camera-count").textContent = list.length ? "(" + online + " of " + list.length + " online)" : "";
-      $("no-cameras").hidden = list.length > 0;
+      var size = Number($("cam-per-page").value), total = camPage.total;
+      if (summary) $("camera-count").textContent = summary.total ? "(" + summary.online + " of " + summary.total + " online)" : "";
+      var none = summary ? summary.total === 0 : total === 0 && !filtered();
+      $("no-cameras").hidden = !none;
+      $("no-match").hidden = none || list.length > 0;
       $("cameras").hidden = list.length === 0;
+      $("camera-filter").hidden = none;
+      $("cam-pager").hidden = total <= size && camPage.offset === 0;
+      $("cam-range").textContent = list.length ? (camPage.offset + 1) + "–" + (camPage.offset + list.length) + " of " + total : "0 of " + total;
+      $("cam-prev").disabled = camPage.offset === 0;
+      $("cam-next").disabled = camPage.offset + list.length >= total;
     }
 
     function loadCameras() {
       if (loadingCams) return;
       loadingCams = true;
-      api("GET", "/v1/cameras").then(function (res) {
+      Promise.all([api("GET", "/v1/cameras?" + camQuery().toString()), api("GET", "/v1/fleet/summary")]).then(function (r) {
         loadingCams = false;
+        var res = r[0];
         if (!res.ok) { say("cameras-msg", "Could not load the cameras: " + detail(res), "error"); return; }
         if ($("cameras-msg").classList.contains("error") && /^Could not load/.test($("cameras-msg").textContent)) say("cameras-msg", "");
+        if (r[1].ok) summary = r[1].data;
+        camPage.total = Number(res.headers.get("X-Total-Count") || res.data.length);
+        if (!res.data.length && camPage.offset > 0 && camPage.total > 0) { /* the last page emptied: step back */
+          camPage.offset = Math.max(0, Math.floor((camPage.total - 1) / Number($("cam-per-page").value)) * Number($("cam-per-page").value));
+          loadCameras();
+          return;
+        }
         renderCameras(res.data);
       });
     }
 
+    var filterTimer = null;
+    function refilter() { camPage.offset = 0; clearTimeout(filterTimer); filterTimer = setTimeout(loadCameras, 200); }
+    $("camera-filter").addEventListener("submit", function (e) { e.preventDefault(); refilter(); });
+    $("cam-q").addEventListener("input", refilter);
+    ["cam-state", "cam-sort", "cam-per-page"].forEach(function (id) { $(id).addEventListener("change", refilter); });
+    $("cam-prev").addEventListener("click", function () {
+      camPage.offset = Math.max(0, camPage.offset - Number($("cam-per-page").value));
+      loadCameras();
+    });
+    $("cam-next").addEventListener("click", function () {
+      camPage.offset += Number($("cam-per-page").value);
+      loadCameras();
+    });
+
     function applyCamera(c) {
+      if (!cams[c.id]) { loadCameras(); return; }
       var list = Object.keys(cams).map(function (id) { return id === c.id ? c : cams[id]; });
-      if (!cams[c.id]) list.push(c);
       renderCameras(list);
     }
 
@@ -347,7 +392,7 @@
           api("DELETE", path).then(function (res) {
             if (!res.ok && res.status !== 404) { say("cameras-msg", detail(res), "error"); return; }
             delete cams[c.id];
-            renderCameras(Object.keys(cams).map(function (id) { return cams[id]; }));
+            loadCameras();
             say("cameras-msg", "Unpaired “" + c.name + "”.", "ok");
             loadDiscovery();
           });
@@ -794,39 +839,207 @@
   }
 
   /* ================================================================== people */
+  /* ------------------------------------------------------------ times and counts (people, sightings) */
+  var DAY_MS = 86400000;
+
+  function plural(n, one, many) { return n + " " + (n === 1 ? one : (many || one + "s")); }
+
+  function duration(s) {
+    s = Math.max(0, Math.round(s || 0));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : "");
+    var m = Math.floor((s % 3600) / 60);
+    return Math.floor(s / 3600) + " h" + (m ? " " + m + " min" : "");
+  }
+
+  function clock(v) {
+    var t = parseTime(v);
+    return isNaN(t) ? "" : new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  function dayKey(v) {
+    var d = new Date(parseTime(v));
+    return d.getFullYear() + "-" + (d.getMonth() + 1) + "-" + d.getDate();
+  }
+
+  function dayLabel(v) {
+    var d = new Date(parseTime(v)), today = new Date(Date.now() + skew);
+    var yesterday = new Date(today.getTime() - DAY_MS);
+    var label = d.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+    if (dayKey(d.getTime() / 1000) === dayKey(today.getTime() / 1000)) return "Today · " + label;
+    if (dayKey(d.getTime() / 1000) === dayKey(yesterday.getTime() / 1000)) return "Yesterday · " + label;
+    return label;
+  }
+
+  /* ================================================================== sightings across the fleet */
+  function initSightings() {
+    var PAGE = 100, BAR_MAX = 1000, offset = 0, more = false, lastBar = null, people = {}, cameras = {};
+
+    /* one colour per person of the day, far apart on the colour wheel (golden angle), in name order */
+    function hues(list) {
+      var names = {}, out = {};
+      list.forEach(function (s) { names[s.person_id] = s.person_name || ""; });
+      Object.keys(names).sort(function (a, b) { return names[a].localeCompare(names[b]) || (a < b ? -1 : 1); })
+        .forEach(function (id, i) { out[id] = Math.round((205 + i * 137.508) % 360); });
+      return { hue: out, names: names };
+    }
+
+    function renderLegend(h) {
+      var box = $("sg-legend");
+      box.textContent = "";
+      Object.keys(h.hue).forEach(function (id) {
+        var li = el("li", { "data-person-id": id });
+        var sw = el("span", { "class": "swatch" });
+        sw.style.setProperty("--hue", String(h.hue[id]));
+        li.appendChild(sw);
+        li.appendChild(document.createTextNode(h.names[id]));
+        box.appendChild(li);
+      });
+      box.hidden = !box.children.length;
+    }
+
+    function dayBounds() {
+      var v = $("sg-day").value.split("-");
+      var start = new Date(Number(v[0]), Number(v[1]) - 1, Number(v[2]));
+      var end = new Date(Number(v[0]), Number(v[1]) - 1, Number(v[2]) + 1); /* local midnight: DST-safe */
+      return { start: start.getTime(), end: end.getTime() };
+    }
+
+    function query(extra) {
+      var p = new URLSearchParams(), d = dayBounds();
+      p.set("since", new Date(d.start).toISOString());
+      p.set("until", new Date(d.end - 1).toISOString());
+      if ($("sg-person").value) p.set("person_id", $("sg-person").value);
+      if ($("sg-camera").value) p.set("camera_id", $("sg-camera").value);
+      for (var k in extra) p.set(k, extra[k]);
+      return "/v1/sightings?" + p.toString();
+    }
+
+    function renderBar(list) {
+      var sig = JSON.stringify(list) + $("sg-day").value;
+      if (sig === lastBar) return;
+      lastBar = sig;
+      var bar = $("sg-bar"), d = dayBounds(), span = d.end - d.start, rows = {}, order = [], h = hues(list);
+      bar.textContent = "";
+      renderLegend(h);
+      list.forEach(function (s) {
+        var a = Math.max(parseTime(s.started_at), d.start), b = Math.min(parseTime(s.ended_at), d.end);
+        if (isNaN(a) || isNaN(b) || b < d.start || a > d.end) return;
+        if (!rows[s.camera_id]) {
+          var row = el("div", { "class": "bar-row", "data-camera-id": s.camera_id });
+          row.appendChild(el("span", { "class": "bar-cam" }, s.camera_name || "camera"));
+          row.appendChild(el("div", { "class": "bar-track" }));
+          rows[s.camera_id] = row;
+          order.push(s.camera_id);
+        }
+        var seg = el("span", { "class": "bar-seg person", "data-person-id": s.person_id,
+          title: s.person_name + " · " + (s.camera_name || "") + " · " + clock(s.started_at) + "–" + clock(s.ended_at) +
+            " · " + plural(s.detections, "detection") });
+        /* positioned and coloured through custom properties (CSSOM), not a style attribute: allowed by the CSP */
+        seg.style.setProperty("--left", ((a - d.start) / span * 100).toFixed(3) + "%");
+        seg.style.setProperty("--width", (Math.max(b - a, 0) / span * 100).toFixed(3) + "%");
+        seg.style.setProperty("--hue", String(h.hue[s.person_id]));
+        rows[s.camera_id].querySelector(".bar-track").appendChild(seg);
+      });
+      order.sort(function (x, y) { return rows[x].textContent.localeCompare(rows[y].textContent); });
+      order.forEach(function (id) { bar.appendChild(rows[id]); });
+      $("sg-bar-empty").hidden = order.length > 0;
+      bar.hidden = order.length === 0;
+      $("sg-scale").hidden = order.length === 0;
+      if (list.length >= BAR_MAX) say("sg-msg", "The chart shows the day's latest " + BAR_MAX + " sightings; filter by person or camera for the rest.");
+    }
+
+    function item(s) {
+      var li = el("li", { "class": "sighting", "data-id": s.id });
+      var what = el("div", { "class": "what" });
+      var who = el("a", { "class": "s-person", href: "/people#person=" + encodeURIComponent(s.person_id) }, s.person_name);
+      what.appendChild(who);
+      what.appendChild(document.createTextNode(" on "));
+      what.appendChild(el("strong", { "class": "s-camera" }, s.camera_name || "camera"));
+      what.appendChild(el("span", { "class": "meta s-time" }, clock(s.started_at) + " – " + clock(s.ended_at)));
+      li.appendChild(what);
+      li.appendChild(el("span", { "class": "s-duration" }, duration(s.duration_s)));
+      li.appendChild(el("span", { "class": "s-detections muted" }, plural(s.detections, "detection")));
+      return li;
+    }
+
+    function renderList(list, append) {
+      var box = $("sg-list"), seen = {};
+      if (!append) box.textContent = "";
+      Array.prototype.forEach.call(box.children, function (li) { seen[li.getAttribute("data-id")] = true; });
+      list.forEach(function (s) { if (!seen[s.id]) box.appendChild(item(s)); });
+      $("sg-none").hidden = box.children.length > 0;
+      $("sg-more").hidden = list.length < PAGE;
+    }
+
+    function load(append) {
+      if (!$("sg-day").value) return;
+      $("sg-day-title").textContent = dayLabel(dayBounds().start / 1000);
+      var asks = [api("GET", query({ limit: String(BAR_MAX) }))];
+      asks.push(api("GET", query({ limit: String(PAGE), offset: String(append ? offset : 0) })));
+      Promise.all(asks).then(function (r) {
+        var bad = r.filter(function (x) { return !x.ok; })[0];
+        if (bad) { say("sg-msg", "Could not load the sightings: " + detail(bad), "error"); return; }
+        say("sg-msg", "");
+        renderBar(r[0].data);
+        if (!append) offset = 0;
+        offset += r[1].data.length;
+        renderList(r[1].data, append);
+      });
+    }
+
+    function options(select, list, label) {
+      var keep = select.value;
+      while (select.options.length > 1) select.remove(1);
+      list.forEach(function (x) { select.appendChild(el("option", { value: x.id }, label(x))); });
+      select.value = keep;
+    }
+
+    function restore() {
+      var p = new URLSearchParams(location.hash.slice(1));
+      var today = new Date(Date.now() + skew);
+      var day = p.get("day") || (today.getFullYear() + "-" + String(today.getMonth() + 1).padStart(2, "0") + "-" +
+        String(today.getDate()).padStart(2, "0"));
+      $("sg-day").value = /^\d{4}-\d\d-\d\d$/.test(day) ? day : "";
+      if (p.get("person") && people[p.get("person")]) $("sg-person").value = p.get("person");
+      if (p.get("camera") && cameras[p.get("camera")]) $("sg-camera").value = p.get("camera");
+    }
+
+    function remember() {
+      var p = new URLSearchParams();
+      p.set("day", $("sg-day").value);
+      if ($("sg-person").value) p.set("person", $("sg-person").value);
+      if ($("sg-camera").value) p.set("camera", $("sg-camera").value);
+      if (history.replaceState) history.replaceState(null, "", "#" + p.toString());
+    }
+
+    ["sg-day", "sg-person", "sg-camera"].forEach(function (id) {
+      $(id).addEventListener("change", function () { more = false; remember(); load(false); });
+    });
+    $("sg-filter").addEventListener("submit", function (e) { e.preventDefault(); });
+    $("sg-more").addEventListener("click", function () { more = true; load(true); });
+    $("logout").addEventListener("click", function () {
+      api("POST", "/v1/auth/logout").then(function () { location.replace("/login"); });
+    });
+
+    api("GET", "/v1/auth/me").then(function (res) {
+      if (!res.ok) { say("sg-msg", detail(res), "error"); return; }
+      csrf = res.data.csrf_token || "";
+      $("who").textContent = res.data.admin.username;
+      Promise.all([api("GET", "/v1/people"), api("GET", "/v1/cameras")]).then(function (r) {
+        if (r[0].ok) { r[0].data.forEach(function (p) { people[p.id] = p; }); options($("sg-person"), r[0].data, function (p) { return p.name; }); }
+        if (r[1].ok) { r[1].data.forEach(function (c) { cameras[c.id] = c; }); options($("sg-camera"), r[1].data, function (c) { return c.name; }); }
+        restore();
+        load(false);
+      });
+      setInterval(function () { if (!document.hidden && !more) load(false); }, REFRESH_MS);
+    });
+  }
+
   function initPeople() {
     var people = {}, peopleList = [], cameraNames = {}, groups = {}, current = null, lastDays = null;
-    var DAY_MS = 86400000, NEW = "";
+    var NEW = "";
     initAsk();
-
-    function plural(n, one, many) { return n + " " + (n === 1 ? one : (many || one + "s")); }
-
-    function duration(s) {
-      s = Math.max(0, Math.round(s || 0));
-      if (s < 60) return s + " s";
-      if (s < 3600) return Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : "");
-      var m = Math.floor((s % 3600) / 60);
-      return Math.floor(s / 3600) + " h" + (m ? " " + m + " min" : "");
-    }
-
-    function clock(v) {
-      var t = parseTime(v);
-      return isNaN(t) ? "" : new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-    }
-
-    function dayKey(v) {
-      var d = new Date(parseTime(v));
-      return d.getFullYear() + "-" + (d.getMonth() + 1) + "-" + d.getDate();
-    }
-
-    function dayLabel(v) {
-      var d = new Date(parseTime(v)), today = new Date(Date.now() + skew);
-      var yesterday = new Date(today.getTime() - DAY_MS);
-      var label = d.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
-      if (dayKey(d.getTime() / 1000) === dayKey(today.getTime() / 1000)) return "Today · " + label;
-      if (dayKey(d.getTime() / 1000) === dayKey(yesterday.getTime() / 1000)) return "Yesterday · " + label;
-      return label;
-    }
 
     function cameraName(id, name) { return name || cameraNames[id] || "camera " + String(id).slice(0, 8); }
 
@@ -1227,4 +1440,5 @@
   else if (page === "live") initLive();
   else if (page === "grid") initGrid();
   else if (page === "people") initPeople();
+  else if (page === "sightings") initSightings();
 })();

@@ -72,6 +72,9 @@ removing every ``picamera2``/``picamera2.*`` module from ``sys.modules`` as the 
   (``ConnectionRefusedError`` before the connection was made, ``BrokenPipeError`` after) and the
   output calls its ``error_callback`` from the encoder's thread, as upstream.
 * ``PyavOutput.fail_next_write(exc)`` makes one output's next mux raise ``exc``.
+* ``_sim.REAL_AV = True``: ``LibavH264Encoder`` encodes the main stream with libx264 through PyAV and
+  ``PyavOutput`` muxes with PyAV, as upstream does, so a real RTSP server receives decodable H.264
+  (use with ``FAKE_PICAMERA2_PLATFORM=pisp``; the V4L2 encoder keeps its placeholder access units).
 * ``FAKE_PICAMERA2_PLATFORM=pisp`` in the environment before import makes
   ``picamera2.encoders.H264Encoder`` the libav software encoder (Pi 5), as upstream does when no
   hardware encoder exists; the default is ``vc4`` (Pi Zero 2 W .. Pi 4, hardware encoder).

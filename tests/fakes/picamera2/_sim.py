@@ -32,6 +32,11 @@ import numpy as np
 
 ControlInfo = namedtuple("ControlInfo", "min max default")
 
+#: Fake only: when True, ``LibavH264Encoder`` (Pi 5's ``H264Encoder``) really encodes with libx264
+#: through PyAV and ``PyavOutput`` really muxes with PyAV, both as upstream does, so a real RTSP
+#: server (``ffmpeg -rtsp_flags listen``) receives decodable H.264. Reset by re-importing the fake.
+REAL_AV = False
+
 
 class ControlId:
     """Stands in for a ``libcamera.ControlId``: only ``name`` is used."""

@@ -15,6 +15,7 @@ import collections
 from fractions import Fraction
 from math import sqrt
 
+from .. import _sim
 from .encoder import Encoder, Quality
 
 
@@ -83,12 +84,16 @@ class LibavH264Encoder(Encoder):
         output._add_stream(self._stream, self._codec, rate=self.framerate, width=self.width, height=self.height)
 
     def _start(self):
+        if _sim.REAL_AV:
+            return self._start_av()
         self._stream = _Stream(self._codec, self.framerate)
         for out in self._output:
             self._send_streams(out)
         self._request_release_queue = collections.deque()
 
     def _stop(self):
+        if _sim.REAL_AV:
+            self._container.close()
         while self._request_release_queue:
             self._request_release_queue.popleft().release()
 
@@ -96,6 +101,9 @@ class LibavH264Encoder(Encoder):
         request.acquire()
         self._request_release_queue.append(request)
         timestamp_us = self._timestamp(request)
+        if _sim.REAL_AV:
+            self._encode_av(request, timestamp_us)
+            return
         iperiod = self.iperiod or (1 << 31) - 1
         keyframe = self._frame_count % iperiod == 0 or self._key_frames_requested > self._key_frames_generated
         if self._key_frames_requested > self._key_frames_generated:
@@ -108,3 +116,34 @@ class LibavH264Encoder(Encoder):
 
     def force_key_frame(self):
         self._key_frames_requested += 1
+
+    # --- _sim.REAL_AV: as upstream, libx264 through PyAV (a null container owns the encoder stream)
+    def _start_av(self):
+        import av
+
+        self._container = av.open("/dev/null", "w", format="null")
+        self._stream = self._container.add_stream(self._codec, rate=self.framerate)
+        self._stream.width = self.width
+        self._stream.height = self.height
+        self._stream.pix_fmt = "yuv420p"
+        for out in self._output:
+            self._send_streams(out)
+        if self.bitrate is not None:
+            self._stream.codec_context.bit_rate = self.bitrate
+        self._stream.codec_context.gop_size = self.iperiod or (1 << 31) - 1
+        self._stream.codec_context.options["preset"] = self.preset or "ultrafast"
+        self._stream.codec_context.options["deblock"] = "1"
+        self._stream.codec_context.time_base = Fraction(1, 1000000)
+        self._stream.codec_context.options["tune"] = "zerolatency"
+        self._request_release_queue = collections.deque()
+
+    def _encode_av(self, request, timestamp_us):
+        import av
+
+        array = request.make_array(self.name)
+        frame = av.VideoFrame.from_numpy_buffer(array, format="yuv420p", width=self.width)
+        frame.pts = timestamp_us
+        for packet in self._stream.encode(frame):
+            self.outputframe(bytes(packet), packet.is_keyframe, timestamp=packet.pts, packet=packet)
+        while len(self._request_release_queue) > self._request_release_delay:
+            self._request_release_queue.popleft().release()

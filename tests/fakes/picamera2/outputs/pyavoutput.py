@@ -15,7 +15,8 @@ Kept from upstream:
   later frames are ignored until the output is started again.
 
 Fake only: the container is a :class:`_Container` that talks to a simulated RTSP server whose
-availability is ``PyavOutput.server_up``; ``PyavOutput.open_error`` makes ``start()`` raise;
+availability is ``PyavOutput.server_up`` (with ``_sim.REAL_AV`` set, it is upstream's real ``av``
+container and packets, talking to a real RTSP server); ``PyavOutput.open_error`` makes ``start()`` raise;
 :meth:`PyavOutput.fail_next_write` makes one mux raise; ``init_kwargs`` holds the constructor arguments and ``created`` the ``time.monotonic()`` of creation; ``muxed_frames``/``muxed_bytes`` count
 what reached the server; ``PyavOutput.callback_log`` records ``(thread name, seconds spent, exc)``
 for every ``error_callback`` call; ``PyavOutput.instances`` lists every output created.
@@ -25,6 +26,7 @@ import threading
 import time
 from fractions import Fraction
 
+from .. import _sim
 from .output import Output
 
 
@@ -44,6 +46,15 @@ class _Packet:
         self.pts = self.dts = None
         self.time_base = None
         self.is_keyframe = False
+
+
+def _new_packet(source):
+    """``av.Packet(source)`` as upstream under ``_sim.REAL_AV``, else the stand-in."""
+    if _sim.REAL_AV:
+        import av
+
+        return av.Packet(source)
+    return _Packet(source)
 
 
 class _Container:
@@ -121,7 +132,12 @@ class PyavOutput(Output):
         self.starts += 1
         if PyavOutput.open_error is not None:
             raise PyavOutput.open_error
-        self._container = _Container(self, self._output_name, self._format, self._options)
+        if _sim.REAL_AV:  # as upstream
+            import av
+
+            self._container = av.open(self._output_name, "w", format=self._format, options=self._options)
+        else:
+            self._container = _Container(self, self._output_name, self._format, self._options)
         super().start()
 
     def stop(self):
@@ -141,14 +157,14 @@ class PyavOutput(Output):
         """Output an encoded frame using PyAv."""
         if self.recording and self._container:
             if not packet:
-                packet = _Packet(frame)
+                packet = _new_packet(frame)
                 packet.dts = timestamp
                 packet.pts = timestamp
                 packet.time_base = Fraction(1, 1000000)
                 packet.is_keyframe = keyframe
                 packet.stream = self._streams["video"]
             else:
-                new_packet = _Packet(packet)
+                new_packet = _new_packet(packet)
                 if packet.stream not in self._streams:
                     raise RuntimeError("Stream not found in PyavOutput")
                 new_packet.stream = self._streams[packet.stream]
@@ -165,6 +181,9 @@ class PyavOutput(Output):
 
             try:
                 self._container.mux(packet)
+                if _sim.REAL_AV:
+                    self.muxed_frames += 1
+                    self.muxed_bytes += packet.size
             except Exception as e:
                 try:
                     self._container.close()
