@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jwt
@@ -16,20 +14,9 @@ from sqlalchemy import func, select
 
 from central.models import Admin
 from tests.support.central_server import CentralServer, bearer
+from tests.support.net import parallel as _parallel
 
 PASSWORD = "correct horse battery"
-
-
-def _parallel(n: int, call):
-    """Run ``call(i)`` for i in range(n) on n threads released together; the results in order."""
-    barrier = threading.Barrier(n)
-
-    def run(i: int):
-        barrier.wait()
-        return call(i)
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 # ----------------------------------------------------------------------------- first admin

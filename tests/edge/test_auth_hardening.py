@@ -9,7 +9,6 @@ import re
 import stat
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import jwt
@@ -19,7 +18,7 @@ from fastapi.testclient import TestClient
 from pi_camera_service.api.app import create_app
 from pi_camera_service.auth import CSRF_HEADER, SESSION_COOKIE, hash_password, load_auth_config
 from tests.support.camera_app import camera_settings
-from tests.support.net import free_port, wait_until
+from tests.support.net import free_port, parallel as _parallel, wait_until
 
 PASSWORD = "pw-correct-horse-42"
 API_KEY = "hardening-test-key-0123456789abcdef"
@@ -51,17 +50,6 @@ class Served:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(15)
-
-
-def _parallel(n: int, call):
-    barrier = threading.Barrier(n)
-
-    def run(i: int):
-        barrier.wait()
-        return call(i)
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def _mode(path) -> int:

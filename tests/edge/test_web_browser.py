@@ -14,17 +14,10 @@ import numpy as np
 import pytest
 
 import tests.support.browser  # noqa: F401 - skips this module without Playwright or Chromium
-from tests.support.camera_browser import H, W, api_client as _api, login as _login, start_browser_camera
+from tests.support.camera_browser import H, W, api_client as _api, login as _login, service  # noqa: F401 - the module's camera fixture
 from tests.support.net import wait_until
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    svc = start_browser_camera(tmp_path_factory.mktemp("web-service"))
-    yield svc
-    svc.stop()
 
 
 # bypass_csp: the page's CSP (script-src 'self', no eval) would block Playwright's wait_for_function strings

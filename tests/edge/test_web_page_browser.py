@@ -14,16 +14,9 @@ import pytest
 
 import tests.support.browser  # noqa: F401 - skips this module without Playwright or Chromium
 from pi_camera_service.frames import scale_plan
-from tests.support.camera_browser import H, W, api_client as _api, login as _login, start_browser_camera
+from tests.support.camera_browser import H, W, api_client as _api, login as _login, service  # noqa: F401 - the module's camera fixture
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    svc = start_browser_camera(tmp_path_factory.mktemp("web-service"))
-    yield svc
-    svc.stop()
 
 
 def _value(api, name):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pi_camera_service.auth import hash_password
 from tests.support.net import free_port
@@ -51,3 +52,12 @@ def login(page, service: ServiceProcess) -> None:
     page.fill('input[name="password"]', PASSWORD)
     page.click('button[type="submit"]')
     page.wait_for_url(service.base + "/", wait_until="domcontentloaded")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """The camera of :func:`start_browser_camera` for one test module (the fixture both camera-page
+    browser modules use; import it into the module)."""
+    svc = start_browser_camera(tmp_path_factory.mktemp("web-service"))
+    yield svc
+    svc.stop()

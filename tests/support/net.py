@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
@@ -52,3 +54,15 @@ def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeo
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def parallel(n: int, call):
+    """Run ``call(i)`` for i in range(n) on n threads released together (a barrier); the results in order."""
+    barrier = threading.Barrier(n)
+
+    def run(i: int):
+        barrier.wait()
+        return call(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
