@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from central.ratelimit import AttemptLimiter
 from central.security import DatabaseRevocations, random_token
 from pcs_common.errors import document_errors, validation_message
 from pcs_common.offline_docs import install_offline_docs
+from pcs_common.service_errors import install_error_boundary
 from pcs_common.fileio import make_private_dir
 from pcs_common.limits import json_safe
 
@@ -148,7 +148,10 @@ def _make_faces(settings: CentralSettings) -> Any:
     from central.ingest import MediaStore
     from central.people import FaceRegistry
 
-    return FaceRegistry(MediaStore(settings.resolved_media_dir()), settings.match_tolerance, settings.sighting_gap_s)
+    return FaceRegistry(MediaStore(settings.resolved_media_dir()), settings.match_tolerance, settings.sighting_gap_s,
+                        ann_threshold=settings.match_ann_threshold,
+                        representatives=settings.unknown_group_representatives,
+                        unknown_retention_days=settings.unknown_face_retention_days)
 
 
 async def _purge_loop(state: CentralState) -> None:
@@ -159,6 +162,7 @@ async def _purge_loop(state: CentralState) -> None:
                 await run_in_threadpool(pairing.purge, db)
                 await run_in_threadpool(state.limiter.purge, db)
                 await run_in_threadpool(purge_revoked_sessions, db)
+                await run_in_threadpool(state.faces.prune_unknown, db)
         except Exception:  # noqa: BLE001 - a failed purge is retried next time
             log.exception("purging old pairing requests failed")
 
@@ -292,6 +296,7 @@ def create_app(settings: CentralSettings, prepare: bool = True) -> FastAPI:
         with state.sessions() as db:
             state.secret_key = _secret_key(settings, db)
             password = bootstrap.prepare(db) if prepare else None
+            await run_in_threadpool(state.faces.prune_unknown, db)  # unknown faces past their retention
         state.viewer_seal = ViewerKeySeal(state.secret_key)
         if password:
             _log_bootstrap_password(password)
@@ -332,6 +337,18 @@ def create_app(settings: CentralSettings, prepare: bool = True) -> FastAPI:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) and "detail" in exc.detail else {"detail": exc.detail}
         return JSONResponse(json_safe(body, cut=False), status_code=exc.status_code, headers=exc.headers)
+
+    install_error_boundary(app)  # pcs_common.service_errors -> HTTP (409 Conflict, 429 TooManyRequests, ...)
+
+    from central.people import PeopleError  # loads the face encoder: only when an app is made
+
+    @app.exception_handler(PeopleError)
+    async def _people(_: Request, exc: PeopleError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(pairing.PairingError)
+    async def _pairing(_: Request, exc: pairing.PairingError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "error": exc.error}, status_code=exc.status)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

@@ -96,6 +96,20 @@ class CentralSettings(BaseSettings):
         60.0, gt=0.0, le=86400.0,
         description="a detection more than this many s after a person's last one on a camera opens a new sighting",
     )
+    match_ann_threshold: int = Field(
+        150_000, ge=0, le=100_000_000,
+        description="enrolled encodings from which face matching uses the approximate faiss IVF-Flat index "
+                    "instead of exact search (0: always exact); docs/people.md",
+    )
+    unknown_face_retention_days: float = Field(
+        30.0, ge=0.0, le=36_500.0,
+        description="faces matching nobody are erased this many days after capture (0: kept forever); "
+                    "enrolled people's faces are never erased by it",
+    )
+    unknown_group_representatives: int = Field(
+        20, ge=1, le=10_000,
+        description="newest faces of each unknown group that new faces are compared with",
+    )
     media_dir: Path | None = Field(None, description="face crops and photos; default data_dir/media")
     ingest_max_request_mb: int = Field(
         64, ge=1, le=1024, description="largest POST /v1/ingest/events body, MB (413 beyond)"

@@ -11,35 +11,16 @@ import datetime as dt
 from typing import Any
 
 from central.models import Camera, utcnow
+from pcs_common.protocol import HeartbeatStatus
 
-# Fields a heartbeat's ``status`` may carry, with their types; anything else is dropped.
-STATUS_FIELDS: dict[str, tuple[type, ...]] = {
-    "version": (str,),
-    "hardware_id": (str,),
-    "streaming": (bool,),
-    "stream_state": (str,),
-    "detection_fps": (int, float),
-    "temperature_c": (int, float),
-    "api_url": (str,),
-    "rtsp_url": (str,),
-    "mjpeg_path": (str,),
-    "webrtc_url": (str,),
-    "uptime_s": (int, float),
-    "camera_model": (str,),
-    "day_night": (str,),
-}
+STATUS_FIELDS: tuple[str, ...] = tuple(HeartbeatStatus.model_fields)
+"""Fields a heartbeat's ``status`` may carry (:class:`pcs_common.protocol.HeartbeatStatus`); others are dropped."""
 
 
 def clean_status(status: dict[str, Any]) -> dict[str, Any]:
-    """Keep the known fields of a heartbeat ``status`` with the right types (strings cut at 255)."""
-    clean: dict[str, Any] = {}
-    for key, types in STATUS_FIELDS.items():
-        value = status.get(key)
-        if value is None or isinstance(value, bool) and bool not in types:
-            continue
-        if isinstance(value, types):
-            clean[key] = value[:255] if isinstance(value, str) else value
-    return clean
+    """The known fields of a heartbeat ``status`` that have the right types, strings cut at 255
+    (:meth:`pcs_common.protocol.HeartbeatStatus.tolerant`); nulls are left out."""
+    return HeartbeatStatus.tolerant(status).report()
 
 
 def camera_state(camera: Camera, offline_after_s: int, now: dt.datetime | None = None) -> str:
@@ -59,7 +40,10 @@ def camera_view(camera: Camera, offline_after_s: int, now: dt.datetime | None = 
 
     Keys: ``id``, ``name``, ``hardware_id``, ``state``, ``online``, ``disabled``, ``paired_at``,
     ``last_seen_at``, ``streaming``, ``detection_fps``, ``temperature_c`` (°C), ``version``, ``api_url``,
-    ``rtsp_url``, ``webrtc_url``, ``mjpeg_url``, ``rotation_pending``, ``status`` (last report).
+    ``rtsp_url``, ``webrtc_url``, ``mjpeg_url``, ``source`` (what the camera captures, e.g. ``picamera2:0``),
+    ``width`` / ``height`` (main stream, px), ``camera_model`` (sensor, e.g. ``imx708_wide``; None for
+    software sources), ``day_night`` (``day`` | ``night`` | None), ``rotation_pending``, ``status``
+    (last report, :class:`pcs_common.protocol.HeartbeatStatus` fields).
     """
     status = camera.status or {}
     state = camera_state(camera, offline_after_s, now)
@@ -83,6 +67,11 @@ def camera_view(camera: Camera, offline_after_s: int, now: dt.datetime | None = 
         "rtsp_url": status.get("rtsp_url") or camera.rtsp_url,
         "webrtc_url": status.get("webrtc_url"),
         "mjpeg_url": f"{api_url.rstrip('/')}{mjpeg}" if api_url and mjpeg else None,
+        "source": status.get("source"),
+        "width": status.get("width"),
+        "height": status.get("height"),
+        "camera_model": status.get("camera_model"),
+        "day_night": status.get("day_night"),
         "rotation_pending": camera.rotate_requested or camera.retiring_secret_hash is not None,
         "status": status,
     }

@@ -20,10 +20,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-import json
 import logging
-import math
-import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,41 +28,30 @@ from typing import Any
 
 import numpy as np
 
+from pcs_common import protocol
 from pcs_common.fileio import fsync_dir, make_private_dir, unlink_quietly, write_atomic
 from pcs_common.limits import ImageTooLarge, check_jpeg_pixels, excerpt
+from pcs_common.protocol import (
+    MAX_CROP_BYTES,
+    MAX_CROP_PIXELS,
+    MAX_FRAME_BYTES,
+    MAX_PHOTO_BYTES,
+    MAX_PHOTO_PIXELS,
+    FaceEventItem,
+    PhotoUpload,
+    ProtocolError,
+    check_item_id,  # noqa: F401 - re-exported: central.ingest.check_item_id
+    parse_time,
+)
 
 log = logging.getLogger(__name__)
 
-#: most items in one ``POST /v1/ingest/events``
-MAX_ITEMS = 100
-#: largest face crop, bytes (decoded)
-MAX_CROP_BYTES = 200 * 1024
-#: largest event frame, bytes (decoded)
-MAX_FRAME_BYTES = 2 * 1024 * 1024
-#: largest photo, bytes
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
-#: most pixels a face crop may declare (a crop is a face's box, far below 1000x1000)
-MAX_CROP_PIXELS = 1_000_000
-#: most pixels an event frame or a photo may declare: 16 Mpx covers every Pi camera's full sensor
-#: (Camera Module 3: 4608x2592 = 11.9 Mpx; HQ camera: 4056x3040 = 12.3 Mpx); decoding one takes 48 MB BGR
-MAX_PHOTO_PIXELS = 16_000_000
-#: most faces (and profiles) in one event
-MAX_FACES = 50
-#: largest ``metadata`` of a photo, characters of JSON
-MAX_METADATA_CHARS = 64 * 1024
-#: largest box coordinate, px
-MAX_BOX_PX = 100_000
-#: how far in the future a capture time may be (camera clock drift), s
-MAX_FUTURE_S = 24 * 3600
-EVENT_TYPES = ("face_event",)
-EVENTS = ("appeared", "updated")
-PHOTO_KINDS = ("still", "snapshot")
-_ITEM_ID = re.compile(r"[0-9a-fA-F]{32}")  # fullmatch: "$" would accept a trailing "\n"
+MAX_ITEMS = protocol.MAX_BATCH_ITEMS
+"""Most items in one ``POST /v1/ingest/events`` (the limits live in :mod:`pcs_common.protocol`)."""
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
-
-class ItemRejected(ValueError):
-    """An uploaded item is malformed; ``str()`` says what is wrong and what is allowed."""
+ItemRejected = ProtocolError
+"""An uploaded item is malformed; ``str()`` says what is wrong and what is allowed."""
 
 
 # --- media files ------------------------------------------------------------------------------------
@@ -132,38 +118,6 @@ def unique_name(*parts: str) -> str:
 # --- validation -------------------------------------------------------------------------------------
 
 
-def check_item_id(value: Any) -> str:
-    """The item id, lower-cased.
-
-    Raises:
-        ItemRejected: not 32 hexadecimal characters.
-    """
-    if not isinstance(value, str) or not _ITEM_ID.fullmatch(value):
-        raise ItemRejected(f"item_id must be 32 hexadecimal characters, got {str(value)[:40]!r}")
-    return value.lower()
-
-
-def parse_time(value: Any, name: str = "captured_at", now: dt.datetime | None = None) -> dt.datetime:
-    """An ISO-8601 time with a UTC offset (``2026-11-22T10:00:00Z``), as timezone-aware UTC.
-
-    Raises:
-        ItemRejected: not a string, not ISO-8601, without an offset, or more than 24 h in the future.
-    """
-    if not isinstance(value, str):
-        raise ItemRejected(f"{name} must be an ISO-8601 string such as 2026-11-22T10:00:00Z")
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ItemRejected(f"{name}={value[:40]!r} is not an ISO-8601 time such as 2026-11-22T10:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise ItemRejected(f"{name}={value[:40]!r} has no UTC offset; send e.g. 2026-11-22T10:00:00Z")
-    parsed = parsed.astimezone(dt.timezone.utc)
-    now = now or dt.datetime.now(dt.timezone.utc)
-    if (parsed - now).total_seconds() > MAX_FUTURE_S:
-        raise ItemRejected(f"{name}={value[:40]!r} is more than 24 h in the future (is the camera's clock set?)")
-    return parsed
-
-
 def check_pixels(data: bytes, name: str, max_pixels: int) -> None:
     """Refuse a JPEG declaring more than ``max_pixels`` px before anything decodes it (a 1 KB file can
     declare 30000x30000 px, 2.7 GB once decoded).
@@ -217,38 +171,6 @@ def decode_jpeg_b64(value: Any, name: str, limit: int, max_pixels: int) -> bytes
     return data
 
 
-def check_box(value: Any, name: str) -> list[int]:
-    """``[x, y, w, h]`` in px: integers, x and y >= 0, w and h >= 1, each <= 100,000.
-
-    Raises:
-        ItemRejected: anything else.
-    """
-    if (not isinstance(value, list) or len(value) != 4
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        raise ItemRejected(f"{name} must be [x, y, w, h], four integers in px")
-    x, y, w, h = value
-    if x < 0 or y < 0 or w < 1 or h < 1 or max(value) > MAX_BOX_PX:
-        raise ItemRejected(f"{name}={value} is out of range: x, y >= 0; w, h >= 1; each <= {MAX_BOX_PX}")
-    return list(value)
-
-
-def check_encoding(value: Any, name: str) -> np.ndarray | None:
-    """128 finite numbers -> ``(128,)`` float64 (None stays None).
-
-    Raises:
-        ItemRejected: not a list of 128 finite numbers.
-    """
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise ItemRejected(f"{name} must be a list of 128 numbers, or null")
-    if len(value) != 128:
-        raise ItemRejected(f"{name} has {len(value)} numbers; a face encoding has exactly 128")
-    if not all(math.isfinite(v) for v in value):
-        raise ItemRejected(f"{name} contains NaN or infinity; only finite numbers are allowed")
-    return np.asarray(value, dtype=np.float64)
-
-
 @dataclass
 class ParsedFace:
     """One face of a validated event: ``box`` px, ``encoding`` ``(128,)`` float64 or None, ``crop`` JPEG bytes or None."""
@@ -273,43 +195,22 @@ class ParsedEvent:
 
 
 def parse_event(raw: Any, now: dt.datetime | None = None) -> ParsedEvent:
-    """Validate one item of ``POST /v1/ingest/events`` (the protocol is in docs/people.md).
+    """Validate one item of ``POST /v1/ingest/events``: its fields by
+    :meth:`pcs_common.protocol.FaceEventItem.parse`, then its JPEGs (decoded here).
 
     Raises:
         ItemRejected: the first problem found, naming the field and what is allowed.
     """
-    if not isinstance(raw, dict):
-        raise ItemRejected("an item must be a JSON object")
-    item_id = check_item_id(raw.get("item_id"))
-    if raw.get("type") not in EVENT_TYPES:
-        raise ItemRejected(f"type={excerpt(raw.get('type'))} is not supported; allowed: {', '.join(EVENT_TYPES)}")
-    captured_at = parse_time(raw.get("captured_at"), now=now)
-    track_id = raw.get("track_id")
-    if not isinstance(track_id, str) or not 1 <= len(track_id) <= 64:
-        raise ItemRejected("track_id must be a string of 1 to 64 characters")
-    if raw.get("event") not in EVENTS:
-        raise ItemRejected(f"event={excerpt(raw.get('event'))} is not allowed; allowed: {', '.join(EVENTS)}")
-    faces_raw, profiles_raw = raw.get("faces", []), raw.get("profiles", [])
-    if not isinstance(faces_raw, list) or len(faces_raw) > MAX_FACES:
-        raise ItemRejected(f"faces must be a list of at most {MAX_FACES} faces")
-    if not isinstance(profiles_raw, list) or len(profiles_raw) > MAX_FACES:
-        raise ItemRejected(f"profiles must be a list of at most {MAX_FACES} profiles")
-    faces = []
-    for i, face in enumerate(faces_raw):
-        if not isinstance(face, dict):
-            raise ItemRejected(f"faces[{i}] must be an object {{box, encoding, crop_jpeg}}")
-        faces.append(ParsedFace(
-            check_box(face.get("box"), f"faces[{i}].box"),
-            check_encoding(face.get("encoding"), f"faces[{i}].encoding"),
-            decode_jpeg_b64(face.get("crop_jpeg"), f"faces[{i}].crop_jpeg", MAX_CROP_BYTES, MAX_CROP_PIXELS),
-        ))
-    profiles = []
-    for i, profile in enumerate(profiles_raw):
-        if not isinstance(profile, dict):
-            raise ItemRejected(f"profiles[{i}] must be an object {{box}}")
-        profiles.append({"box": check_box(profile.get("box"), f"profiles[{i}].box")})
-    frame = decode_jpeg_b64(raw.get("frame_jpeg"), "frame_jpeg", MAX_FRAME_BYTES, MAX_PHOTO_PIXELS)
-    return ParsedEvent(item_id, captured_at, track_id, raw["event"], faces, profiles, frame)
+    item = FaceEventItem.parse(raw)
+    captured_at = parse_time(item.captured_at, now=now)
+    faces = [
+        ParsedFace(face.box, np.asarray(face.encoding, dtype=np.float64) if face.encoding is not None else None,
+                   decode_jpeg_b64(face.crop_jpeg, f"faces[{i}].crop_jpeg", MAX_CROP_BYTES, MAX_CROP_PIXELS))
+        for i, face in enumerate(item.faces)
+    ]
+    profiles = [{"box": profile.box} for profile in item.profiles]
+    frame = decode_jpeg_b64(item.frame_jpeg, "frame_jpeg", MAX_FRAME_BYTES, MAX_PHOTO_PIXELS)
+    return ParsedEvent(item.item_id, captured_at, item.track_id, item.event, faces, profiles, frame)
 
 
 @dataclass
@@ -336,20 +237,8 @@ def parse_photo(item_id: Any, kind: Any, captured_at: Any, metadata: Any, data: 
     Raises:
         ItemRejected: a field is missing or malformed, the file is over 10 MB or is not a JPEG.
     """
-    item_id = check_item_id(item_id)
-    if kind not in PHOTO_KINDS:
-        raise ItemRejected(f"kind={excerpt(kind)} is not allowed; allowed: {', '.join(PHOTO_KINDS)}")
-    when = parse_time(captured_at)
-    meta = None
-    if metadata not in (None, ""):
-        if not isinstance(metadata, str) or len(metadata) > MAX_METADATA_CHARS:
-            raise ItemRejected(f"metadata must be a JSON object of at most {MAX_METADATA_CHARS // 1024} KB")
-        try:
-            meta = json.loads(metadata)
-        except ValueError:
-            raise ItemRejected("metadata is not valid JSON; send a JSON object such as {\"exposure_us\": 10000}") from None
-        if not isinstance(meta, dict):
-            raise ItemRejected("metadata must be a JSON object, not a list or a scalar")
+    fields = PhotoUpload.parse({"item_id": item_id, "kind": kind, "captured_at": captured_at,
+                                "metadata": metadata})
     if data is None:
         raise ItemRejected("file is missing: send the JPEG as the multipart field 'file'")
     if content_type and content_type.split(";")[0].strip().lower() not in ("image/jpeg", "image/jpg",
@@ -363,7 +252,8 @@ def parse_photo(item_id: Any, kind: Any, captured_at: Any, metadata: Any, data: 
         check_pixels(data, "file", MAX_PHOTO_PIXELS)
     if not is_jpeg(data):
         raise ItemRejected("file is not a JPEG image (it must decode as JPEG)")
-    return ParsedPhoto(item_id, kind, when, meta, data, hashlib.sha256(data).hexdigest())
+    return ParsedPhoto(fields.item_id, fields.kind, parse_time(fields.captured_at), fields.metadata, data,
+                       hashlib.sha256(data).hexdigest())
 
 
 # --- storing ----------------------------------------------------------------------------------------

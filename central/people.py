@@ -2,10 +2,11 @@
 
 :class:`FaceRegistry` (one per server process, ``CentralState.faces``) keeps two
 :class:`~central.matching.EncodingIndex` es: enrolled encodings labelled with person ids, and the
-encodings of unknown faces labelled with their group ids. Both are loaded from the database on first
-use and rebuilt after every change made through this module (enrolment, merge, deletion, group
-assignment); the ingest adds to the unknown index as it goes. Changes are serialised by
-``registry.lock`` (a face being matched never sees half an operation).
+newest ``representatives`` encodings of each unknown group labelled with the group id
+(:class:`UnknownFaces`). Both are loaded from the database on first use (:meth:`FaceRegistry.reload`,
+a full rebuild) and updated in place by every change made through this module (enrolment, merge,
+deletion, group assignment, pruning: :meth:`FaceRegistry.prune_unknown`) and by the ingest. Changes
+are serialised by ``registry.lock`` (a face being matched never sees half an operation).
 
 Several server processes may share one database: each change moves the ``faces`` change counter in
 its transaction (:func:`central.changes.begin_change`), and :meth:`FaceRegistry.ensure_loaded` reloads
@@ -23,16 +24,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from central import changes, sightings
 from central.ingest import MediaStore, unique_name
-from central.matching import EncodingIndex, Match, encoding_from_bytes, encoding_to_bytes
+from central.matching import DEFAULT_ANN_THRESHOLD, EncodingIndex, Match, encoding_to_bytes, encodings_from_bytes
 from central.models import FaceObservation, Person, PersonEncoding, Photo, Sighting, UnknownGroup, new_id
 from pcs_common.limits import ImageTooLarge, check_jpeg_pixels
 
@@ -48,6 +50,17 @@ MIN_DETECT_SIDE = 640
 #: a photo with several faces enrols its largest when every other face is at most this share of its
 #: width, a quarter of its area (a person in front of a crowd); above it the photo is ambiguous and refused
 DOMINANT_WIDTH_RATIO = 0.5
+#: newest faces per unknown group in the in-memory index (the database keeps all of them)
+DEFAULT_REPRESENTATIVES = 20
+#: unknown faces (faces matching no person) older than this are erased by :meth:`FaceRegistry.prune_unknown`, days
+DEFAULT_UNKNOWN_RETENTION_DAYS = 30.0
+#: rows from which the unknown-face index is approximate (lower than the people's: each stranger
+#: ingested queries it; a rare miss only starts a new group)
+UNKNOWN_ANN_THRESHOLD = 50_000
+#: rows read (and converted) at once when an index is loaded from the database
+LOAD_CHUNK = 50_000
+#: unknown faces erased per transaction by :meth:`FaceRegistry.prune_unknown`
+PRUNE_CHUNK = 2_000
 
 
 class PeopleError(ValueError):
@@ -116,6 +129,72 @@ def dominant_face(boxes: list[tuple[int, int, int, int]]) -> int | None:
 # --- the registry -----------------------------------------------------------------------------------
 
 
+def _load(db: Session, query: Select[Any]) -> tuple[list[str], np.ndarray]:
+    """``(labels, (N, 128) float32)`` of a ``(label, encoding bytes)`` query, read in chunks of
+    :data:`LOAD_CHUNK` rows (bounded temporaries: 50 MB of blobs at a time)."""
+    labels: list[str] = []
+    parts = []
+    for chunk in db.execute(query.execution_options(yield_per=LOAD_CHUNK)).partitions():
+        labels.extend(row[0] for row in chunk)
+        parts.append(encodings_from_bytes([row[1] for row in chunk]))
+    return labels, (np.concatenate(parts) if parts else np.empty((0, 128), np.float32))
+
+
+class UnknownFaces:
+    """The unknown-face index: encodings labelled with their group id, at most ``per_group`` per
+    group (the newest added; an older one is dropped when a group is full), so its size is bounded
+    by the number of groups, not by how often a stranger came by.
+
+    Args:
+        tolerance: as :class:`~central.matching.EncodingIndex`.
+        per_group: representatives kept per group (>= 1).
+        ann_threshold: rows from which the approximate search is used (0: never).
+    """
+
+    def __init__(self, tolerance: float, per_group: int = DEFAULT_REPRESENTATIVES,
+                 ann_threshold: int = UNKNOWN_ANN_THRESHOLD) -> None:
+        if per_group < 1:
+            raise ValueError("per_group must be >= 1")
+        self.per_group = per_group
+        self.index = EncodingIndex(tolerance, ann_threshold=ann_threshold)
+        self._members: dict[str, deque[int]] = {}  # group -> row keys, oldest first
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def nearest(self, encoding: np.ndarray, tolerance: float | None = None) -> Match:
+        """:meth:`EncodingIndex.nearest` over the representatives."""
+        return self.index.nearest(encoding, tolerance)
+
+    def count(self, group_id: str) -> int:
+        """Representatives of ``group_id`` in the index (at most ``per_group``)."""
+        return self.index.count(group_id)
+
+    def replace(self, encodings: np.ndarray, group_ids: list[str]) -> None:
+        """Make the index exactly these faces (oldest first), keeping the newest ``per_group`` of each group."""
+        self.index.replace(np.empty((0, 128), np.float32), [])
+        self._members = {}
+        self.add(encodings, group_ids)
+
+    def add(self, encodings: np.ndarray, group_ids: list[str]) -> None:
+        """Add faces (in capture order), dropping each full group's oldest: O(1) amortised per face."""
+        if not len(group_ids):
+            return
+        keys = self.index.add(encodings, group_ids)
+        dropped = []
+        for key, gid in zip(keys.tolist(), group_ids):
+            members = self._members.setdefault(gid, deque())
+            members.append(key)
+            if len(members) > self.per_group:
+                dropped.append(members.popleft())
+        self.index.remove_keys(dropped)
+
+    def remove(self, group_ids: list[str] | set[str]) -> None:
+        """Drop every face of these groups."""
+        gone = [g for g in group_ids if self._members.pop(g, None) is not None]
+        self.index.remove(gone)
+
+
 @dataclass
 class Classified:
     """Where one ingested face went: ``person_id`` (matched), else ``group_id`` (unknown; ``new_group``
@@ -136,12 +215,16 @@ class FaceRegistry:
         sighting_gap_s: s between two detections beyond which a new sighting opens.
     """
 
-    def __init__(self, media: MediaStore, tolerance: float = 0.6, sighting_gap_s: float = 60.0) -> None:
+    def __init__(self, media: MediaStore, tolerance: float = 0.6, sighting_gap_s: float = 60.0, *,
+                 ann_threshold: int = DEFAULT_ANN_THRESHOLD, representatives: int = DEFAULT_REPRESENTATIVES,
+                 unknown_retention_days: float = DEFAULT_UNKNOWN_RETENTION_DAYS) -> None:
         self.media = media
         self.tolerance = tolerance
         self.sighting_gap_s = sighting_gap_s
-        self.people = EncodingIndex(tolerance)
-        self.unknown = EncodingIndex(tolerance)
+        self.unknown_retention_days = unknown_retention_days
+        self.people = EncodingIndex(tolerance, ann_threshold=ann_threshold)
+        self.unknown = UnknownFaces(tolerance, representatives,
+                                    ann_threshold=min(ann_threshold, UNKNOWN_ANN_THRESHOLD) if ann_threshold else 0)
         self.lock = threading.RLock()
         self._loaded = False
         self.loaded_version: int | None = None
@@ -150,18 +233,48 @@ class FaceRegistry:
     # --- indexes ------------------------------------------------------------------------------------
 
     def reload(self, db: Session, version: int | None = None) -> None:
-        """Rebuild both indexes from the database (enrolled encodings; unknown faces with an encoding).
-        ``version``: the change counter the data read reflects (default: read before the data)."""
+        """Rebuild both indexes from the database: every enrolled encoding, and the newest
+        ``representatives`` unknown faces of each group. Vectorised: the rows are read in chunks of
+        :data:`LOAD_CHUNK` and converted with one ``np.frombuffer`` per chunk (start-up times in
+        docs/performance.md). ``version``: the change counter the data read reflects (default: read
+        before the data)."""
         with self.lock:
             version = changes.read(db) if version is None else version
-            rows = db.execute(select(PersonEncoding.person_id, PersonEncoding.encoding)).all()
-            self.people.replace(np.array([encoding_from_bytes(e) for _, e in rows]).reshape(-1, 128),
-                                [p for p, _ in rows])
-            rows = db.execute(select(FaceObservation.unknown_group_id, FaceObservation.encoding).where(
-                FaceObservation.unknown_group_id.is_not(None), FaceObservation.encoding.is_not(None))).all()
-            self.unknown.replace(np.array([encoding_from_bytes(e) for _, e in rows]).reshape(-1, 128),
-                                 [g for g, _ in rows])
+            labels, matrix = _load(db, select(PersonEncoding.person_id, PersonEncoding.encoding))
+            self.people.replace(matrix, labels)
+            labels, matrix = _load(db, self._representatives_query())
+            self.unknown.replace(matrix, labels)
             self._loaded = True
+            self.loaded_version = version
+
+    def _representatives_query(self, group_ids: list[str] | None = None) -> Select[Any]:
+        """``(group_id, encoding)`` of the newest :attr:`UnknownFaces.per_group` faces with an encoding
+        of each unknown group (or of ``group_ids``), oldest first (so that adding them in order keeps
+        the newest: :meth:`UnknownFaces.add`). One window-function query (SQLite >= 3.25, PostgreSQL)."""
+        newest = func.row_number().over(partition_by=FaceObservation.unknown_group_id,
+                                        order_by=(FaceObservation.captured_at.desc(), FaceObservation.id.desc()))
+        inner = select(FaceObservation.unknown_group_id.label("g"), FaceObservation.encoding.label("e"),
+                       FaceObservation.captured_at.label("t"), FaceObservation.id.label("i"),
+                       newest.label("rn")).where(FaceObservation.unknown_group_id.is_not(None),
+                                                 FaceObservation.encoding.is_not(None))
+        if group_ids is not None:
+            inner = inner.where(FaceObservation.unknown_group_id.in_(group_ids))
+        sub = inner.subquery()
+        return select(sub.c.g, sub.c.e).where(sub.c.rn <= self.unknown.per_group).order_by(sub.c.t, sub.c.i)
+
+    def _reload_groups(self, db: Session, group_ids: set[str] | list[str]) -> None:
+        """Reload the representatives of these unknown groups from the database (groups gone are
+        just dropped): O(size of the groups), not a rebuild of the index."""
+        ids = sorted(group_ids)
+        self.unknown.remove(ids)
+        for start in range(0, len(ids), 500):
+            labels, matrix = _load(db, self._representatives_query(ids[start:start + 500]))
+            self.unknown.add(matrix, labels)
+
+    def _applied(self, version: int) -> None:
+        """The in-place update of a change counted as ``version`` is done: the indexes now reflect
+        ``version`` if they reflected the one before (else the next request reloads them)."""
+        if self.loaded_version == version - 1:
             self.loaded_version = version
 
     def ensure_loaded(self, db: Session, committed: int | None = None) -> None:
@@ -255,7 +368,7 @@ class FaceRegistry:
                 self.media.delete([path])
                 raise
             self.people.add(encodings[chosen : chosen + 1], [person_id])
-            self.loaded_version = version
+            self._applied(version)
             return row, {"x": x, "y": y, "width": w, "height": h}, len(boxes)
 
     def enrol_observations(self, db: Session, person_id: str, observation_ids: list[str]) -> list[dict[str, Any]]:
@@ -295,8 +408,11 @@ class FaceRegistry:
                     results.append({"observation_id": oid, "status": "enrolled", "reason": None})
             db.flush()
             self._drop_empty_groups(db, touched_groups)
+            enrolled = [rows[r["observation_id"]].encoding for r in results if r["status"] == "enrolled"]
             db.commit()
-            self.reload(db)
+            self.people.add(encodings_from_bytes(enrolled), [person_id] * len(enrolled))
+            self._reload_groups(db, touched_groups)
+            self._applied(version)
             return results
 
     def _drop_empty_groups(self, db: Session, group_ids: set[str]) -> None:
@@ -314,14 +430,16 @@ class FaceRegistry:
         if person_id == other_id:
             raise PeopleError(422, "other_id must be a different person than the one merged into")
         with self.lock:
-            changes.begin_change(db)
+            version = changes.begin_change(db)
+            self.ensure_loaded(db, version - 1)
             person = self.person_or_404(db, person_id)
             other = self.person_or_404(db, other_id)
             for model in (PersonEncoding, FaceObservation, Sighting):
                 db.execute(update(model).where(model.person_id == other_id).values(person_id=person_id))
             db.delete(other)
             db.commit()
-            self.reload(db)
+            self.people.relabel(other_id, person_id)
+            self._applied(version)
             return person
 
     def delete_person(self, db: Session, person_id: str) -> dict[str, int]:
@@ -336,7 +454,8 @@ class FaceRegistry:
             PeopleError: 404 unknown person.
         """
         with self.lock:
-            changes.begin_change(db)
+            version = changes.begin_change(db)
+            self.ensure_loaded(db, version - 1)
             person = self.person_or_404(db, person_id)
             encs = db.execute(select(PersonEncoding.id, PersonEncoding.source_path).where(
                 PersonEncoding.person_id == person_id)).all()
@@ -353,7 +472,8 @@ class FaceRegistry:
             db.delete(person)
             db.commit()
             self.media.delete(files)
-            self.reload(db)
+            self.people.remove([person_id])
+            self._applied(version)
             return {"encodings": len(encs), "observations": len(obs), "frames": len(frames),
                     "sightings": n_sightings or 0, "files": len({f for f in files if f})}
 
@@ -402,9 +522,12 @@ class FaceRegistry:
                 self.record_sighting(db, person.id, obs.camera_id, obs.captured_at)
             db.flush()
             db.delete(group)
+            enrolled = [o.encoding for o in members if o.encoding is not None]
             db.commit()
-            self.reload(db)
-            return person, sum(1 for o in members if o.encoding is not None)
+            self.people.add(encodings_from_bytes(enrolled), [person.id] * len(enrolled))
+            self.unknown.remove([group_id])
+            self._applied(version)
+            return person, len(enrolled)
 
     def delete_group(self, db: Session, group_id: str) -> dict[str, int]:
         """Erase an unknown group: its face observations (rows and crops), frames left with no face,
@@ -429,9 +552,59 @@ class FaceRegistry:
             db.commit()
             self.media.delete(files)
             self.unknown.remove([group_id])
-            if self.loaded_version == version - 1:
-                self.loaded_version = version
+            self._applied(version)
             return {"observations": len(obs), "frames": len(frames)}
+
+    def prune_unknown(self, db: Session, now: dt.datetime | None = None) -> dict[str, int]:
+        """Erase the faces of nobody known (no person: in an unknown group, or without an encoding)
+        captured more than :attr:`unknown_retention_days` before ``now``: their rows and crops, the
+        frames of events left with no face, and the groups left empty. Enrolled encodings and faces
+        matched or named to a person are never touched. Runs at start-up and every
+        ``PURGE_INTERVAL_S`` (central/app.py), in transactions of :data:`PRUNE_CHUNK` faces; the
+        unknown index is updated for the groups touched only.
+
+        Args:
+            now: the reference time (UTC); default the current time.
+
+        Returns:
+            Counts ``{observations, frames, groups}`` erased (all 0 when the retention is 0: keep forever).
+        """
+        counts = {"observations": 0, "frames": 0, "groups": 0}
+        if not self.unknown_retention_days:
+            return counts
+        cutoff = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=self.unknown_retention_days)
+        touched: set[str] = set()
+        with self.lock:
+            while True:
+                rows = db.execute(select(FaceObservation.id, FaceObservation.crop_path, FaceObservation.camera_id,
+                                         FaceObservation.item_id, FaceObservation.unknown_group_id)
+                                  .where(FaceObservation.person_id.is_(None), FaceObservation.captured_at < cutoff)
+                                  .limit(PRUNE_CHUNK)).all()
+                if not rows:
+                    break
+                groups = {g for *_, g in rows if g}
+                items = list({(c, i) for _, _, c, i, _ in rows})
+                db.execute(delete(FaceObservation).where(FaceObservation.id.in_([r[0] for r in rows])))
+                faceless = ~exists().where(FaceObservation.camera_id == Photo.camera_id,
+                                           FaceObservation.item_id == Photo.item_id)
+                frames = db.execute(select(Photo.id, Photo.path).where(
+                    Photo.kind == "frame", tuple_(Photo.camera_id, Photo.item_id).in_(items), faceless)).all()
+                if frames:
+                    db.execute(delete(Photo).where(Photo.id.in_([f for f, _ in frames])))
+                emptied = db.execute(delete(UnknownGroup).where(UnknownGroup.id.in_(groups), ~exists().where(
+                    FaceObservation.unknown_group_id == UnknownGroup.id))).rowcount if groups else 0
+                db.commit()
+                self.media.delete([p for _, p, *_ in rows] + [p for _, p in frames])
+                touched |= groups
+                counts["observations"] += len(rows)
+                counts["frames"] += len(frames)
+                counts["groups"] += emptied or 0
+            if touched and self._loaded:
+                self._reload_groups(db, touched)
+        if counts["observations"]:
+            log.info("erased %d unknown face(s) older than %g days (%d frame(s), %d group(s))",
+                     counts["observations"], self.unknown_retention_days, counts["frames"], counts["groups"])
+        return counts
 
 
 def person_view(person: Person, encodings: int, last_seen: dict[str, Any] | None) -> dict[str, Any]:

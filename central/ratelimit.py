@@ -31,6 +31,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.models import RateLimitCounter
+from pcs_common.service_errors import TooManyRequests
 
 
 @dataclass(frozen=True)
@@ -193,3 +194,8 @@ class AttemptLimiter:
             RateLimitCounter.window_start < int(self._clock()) - 2 * longest))
         db.commit()
         return result.rowcount or 0
+
+
+def too_many(detail: str, retry_after: int) -> TooManyRequests:
+    """The error a refused :meth:`acquire` answers: 429 with ``Retry-After`` (RFC 9110 §10.2.3), s."""
+    return TooManyRequests(f"{detail}; retry in {retry_after} s", retry_after)

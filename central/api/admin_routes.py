@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Response
 from sqlalchemy import select
 
-from central.api.auth_routes import create_admin
+from central.admins import create_admin
 from central.api.deps import DB, Principal, get_or_404, require
 from central.api.schemas import AdminCreate, AdminOut, AdminPatch, ApiTokenCreate, ApiTokenOut, PasswordChange
 from central.models import Admin, ApiToken, utcnow

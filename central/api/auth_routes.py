@@ -8,27 +8,22 @@ from fastapi import APIRouter, Form, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from pcs_common.limits import PasswordChecksBusy
 from central import bootstrap
+from central.admins import create_admin  # noqa: F401 - re-exported (the old place)
 from central.api.deps import (
     DB, SESSION_COOKIE, SCOPES, Principal, authenticate, central, client_address, csrf_token_for, sessions,
     unauthorized,
 )
 from central.api.schemas import AdminCreate, AdminOut, TokenOut
 from central.models import Admin, utcnow
+from central.ratelimit import too_many
 from central.security import (
     TokenError, decode_jwt, encode_jwt, hash_password, verify_and_update_password, verify_password,
 )
 
 router = APIRouter(tags=["auth"])
-
-
-def too_many(detail: str, retry_after: int) -> HTTPException:
-    """A 429 with ``Retry-After`` (RFC 9110 §10.2.3) in seconds."""
-    return HTTPException(429, f"{detail}; retry in {retry_after} s", headers={"Retry-After": str(retry_after)})
 
 
 class SetupIn(BaseModel):
@@ -232,19 +227,3 @@ def me(request: Request, db: DB) -> dict[str, Any]:
     if principal.via == "session":
         out["csrf_token"] = csrf_token_for(central(request).secret_key, principal.claims.get("jti", ""))
     return out
-
-
-def create_admin(db: Session, body: AdminCreate, created_by: str | None) -> Admin:
-    """Insert an admin with an argon2 hash of ``body.password``.
-
-    Raises:
-        HTTPException: 409 when the username is taken.
-    """
-    admin = Admin(username=body.username, password_hash=hash_password(body.password), created_by=created_by)
-    db.add(admin)
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()
-        raise HTTPException(409, f"an admin named {body.username!r} already exists") from None
-    return admin

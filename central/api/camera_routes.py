@@ -12,11 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from central import camera_list, pairing
-from central.api.auth_routes import too_many
 from central.api.deps import DB, Principal, central, client_address, get_or_404, require
 from central.api.schemas import CameraPatch, PairIn, ScanIn
 from central.fleet import camera_view
 from central.models import Camera, utcnow
+from central.ratelimit import too_many
 from pcs_common.viewer_ticket import DEFAULT_TICKET_TTL, TICKET_PARAM, issue_ticket
 
 router = APIRouter(prefix="/v1", tags=["cameras"])
@@ -95,7 +95,7 @@ async def pair_camera(body: PairIn, request: Request, principal: Operator) -> di
     except pairing.PairingError as exc:
         if exc.error not in pairing.COUNTED_REFUSALS:  # a wrong/expired/reused code keeps its reservation
             await run_in_threadpool(state.limiter.release, checks)
-        raise HTTPException(exc.status, {"detail": str(exc), "error": exc.error}) from None
+        raise  # answered by the app's error boundary (central.app), {"detail", "error"}
     await run_in_threadpool(state.limiter.release, checks)
     state.waiters.wake(out.pop("pairing_request_id"))
     return out

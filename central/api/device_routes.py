@@ -1,4 +1,6 @@
-"""Camera-facing endpoints: pairing requests with their long poll, and heartbeats (device credentials)."""
+"""Camera-facing endpoints: pairing requests with their long poll, and heartbeats (device credentials).
+
+Bodies and answers are the protocol's models (:mod:`pcs_common.protocol`)."""
 
 from __future__ import annotations
 
@@ -6,25 +8,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
 
 from central import pairing
-from central.api.auth_routes import too_many
 from central.api.deps import DB, authenticate_device, central, client_address
-from central.api.schemas import HeartbeatIn, PairingRequestIn
 from central.fleet import clean_status
 from central.models import utcnow
+from central.ratelimit import too_many
 from central.security import digest, random_token
+from pcs_common import protocol
+from pcs_common.protocol import Heartbeat, HeartbeatAnswer, PairingCode, PairingPollAnswer, PairingRequest
 
-router = APIRouter(prefix="/v1", tags=["devices"])
-MAX_WAIT_S = 60
+router = APIRouter(tags=["devices"])
+MAX_WAIT_S = protocol.MAX_POLL_WAIT_S
 
 
 def _raise(exc: pairing.PairingError) -> None:
     raise HTTPException(exc.status, {"detail": str(exc), "error": exc.error}) from None
 
 
-@router.post("/pairing/requests", status_code=201)
-async def request_code(body: PairingRequestIn, request: Request) -> dict[str, Any]:
+@router.post(protocol.PAIRING_REQUESTS_PATH, status_code=201)
+async def request_code(body: PairingRequest, request: Request) -> dict[str, Any]:
     """An unpaired camera asks for a pairing code: ``{request_id, code, expires_at, poll_token}``.
     No authentication; limited per client address (429) and in total (503)."""
     state = central(request)
@@ -43,11 +47,16 @@ async def request_code(body: PairingRequestIn, request: Request) -> dict[str, An
     except pairing.PairingError as exc:
         _raise(exc)
     row = issued.request
-    return {"request_id": row.id, "code": row.code, "expires_at": row.expires_at, "poll_token": issued.poll_token,
-            "poll_url": f"/v1/pairing/requests/{row.id}"}
+    return PairingCode(request_id=row.id, code=row.code, expires_at=_iso(row.expires_at),
+                       poll_token=issued.poll_token, poll_url=protocol.pairing_request_path(row.id)).model_dump()
 
 
-@router.get("/pairing/requests/{request_id}")
+def _iso(moment: Any) -> str:
+    """A stored time as the API has always sent it (FastAPI's JSON form of a datetime)."""
+    return jsonable_encoder(moment)
+
+
+@router.get(protocol.PAIRING_REQUESTS_PATH + "/{request_id}")
 async def poll(
     request_id: str, request: Request, wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 30
 ) -> dict[str, Any]:
@@ -56,7 +65,7 @@ async def poll(
     410 when the code expired or the credentials were already used; 404 unknown request."""
     state = central(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != protocol.POLL_TOKEN_SCHEME.lower() or not token:
         raise HTTPException(401, {"detail": "send Authorization: Bearer <poll_token>", "error": "invalid_poll_token"})
 
     def check() -> tuple[dict[str, Any] | None, Any]:
@@ -69,11 +78,13 @@ async def poll(
                                                             lambda: run_in_threadpool(check), wait)
     except pairing.PairingError as exc:
         _raise(exc)
-    return result or {"status": "pending", "expires_at": expires_at}
+    answer = PairingPollAnswer.model_validate(result) if result else PairingPollAnswer(
+        status="pending", expires_at=_iso(expires_at))
+    return answer.model_dump(exclude_none=True)
 
 
-@router.post("/devices/heartbeat")
-def heartbeat(body: HeartbeatIn, request: Request, db: DB) -> dict[str, Any]:
+@router.post(protocol.HEARTBEAT_PATH)
+def heartbeat(body: Heartbeat, request: Request, db: DB) -> dict[str, Any]:
     """A paired camera reports its state (and the key for its viewer tickets); the response may carry a
     rotated ``device_secret``.
     401 ``unknown_device`` (unpaired or wrong secret), 403 ``camera_disabled``."""
@@ -88,8 +99,8 @@ def heartbeat(body: HeartbeatIn, request: Request, db: DB) -> dict[str, Any]:
     camera.rtsp_url = status.get("rtsp_url") or camera.rtsp_url
     if body.viewer_key:
         central(request).viewer_seal.remember(camera, body.viewer_key)  # sealed, for every server process
-    out: dict[str, Any] = {"camera_name": camera.name, "device_id": camera.id,
-                           "heartbeat_interval_s": central(request).settings.heartbeat_interval}
+    out = HeartbeatAnswer(camera_name=camera.name, device_id=camera.id,
+                          heartbeat_interval_s=central(request).settings.heartbeat_interval)
     if camera.rotate_requested or auth.with_retiring_secret:
         secret = random_token()
         if not auth.with_retiring_secret:
@@ -97,6 +108,6 @@ def heartbeat(body: HeartbeatIn, request: Request, db: DB) -> dict[str, Any]:
         camera.secret_hash = digest(secret)
         camera.rotate_requested = False
         camera.secret_rotated_at = utcnow()
-        out["device_secret"] = secret
+        out.device_secret = secret
     db.commit()
-    return out
+    return out.model_dump(exclude_none=True)

@@ -1,5 +1,6 @@
 """Uploads from cameras (device Basic auth): face events and photos; and, for admins, the stored faces
-(observations, their crops) and photos. The protocol is in docs/people.md."""
+(observations, their crops) and photos. The protocol (paths, limits, models) is :mod:`pcs_common.protocol`;
+its use for faces is in docs/people.md."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from central import ingest
+from central.api.params import check_time_range
 from central.api.deps import DB, Principal, authenticate_device, central, get_or_404, require
 from central.models import FaceObservation, Photo, utcnow
+from pcs_common import protocol
+from pcs_common.protocol import EventBatchAnswer, ItemResult, PhotoAnswer
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 Reader = Annotated[Principal, Depends(require("read"))]
@@ -49,7 +53,7 @@ def _items(body: bytes) -> list[Any]:
     return items
 
 
-@router.post("/ingest/events")
+@router.post(protocol.INGEST_EVENTS_PATH.removeprefix("/v1"))
 async def ingest_events(request: Request) -> dict[str, Any]:
     """Face events from a camera (HTTP Basic ``device_id:device_secret``).
 
@@ -63,7 +67,7 @@ async def ingest_events(request: Request) -> dict[str, Any]:
         camera_id = (await run_in_threadpool(authenticate_device, request, db)).camera.id
     items = _items(await _read_body(request, state.settings.ingest_max_request_mb * 2**20))
 
-    def run() -> list[dict[str, Any]]:
+    def run() -> list[ItemResult]:
         now = utcnow()
         parsed: list[ingest.ParsedEvent | str] = []
         seen: set[str] = set()
@@ -84,20 +88,20 @@ async def ingest_events(request: Request) -> dict[str, Any]:
         results = []
         for raw, p in zip(items, parsed):
             if isinstance(p, ingest.ParsedEvent):
-                results.append({"item_id": p.item_id, "status": status[p.item_id], "reason": None})
+                results.append(ItemResult(item_id=p.item_id, status=status[p.item_id]))
             elif p == "duplicate":
-                results.append({"item_id": raw["item_id"].lower(), "status": "duplicate",
-                                "reason": "the same item_id appears earlier in this request"})
+                results.append(ItemResult(item_id=raw["item_id"].lower(), status="duplicate",
+                                          reason="the same item_id appears earlier in this request"))
             else:
                 item_id = raw.get("item_id") if isinstance(raw, dict) else None
-                results.append({"item_id": item_id if isinstance(item_id, str) else None, "status": "rejected",
-                                "reason": p})
+                results.append(ItemResult(item_id=item_id if isinstance(item_id, str) else None, status="rejected",
+                                          reason=p))
         return results
 
-    return {"results": await run_in_threadpool(run)}
+    return EventBatchAnswer(results=await run_in_threadpool(run)).model_dump()
 
 
-@router.post("/ingest/photos")
+@router.post(protocol.INGEST_PHOTOS_PATH.removeprefix("/v1"))
 async def ingest_photo(request: Request) -> dict[str, Any]:
     """One still or snapshot from a camera (HTTP Basic auth), multipart form: ``item_id`` (32 hex),
     ``kind`` (``still`` | ``snapshot``), ``captured_at`` (ISO-8601 with offset), ``metadata`` (JSON
@@ -111,7 +115,7 @@ async def ingest_photo(request: Request) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - malformed multipart of any kind
         raise HTTPException(422, f"the body must be multipart/form-data with item_id, kind, captured_at, "
                                  f"metadata and file fields ({exc})") from None
-    upload = form.get("file")
+    upload = form.get(protocol.PhotoUpload.FILE_FIELD)
     data = content_type = None
     if upload is not None and not isinstance(upload, str):
         data = await upload.read(ingest.MAX_PHOTO_BYTES + 1)
@@ -126,7 +130,8 @@ async def ingest_photo(request: Request) -> dict[str, Any]:
         except ingest.ItemRejected as exc:
             raise HTTPException(422, str(exc)) from None
         with state.sessions() as db:
-            return {"item_id": photo.item_id, "status": ingest.store_photo(state.faces, db, camera_id, photo)}
+            stored = ingest.store_photo(state.faces, db, camera_id, photo)
+        return PhotoAnswer(item_id=photo.item_id, status=stored).model_dump()
 
     try:
         return await run_in_threadpool(run)
@@ -160,22 +165,6 @@ def list_observations(
         query = query.where(FaceObservation.captured_at <= until)
     rows = db.scalars(query.order_by(FaceObservation.captured_at.desc(), FaceObservation.id).limit(limit))
     return [_observation_view(o) for o in rows]
-
-
-def check_time_range(since: dt.datetime | None, until: dt.datetime | None) -> None:
-    """Refuse (422) a ``since``/``until`` without a UTC offset, or ``since`` later than ``until``."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None:
-            _aware(value, name)
-    if since is not None and until is not None and since > until:
-        raise HTTPException(422, f"since ({since.isoformat()}) is later than until ({until.isoformat()}); "
-                                 "send since <= until")
-
-
-def _aware(value: dt.datetime, name: str) -> dt.datetime:
-    if value.tzinfo is None:
-        raise HTTPException(422, f"{name} needs a UTC offset, e.g. 2026-11-22T10:00:00Z")
-    return value
 
 
 def _file(request: Request, relative: str | None) -> FileResponse:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from central import people, sightings
 from central.api.deps import DB, Principal, central, require
+from central.api.params import check_time_range
 from central.models import FaceObservation, Person, UnknownGroup
 
 router = APIRouter(prefix="/v1", tags=["people"])
@@ -68,13 +69,6 @@ def _registry(request: Request) -> people.FaceRegistry:
     return central(request).faces
 
 
-def _run(fn: Any, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except people.PeopleError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
-
-
 @router.post("/people", status_code=201)
 def create_person(body: PersonIn, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Create a person ``{name}`` (names need not be unique)."""
@@ -94,13 +88,13 @@ def list_people(_: Reader, db: DB) -> list[dict[str, Any]]:
 @router.get("/people/{person_id}")
 def get_person(person_id: str, request: Request, _: Reader, db: DB) -> dict[str, Any]:
     """One person (as in the list)."""
-    return people.one_person(db, _run(_registry(request).person_or_404, db, person_id))
+    return people.one_person(db, _registry(request).person_or_404(db, person_id))
 
 
 @router.patch("/people/{person_id}")
 def rename_person(person_id: str, body: PersonIn, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Rename ``{name}``."""
-    person = _run(_registry(request).person_or_404, db, person_id)
+    person = _registry(request).person_or_404(db, person_id)
     person.name = body.name
     db.commit()
     _announce_on_broker(request, person.id)
@@ -110,7 +104,7 @@ def rename_person(person_id: str, body: PersonIn, request: Request, _: Operator,
 @router.post("/people/{person_id}/merge")
 def merge_people(person_id: str, body: MergeIn, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Merge ``other_id`` into this person: its encodings, faces and sightings move here; it is deleted."""
-    person = _run(_registry(request).merge, db, person_id, body.other_id)
+    person = _registry(request).merge(db, person_id, body.other_id)
     _forget_on_broker(request, body.other_id)
     _announce_on_broker(request, person.id)
     return people.one_person(db, person)
@@ -120,7 +114,7 @@ def merge_people(person_id: str, body: MergeIn, request: Request, _: Operator, d
 def delete_person(person_id: str, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Erase a person everywhere: enrolled encodings and their photos, the faces matched to them (rows
     and crops; event frames left with no face), sightings. Answers the counts erased."""
-    erased = _run(_registry(request).delete_person, db, person_id)
+    erased = _registry(request).delete_person(db, person_id)
     _forget_on_broker(request, person_id)
     return {"deleted": person_id, **erased}
 
@@ -157,8 +151,8 @@ async def enrol_photo(person_id: str, file: UploadFile, request: Request, _: Ope
 
     def run() -> dict[str, Any]:
         with state.sessions() as db:
-            _run(state.faces.person_or_404, db, person_id)
-            row, box, found = _run(state.faces.enrol_photo, db, person_id, data)
+            state.faces.person_or_404(db, person_id)
+            row, box, found = state.faces.enrol_photo(db, person_id, data)
             return {"encoding_id": row.id, "person_id": person_id, "source": row.source,
                     "encodings": state.faces.people.count(person_id), "box": box, "faces_found": found}
 
@@ -171,13 +165,13 @@ def enrol_observations(person_id: str, body: FromObservationsIn, request: Reques
     """Enrol received faces: ``{observation_ids}`` → ``{results: [{observation_id, status: "enrolled" |
     "already_enrolled" | "rejected", reason}]}``; an unknown id or a face without encoding is rejected
     without blocking the others."""
-    return {"results": _run(_registry(request).enrol_observations, db, person_id, body.observation_ids)}
+    return {"results": _registry(request).enrol_observations(db, person_id, body.observation_ids)}
 
 
 @router.get("/people/{person_id}/last-seen")
 def last_seen(person_id: str, request: Request, _: Reader, db: DB) -> dict[str, Any]:
     """The person's newest sighting with the camera's name; ``{"person_id", "sighting": null}`` if never seen."""
-    person = _run(_registry(request).person_or_404, db, person_id)
+    person = _registry(request).person_or_404(db, person_id)
     return {"person_id": person.id, "person_name": person.name, "sighting": sightings.last_seen(db, person.id)}
 
 
@@ -226,7 +220,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 def assign_group(group_id: str, body: AssignIn, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Name a group: ``{person_id}`` or ``{name}`` (creates the person). Its faces become the person's
     enrolled encodings; later faces like them match the person. The group is deleted."""
-    person, enrolled = _run(_registry(request).assign_group, db, group_id, body.person_id, body.name)
+    person, enrolled = _registry(request).assign_group(db, group_id, body.person_id, body.name)
     _announce_on_broker(request, person.id)
     return {"person": people.one_person(db, person), "enrolled": enrolled}
 
@@ -234,7 +228,7 @@ def assign_group(group_id: str, body: AssignIn, request: Request, _: Operator, d
 @router.delete("/unknown-groups/{group_id}")
 def delete_unknown_group(group_id: str, request: Request, _: Operator, db: DB) -> dict[str, Any]:
     """Erase a group of unknown faces (rows and crops)."""
-    return {"deleted": group_id, **_run(_registry(request).delete_group, db, group_id)}
+    return {"deleted": group_id, **_registry(request).delete_group(db, group_id)}
 
 
 # --- sightings --------------------------------------------------------------------------------------
@@ -251,7 +245,5 @@ def list_sightings(
     unless ``camera_id`` is given and of everyone unless ``person_id`` is:
     ``[{id, person_id, person_name, camera_id, camera_name, started_at, ended_at, duration_s, detections}]``.
     Page with ``limit`` and ``offset``."""
-    from central.api.ingest_routes import check_time_range
-
     check_time_range(since, until)
     return sightings.search(db, person_id, camera_id, since, until, limit, offset)

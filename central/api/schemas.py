@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
 from central.models import Admin, ApiToken
+from pcs_common.protocol import Heartbeat, PairingRequest
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{1,63}")
 """A username, matched with ``fullmatch`` (``$`` would also accept a trailing newline)."""
@@ -118,29 +118,11 @@ class CameraPatch(BaseModel):
     disabled: bool | None = None
 
 
-class PairingRequestIn(BaseModel):
-    """What an unpaired camera tells about itself when it asks for a code."""
+PairingRequestIn = PairingRequest
+"""What an unpaired camera tells about itself when it asks for a code (:class:`pcs_common.protocol.PairingRequest`)."""
 
-    hardware_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    pairing_key: str | None = Field(
-        None, min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$",
-        description="the camera's secret pairing key (base64url, >= 256 bits); binds the code to this camera: "
-                    "only a request with the same key can replace it (docs/security.md#pairing)",
-    )
-    name: str | None = Field(None, max_length=100)
-    version: str | None = Field(None, max_length=32)
-    api_url: str | None = Field(None, max_length=255, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$")
-    rtsp_url: str | None = Field(None, max_length=255, pattern=r"^rtsps?://[^\s\x00-\x1f\x7f]+$")
-
-
-class HeartbeatIn(BaseModel):
-    """A camera's report: its status fields (see :data:`central.fleet.STATUS_FIELDS`) and its viewer key
-    (43 base64url characters, 256 bits)."""
-
-    status: dict[str, Any] = Field(default_factory=dict)
-    viewer_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{43}$",
-                                   description="key for signing the camera's MJPEG viewer tickets "
-                                               "(pcs_common.viewer_ticket); stored encrypted (central.viewer_keys)")
+HeartbeatIn = Heartbeat
+"""A camera's report (:class:`pcs_common.protocol.Heartbeat`): its status and its viewer key."""
 
 
 class ScanIn(BaseModel):

@@ -1,33 +1,40 @@
-"""The FastAPI application: wires the camera, the RTSP publisher and the detection task into one lifespan."""
+"""The FastAPI application: wires the camera, the RTSP publisher and the detection task into one lifespan.
+
+Components live in one typed :class:`~pi_camera_service.api.state.AppServices` (``app.state``); the
+lifespan starts them in order on one :class:`contextlib.AsyncExitStack`, each registered for stopping
+right after it started, so shutdown, and a start-up that fails half-way, stop exactly what had started,
+in reverse order. Routes are assembled in :mod:`pi_camera_service.api.main`; domain errors become HTTP
+answers at one boundary (:func:`install_error_boundary`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from pcs_common.service_errors import Conflict, InvalidRequest, Unavailable
+from pcs_common.service_errors import install_error_boundary as install_service_errors
 from pi_camera_service import __version__
 from pi_camera_service import priority as cpu_priority
-from pi_camera_service.api.auth_routes import router as auth_router
 from pcs_common.errors import document_errors, validation_message
-from pi_camera_service.api.control_routes import router as control_router
-from pi_camera_service.api.routes import health_router, v1
-from pi_camera_service.api.live_routes import router as live_router
+from pi_camera_service.api.main import api_router
 from pcs_common.offline_docs import install_offline_docs
 from pi_camera_service.api.metrics_routes import install as install_metrics
-from pi_camera_service.api.outbox_routes import router as outbox_router
-from pi_camera_service.api.pairing_routes import router as pairing_router
-from pi_camera_service.api.stills_routes import router as stills_router
+from pi_camera_service.api.state import AppServices, ServiceState
 from pi_camera_service.auth import load_auth_config
 from pi_camera_service.central_link import CentralLink
 from pi_camera_service.config import Settings
-from pi_camera_service.controls.manager import CameraControls, default_store
+from pi_camera_service.controls.manager import (
+    CameraControls, ControlConflict, InvalidControls, UnsupportedControls, default_store,
+)
 from pi_camera_service.discovery import ServiceAdvertiser
 from pi_camera_service.events import Event, EventLog
 from pi_camera_service.identity import hardware_id
@@ -37,7 +44,24 @@ from pi_camera_service.live import MjpegBroadcaster
 from pi_camera_service.onvif import OnvifDevice
 from pi_camera_service.onvif.service import router as onvif_router
 from pi_camera_service.stills import StillsService
+from pi_camera_service.stills.store import InvalidCursor, InvalidDay, InvalidId
 from pi_camera_service.web.routes import install as install_web
+
+if TYPE_CHECKING:
+    from pi_camera_service.detection.service import DetectionService
+    from pi_camera_service.ha_mqtt import CameraMqtt
+
+#: exceptions of the camera's modules answered as a class of :mod:`pcs_common.service_errors`
+#: (``detail``: the exception's message; ``errors``: its list of per-control problems, if any)
+DOMAIN_ERRORS = {
+    CameraUnavailable: Unavailable,  # 503, Retry-After: 1
+    InvalidControls: InvalidRequest,  # 422
+    UnsupportedControls: Conflict,  # 409
+    ControlConflict: Conflict,  # 409
+    InvalidId: InvalidRequest,  # 422
+    InvalidCursor: InvalidRequest,
+    InvalidDay: InvalidRequest,
+}
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +77,21 @@ def _follow_pairing(advertiser: ServiceAdvertiser, loop: asyncio.AbstractEventLo
     return listener
 
 
-def _default_detection(camera: Camera, settings: Settings) -> Any:
+def _default_detection(camera: Camera, settings: Settings) -> DetectionService:
+    """The detection service ``settings`` describe: ``CAMERA_FACE_DETECTOR`` through the registry, in a
+    low-priority worker process unless ``CAMERA_DETECTION_PROCESS=false``, sampling at
+    ``CAMERA_DETECTION_FPS`` and backing off while the stream falls behind (``CAMERA_DETECTION_ADAPTIVE``)."""
     from functools import partial
 
     from pcs_common.faces.registry import create_detector
-    from pi_camera_service.detection.service import DetectionService
+    from pi_camera_service.detection.service import DetectionService, Detector
 
     stats = getattr(camera, "stats", None)
     backpressure = None
     if settings.detection_adaptive and stats is not None:
         def backpressure() -> bool:
             return stats.falling_behind(camera.framerate)
-    # CAMERA_FACE_DETECTOR through the registry; in a low-priority worker process by default
-    factory: Callable[[], Any] = partial(create_detector, settings.face_detector)
+    factory: Callable[[], Detector] = partial(create_detector, settings.face_detector)
     if settings.detection_process:
         from pi_camera_service.detection.worker import in_process
 
@@ -75,31 +101,33 @@ def _default_detection(camera: Camera, settings: Settings) -> Any:
     )
 
 
-async def _start_outbox(app: FastAPI, settings: Settings, cam: Camera, detection: Any, stills: Any,
-                        central_link: CentralLink) -> tuple[Any, Any, Any]:
-    """Open the outbox, register the face-event recorder and start the sender (docs/outbox.md).
+async def _start_outbox(stack: AsyncExitStack, services: AppServices, settings: Settings, cam: Camera) -> None:
+    """Open the outbox, register the face-event recorder and start the sender (docs/outbox.md), each
+    registered on ``stack`` for stopping (the sender first, then the recorder, then the database).
 
-    Sets ``app.state.outbox``, ``outbox_recorder`` and ``outbox_sender`` (None when disabled, when no
-    central server is configured, or when the database cannot be opened, which is logged, not fatal). Returns them for :func:`_stop_outbox`.
+    Sets ``services.outbox``, ``outbox_recorder`` and ``outbox_sender``; they stay None when disabled, when
+    no central server is configured, or when the database cannot be opened (logged, not fatal).
     """
     from pi_camera_service.detection.tracks import FaceTracker
     from pi_camera_service.outbox import Outbox
     from pi_camera_service.outbox_sender import DetectionRecorder, OutboxSender, StillsFollower
 
-    app.state.outbox = app.state.outbox_recorder = app.state.outbox_sender = None
-    if not settings.outbox_enabled or not settings.central_url:  # nothing to deliver to: write nothing
-        return None, None, None
+    detection, stills, central_link = services.detection, services.stills, services.central_link
+    if not settings.outbox_enabled or not settings.central_url or central_link is None:
+        return  # nothing to deliver to: write nothing
     outbox = Outbox.from_settings(settings)
     try:
         await run_in_threadpool(outbox.open)
     except Exception as exc:  # noqa: BLE001 - the camera works without the outbox
         log.error("outbox disabled: cannot open %s: %s", outbox.db_path, exc)
-        return None, None, None
+        return
+    stack.push_async_callback(run_in_threadpool, outbox.close)  # queued items stay on disk
     recorder = None
     if detection is not None:
         tracker = FaceTracker(settings.outbox_update_interval, settings.outbox_track_end)
         recorder = DetectionRecorder(outbox, cam, tracker, full_frame=settings.outbox_full_frame)
         recorder.start()
+        stack.push_async_callback(run_in_threadpool, recorder.stop)
         detection.add_listener(recorder.on_detection)
     follower = StillsFollower(outbox, stills) if (settings.outbox_stills and stills is not None) else None
     sender = OutboxSender(
@@ -107,27 +135,20 @@ async def _start_outbox(app: FastAPI, settings: Settings, cam: Camera, detection
         retry_max_delay=settings.central_retry_max_delay, before_round=follower.poll if follower else None,
     )
     await sender.start()
-    app.state.outbox, app.state.outbox_recorder, app.state.outbox_sender = outbox, recorder, sender
-    return outbox, recorder, sender
+    stack.push_async_callback(sender.stop)
+    services.outbox, services.outbox_recorder, services.outbox_sender = outbox, recorder, sender
 
 
-async def _stop_outbox(parts: tuple[Any, Any, Any]) -> None:
-    """Stop the sender and the recorder, then close the outbox (queued items stay on disk)."""
-    outbox, recorder, sender = parts
-    if sender is not None:
-        await sender.stop()
-    if recorder is not None:
-        await run_in_threadpool(recorder.stop)
-    if outbox is not None:
-        await run_in_threadpool(outbox.close)
-
-
-async def _start_mqtt(settings: Settings, cam: Camera, hw_id: str, detection: Any, stills: Any) -> Any:
+async def _start_mqtt(
+    stack: AsyncExitStack, services: AppServices, settings: Settings, cam: Camera, hw_id: str
+) -> CameraMqtt | None:
     """Start the Home Assistant MQTT device (:mod:`pi_camera_service.ha_mqtt`) when ``CAMERA_MQTT_URL`` is
-    set; returns it, or None (unset, or TLS set-up failed, which is logged, not fatal)."""
+    set and register its stop on ``stack``; returns it, or None (unset, or TLS set-up failed, which is
+    logged, not fatal)."""
     from pi_camera_service.ha_mqtt import from_settings
 
-    mqtt = from_settings(settings, cam, hw_id, detection=detection, stills=stills)
+    detection = services.detection
+    mqtt = from_settings(settings, cam, hw_id, detection=detection, stills=services.stills)
     if mqtt is None:
         return None
     try:
@@ -135,9 +156,12 @@ async def _start_mqtt(settings: Settings, cam: Camera, hw_id: str, detection: An
     except Exception as exc:  # noqa: BLE001 - the camera works without MQTT
         log.error("MQTT disabled: %s", exc)
         return None
+    stack.push_async_callback(run_in_threadpool, mqtt.stop)
     if detection is not None:
         detection.add_listener(mqtt.on_detection)
     return mqtt
+
+
 async def _preauth(scope: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
     """Check the credentials of a ``/v1`` request that has a body before a byte of it is read.
 
@@ -162,19 +186,16 @@ async def _preauth(scope: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str
     return None
 
 
-def _install_limits(app: FastAPI, settings: Settings) -> None:
-    """Body limit (413) with authentication first, write deadline on live views, password-check gate
-    and viewer caps (docs/security.md#resource-limits)."""
-    from pcs_common.limits import (
-        BodyLimitMiddleware, LiveViewMiddleware, PasswordCheckGate, ViewerLimit, expose_server_send,
-    )
+def _install_limits(app: FastAPI, settings: Settings, services: AppServices) -> None:
+    """Body limit (413) with authentication first, write deadline on live views and viewer caps
+    (docs/security.md#resource-limits); the password-check gate is ``services.password_gate``."""
+    from pcs_common.limits import BodyLimitMiddleware, LiveViewMiddleware, ViewerLimit, expose_server_send
 
-    app.state.password_gate = PasswordCheckGate(settings.password_checks_max, settings.password_check_wait)
     viewers = {
         "/v1/camera/mjpeg": ViewerLimit(settings.max_mjpeg_viewers, "MJPEG viewers", "CAMERA_MAX_MJPEG_VIEWERS"),
         "/v1/events/stream": ViewerLimit(settings.max_event_streams, "event-stream clients", "CAMERA_MAX_EVENT_STREAMS"),
     }
-    app.state.viewer_limits = viewers
+    services.viewer_limits = viewers
     limit = settings.max_body_kb * 1024
     app.add_middleware(LiveViewMiddleware, limits=viewers.get, timeout_s=lambda: settings.viewer_write_timeout)
     from pi_camera_service.onvif.soap import MAX_REQUEST_BYTES as ONVIF_MAX
@@ -193,7 +214,7 @@ def _install_limits(app: FastAPI, settings: Settings) -> None:
 def create_app(
     settings: Settings,
     camera: Camera | None = None,
-    detection_factory: Callable[[Camera, Settings], Any] | None = None,
+    detection_factory: Callable[[Camera, Settings], DetectionService] | None = None,
 ) -> FastAPI:
     """Build the service's FastAPI app.
 
@@ -206,73 +227,24 @@ def create_app(
         ConfigError: a secret setting is unusable (from :func:`~pi_camera_service.auth.load_auth_config`).
         SourceOpenError: ``settings.source`` names a missing file or an unavailable backend.
     """
+    from pcs_common.limits import PasswordCheckGate
+
     auth = load_auth_config(settings)
     cpu_priority.configure(settings.detection_priority)
     cam = camera if camera is not None else create_camera(settings)
+    services = AppServices(
+        settings=settings, auth=auth,
+        password_gate=PasswordCheckGate(settings.password_checks_max, settings.password_check_wait),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(cam.open)
-        app.state.camera = cam
-        events = app.state.events = EventLog()
-        controls = CameraControls(
-            cam,
-            default_store(settings.state_dir),
-            events,
-            lens=settings.lens_model(),
-            night_max_frame_duration=settings.night_max_frame_duration,
-            detection_enabled=settings.detection_enabled,
-        )
-        await run_in_threadpool(controls.start)
-        app.state.controls = controls
-        detection = None
-        if settings.detection_enabled:
-            detection = (detection_factory or _default_detection)(cam, settings)
-            detection.add_listener(controls.on_detection)
-            detection.start()
-        app.state.detection = detection
-        stills = None
-        if settings.stills_enabled:
-            stills = StillsService.from_settings(settings, cam, detection=detection, controls=controls)
-            await run_in_threadpool(stills.start)
-            if settings.stills_on_detection and detection is not None:
-                detection.add_listener(stills.on_detection)
-        app.state.stills = stills
-        app.state.mjpeg = MjpegBroadcaster(cam, fps=settings.mjpeg_fps, width=settings.mjpeg_width)
-        if settings.stream_on_start:
-            cam.start_streaming()
-        log.info(
-            "serving %s on http://%s:%d (API docs at /docs); publishing to %s",
-            cam.source, settings.host, settings.port, cam.streaming_status().url,
-        )
-        central_link = app.state.central_link = CentralLink.for_service(settings, cam, detection, events)
-        await central_link.start()
-        outbox_parts = await _start_outbox(app, settings, cam, detection, stills, central_link)
-        app.state.hardware_id = await run_in_threadpool(hardware_id, settings.state_dir)
-        app.state.advertiser = ServiceAdvertiser(
-            settings, settings.port, camera=cam, paired=central_link.device_credentials() is not None
-        )
-        await app.state.advertiser.start()  # background, best effort: never fails the start-up
-        events.add_listener(_follow_pairing(app.state.advertiser, asyncio.get_running_loop()))
-        onvif = OnvifDevice(app, settings, cam, controls, detection, app.state.hardware_id)
-        await onvif.start()
-        app.state.mqtt = await _start_mqtt(settings, cam, app.state.hardware_id, detection, stills)
-        try:
+        async with AsyncExitStack() as stack:
+            await _start(stack, app, services, settings, cam, detection_factory or _default_detection)
             yield
-        finally:
-            if app.state.mqtt is not None:
-                await run_in_threadpool(app.state.mqtt.stop)
-            await onvif.stop()  # WS-Discovery Bye
-            await app.state.advertiser.stop()  # goodbye packets first: browsers drop the camera at once
-            await _stop_outbox(outbox_parts)
-            await central_link.stop()
-            if stills is not None:
-                await run_in_threadpool(stills.stop)
-            if detection is not None:
-                await run_in_threadpool(detection.stop)
-            await run_in_threadpool(app.state.mjpeg.close)
-            await run_in_threadpool(controls.stop)
-            await run_in_threadpool(cam.close)
+            # leaving the stack stops, in reverse order: MQTT, ONVIF (WS-Discovery Bye), mDNS (goodbye
+            # packets first: browsers drop the camera at once), outbox, central link, MJPEG, stills,
+            # detection, controls, camera
 
     app = FastAPI(
         title="Pi Camera Service",
@@ -283,29 +255,83 @@ def create_app(
         docs_url=None,  # served from the package by install_offline_docs (no CDN)
         redoc_url=None,
     )
+    app.state = ServiceState(services)  # app.state.<field> is services.<field>
     install_offline_docs(app)
-    app.state.settings = settings
-    app.state.auth = auth
-    _install_limits(app, settings)
+    _install_limits(app, settings, services)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    @app.exception_handler(CameraUnavailable)
-    async def _unavailable(_: Request, exc: CameraUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
-
-    app.include_router(health_router)
-    app.include_router(auth_router)
-    app.include_router(v1)
-    app.include_router(control_router)
-    app.include_router(stills_router)
-    app.include_router(live_router)
-    app.include_router(pairing_router)
-    app.include_router(outbox_router)
+    install_service_errors(app, DOMAIN_ERRORS)
+    app.include_router(api_router)
     app.include_router(onvif_router)
     install_metrics(app, settings.metrics_auth)
     install_web(app)
     document_errors(app)
     return app
+
+
+async def _start(
+    stack: AsyncExitStack,
+    app: FastAPI,
+    services: AppServices,
+    settings: Settings,
+    cam: Camera,
+    detection_factory: Callable[[Camera, Settings], DetectionService],
+) -> None:
+    """Start every component in order, registering each on ``stack`` right after it started (its stop
+    runs when the stack closes: at shutdown, or at once if a later component fails to start)."""
+    await run_in_threadpool(cam.open)
+    stack.push_async_callback(run_in_threadpool, cam.close)
+    services.camera = cam
+    events = services.events = EventLog()
+    controls = CameraControls(
+        cam,
+        default_store(settings.state_dir),
+        events,
+        lens=settings.lens_model(),
+        night_max_frame_duration=settings.night_max_frame_duration,
+        detection_enabled=settings.detection_enabled,
+    )
+    await run_in_threadpool(controls.start)
+    stack.push_async_callback(run_in_threadpool, controls.stop)
+    services.controls = controls
+    detection = None
+    if settings.detection_enabled:
+        detection = detection_factory(cam, settings)
+        detection.add_listener(controls.on_detection)
+        detection.start()
+        stack.push_async_callback(run_in_threadpool, detection.stop)
+    services.detection = detection
+    stills = None
+    if settings.stills_enabled:
+        stills = StillsService.from_settings(settings, cam, detection=detection, controls=controls)
+        await run_in_threadpool(stills.start)
+        stack.push_async_callback(run_in_threadpool, stills.stop)
+        if settings.stills_on_detection and detection is not None:
+            detection.add_listener(stills.on_detection)
+    services.stills = stills
+    mjpeg = services.mjpeg = MjpegBroadcaster(cam, fps=settings.mjpeg_fps, width=settings.mjpeg_width)
+    stack.push_async_callback(run_in_threadpool, mjpeg.close)
+    if settings.stream_on_start:
+        cam.start_streaming()  # stopped by cam.close
+    log.info(
+        "serving %s on http://%s:%d (API docs at /docs); publishing to %s",
+        cam.source, settings.host, settings.port, cam.streaming_status().url,
+    )
+    central_link = services.central_link = CentralLink.for_service(settings, cam, detection, events, controls)
+    await central_link.start()
+    stack.push_async_callback(central_link.stop)
+    await _start_outbox(stack, services, settings, cam)
+    hw_id = services.hardware_id = await run_in_threadpool(hardware_id, settings.state_dir)
+    advertiser = services.advertiser = ServiceAdvertiser(
+        settings, settings.port, camera=cam, paired=central_link.device_credentials() is not None
+    )
+    await advertiser.start()  # background, best effort: never fails the start-up
+    stack.push_async_callback(advertiser.stop)
+    events.add_listener(_follow_pairing(advertiser, asyncio.get_running_loop()))
+    onvif = OnvifDevice(app, settings, cam, controls, detection, hw_id)  # sets services.onvif
+    await onvif.start()
+    stack.push_async_callback(onvif.stop)
+    services.mqtt = await _start_mqtt(stack, services, settings, cam, hw_id)

@@ -17,41 +17,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool
 
-from pi_camera_service.api.routes import UNAUTHORIZED
+from pcs_common.service_errors import OperationFailed
+from pi_camera_service.api.deps import ControlsDep, EventLogDep
 from pi_camera_service.api.schemas import Problem
-from pi_camera_service.auth import require_auth
-from pi_camera_service.controls.manager import (
-    CameraControls,
-    ControlConflict,
-    InvalidControls,
-    UnsupportedControls,
-    UpdateResult,
-)
-from pi_camera_service.events import EventLog
-from pcs_common.limits import json_safe
+from pi_camera_service.controls.manager import CameraControls, ControlConflict, UnsupportedControls, UpdateResult
 from pi_camera_service.sources.base import CameraError, CameraUnavailable
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    **UNAUTHORIZED,
     409: {"model": Problem, "description": "this source cannot apply a control, or af_trigger outside af_mode=auto"},
     422: {"model": Problem, "description": "invalid values (nothing applied): each names the control and what is allowed"},
     503: {"model": Problem, "description": "the camera is not open"},
 }
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=ERRORS)
-
-
-def get_controls(request: Request) -> CameraControls:
-    """The service's :class:`CameraControls` (``app.state.controls``)."""
-    return request.app.state.controls
-
-
-ControlsDep = Annotated[CameraControls, Depends(get_controls)]
+router = APIRouter(responses=ERRORS)
 
 
 class EnabledIn(BaseModel):
@@ -73,27 +55,20 @@ class AutofocusIn(BaseModel):
     action: Literal["start", "cancel"] = "start"
 
 
-def _problem(status: int, exc: Exception) -> JSONResponse:
-    """``{"detail", "errors"}``; the values sent are echoed JSON-safe and short (NaN -> "NaN")."""
-    detail = str(exc)
-    body: dict[str, Any] = {"detail": detail if len(detail) <= 2000 else detail[:2000] + "…"}
-    if getattr(exc, "errors", None):
-        body["errors"] = [{**e, "value": json_safe(e.get("value"))} if isinstance(e, dict) else json_safe(e)
-                          for e in exc.errors[:50]]  # type: ignore[attr-defined]
-    return JSONResponse(body, status_code=status)
+async def _update(controls: CameraControls, patch: dict[str, Any], origin: str) -> dict[str, Any]:
+    """Apply ``patch`` (all or nothing) and describe the outcome.
 
-
-async def _update(controls: CameraControls, patch: dict[str, Any], origin: str) -> dict[str, Any] | JSONResponse:
+    Raises:
+        InvalidControls, UnsupportedControls, ControlConflict, CameraUnavailable: from
+            :meth:`CameraControls.update` (answered 422 / 409 / 409 / 503 by the app's error boundary).
+        OperationFailed: the camera refused the controls.
+    """
     try:
         result: UpdateResult = await run_in_threadpool(controls.update, patch, origin)
-    except InvalidControls as exc:
-        return _problem(422, exc)
-    except (UnsupportedControls, ControlConflict) as exc:
-        return _problem(409, exc)
-    except CameraUnavailable:
+    except (CameraUnavailable, ControlConflict, UnsupportedControls):
         raise
     except CameraError as exc:
-        raise HTTPException(500, f"the camera refused the controls: {exc}") from exc
+        raise OperationFailed(f"the camera refused the controls: {exc}") from exc
     return {
         "controls": controls.describe(),
         "changed": _plain(result.changed),
@@ -130,9 +105,9 @@ def controls_patch_schema() -> dict[str, Any]:
     :data:`~pi_camera_service.controls.spec.CONTROLS`: each control's type, range, choices and
     nullability; no other keys. Rules that span fields (``zoom`` or ``roi``, a pair's order, what this
     camera supports) cannot be written in it and are answered with 422 or 409 and a message."""
-    from pi_camera_service.controls.spec import CONTROLS
+    from pi_camera_service.controls.spec import CONTROLS, ControlSpec
 
-    def number(spec: Any, integer: bool = False) -> dict[str, Any]:
+    def number(spec: ControlSpec, integer: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "integer" if integer else "number"}
         if spec.minimum is not None:
             out["minimum"] = spec.minimum
@@ -213,12 +188,11 @@ async def autofocus(controls: ControlsDep, body: Annotated[AutofocusIn | None, B
 
 @router.get("/events", tags=["events"])
 def events(
-    request: Request,
+    log: EventLogDep,
     since: Annotated[int, Query(ge=0, description="return events with a larger id")] = 0,
     type: Annotated[str | None, Query(description="only this type: day_night, controls, camera_restart")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Recent events, oldest first: ``{events: [{id, type, time, data}], last_id}``; poll with ``since=last_id``."""
-    log: EventLog = request.app.state.events
     items = [e.to_dict() for e in log.since(since, type, limit)]
     return {"events": items, "last_id": items[-1]["id"] if items else since}

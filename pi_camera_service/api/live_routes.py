@@ -20,13 +20,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Security
 from fastapi.responses import StreamingResponse
 
-from pi_camera_service.api.routes import UNAUTHORIZED
+from pi_camera_service.api.deps import DetectionDep, EventLogDep, MjpegDep, ServicesDep
+from pi_camera_service.api.state import AppServices
 from pi_camera_service.auth import api_key_scheme, bearer_scheme, require_auth, unauthorized
+from pi_camera_service.detection.detector import DetectionResult
+from pi_camera_service.detection.service import DetectionService
+from pi_camera_service.events import EventLog
 from pcs_common.limits import LIVE_BODY_STATE
-from pi_camera_service.live import BOUNDARY, MjpegBroadcaster, mjpeg_parts
+from pi_camera_service.live import BOUNDARY, mjpeg_parts
 from pcs_common.viewer_ticket import TICKET_PARAM, TicketError, TicketVerifier
 
-router = APIRouter(prefix="/v1", responses=UNAUTHORIZED)
+#: ``GET /camera/mjpeg``: authenticated by :func:`require_viewer` (the usual credentials or a viewer ticket)
+viewer_router = APIRouter()
+#: ``GET /events/stream``: included into the authenticated ``/v1`` router
+router = APIRouter()
 
 #: how often the event stream looks for a new detection result or event, s
 POLL_INTERVAL = 0.1
@@ -38,15 +45,15 @@ VIEWER_PRINCIPAL_PREFIX = "viewer:"
 """Principal of an MJPEG request opened with a central server's viewer ticket: ``viewer:<admin>``."""
 
 
-def _ticket_verifier(request: Request) -> TicketVerifier:
-    verifier = getattr(request.app.state, "viewer_tickets", None)
-    if verifier is None:
-        verifier = request.app.state.viewer_tickets = TicketVerifier()
-    return verifier
+def _ticket_verifier(services: AppServices) -> TicketVerifier:
+    if services.viewer_tickets is None:
+        services.viewer_tickets = TicketVerifier()
+    return services.viewer_tickets
 
 
 async def require_viewer(
     request: Request,
+    services: ServicesDep,
     api_key: Annotated[str | None, Security(api_key_scheme)],
     bearer_token: Annotated[str | None, Security(bearer_scheme)],
 ) -> str:
@@ -66,25 +73,20 @@ async def require_viewer(
     if len(tickets) > 1 or api_key is not None or request.headers.get("Authorization") or len(request.query_params) > 1:
         raise unauthorized(f"send one ?{TICKET_PARAM}= and nothing else (no other parameters or credentials)",
                            error="invalid_request")
-    link = getattr(request.app.state, "central_link", None)
+    link = services.central_link
     creds = link.device_credentials() if link is not None else None
     if creds is None:
         raise unauthorized("viewer tickets are only accepted while this camera is paired with a central server",
                            error="invalid_token")
     try:
-        claims = _ticket_verifier(request).verify(tickets[0], creds[0], creds[1])
+        claims = _ticket_verifier(services).verify(tickets[0], creds[0], creds[1])
     except TicketError as exc:
         raise unauthorized(str(exc), error="invalid_token") from None
     request.state.principal = VIEWER_PRINCIPAL_PREFIX + str(claims["sub"])[:100]
     return request.state.principal
 
 
-def get_mjpeg(request: Request) -> MjpegBroadcaster:
-    """The service's broadcaster (``app.state.mjpeg``)."""
-    return request.app.state.mjpeg
-
-
-@router.get(
+@viewer_router.get(
     "/camera/mjpeg",
     tags=["camera"],
     response_class=StreamingResponse,
@@ -92,7 +94,7 @@ def get_mjpeg(request: Request) -> MjpegBroadcaster:
                503: {"description": "CAMERA_MAX_MJPEG_VIEWERS viewers connected (Retry-After, s)"}},
     dependencies=[Depends(require_viewer)],
 )
-async def mjpeg(request: Request, broadcaster: Annotated[MjpegBroadcaster, Depends(get_mjpeg)]) -> StreamingResponse:
+async def mjpeg(request: Request, broadcaster: MjpegDep) -> StreamingResponse:
     """Live MJPEG: the newest frame as JPEG ``fps`` times a second, encoded once for all viewers; a slow
     viewer skips frames. Ends after 10 s without a frame (camera gone). Opens with the usual credentials
     or a paired central server's viewer ticket (``?ticket=``). At most ``CAMERA_MAX_MJPEG_VIEWERS`` at
@@ -112,16 +114,16 @@ def _sse(event: str, data: Any, event_id: int | None = None) -> bytes:
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-def _detection_payload(result: Any) -> dict[str, Any]:
+def _detection_payload(result: DetectionResult) -> dict[str, Any]:
     body = result.to_dict()
     for face in body.get("faces", []):
         face.pop("encoding", None)  # 128 floats per face: not for drawing boxes
     return body
 
 
-async def _event_stream(request: Request, last_id: int) -> AsyncIterator[bytes]:
-    log = request.app.state.events
-    detection = request.app.state.detection
+async def _event_stream(
+    request: Request, log: EventLog, detection: DetectionService | None, last_id: int
+) -> AsyncIterator[bytes]:
     seen_frame = None
     idle = 0.0
     yield b"retry: 2000\n\n"
@@ -145,18 +147,19 @@ async def _event_stream(request: Request, last_id: int) -> AsyncIterator[bytes]:
 
 @router.get("/events/stream", tags=["events"], response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}},
-                       503: {"description": "CAMERA_MAX_EVENT_STREAMS clients connected (Retry-After, s)"}},
-            dependencies=[Depends(require_auth)])
+                       503: {"description": "CAMERA_MAX_EVENT_STREAMS clients connected (Retry-After, s)"}})
 async def event_stream(
     request: Request,
+    log: EventLogDep,
+    detection: DetectionDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Server-sent events: ``detection`` results as they come and the service's events (day/night,
     controls, restarts) from ``Last-Event-ID`` on (new events only on a first connection). At most
     ``CAMERA_MAX_EVENT_STREAMS`` at once (503 beyond); a client that takes no data for
     ``CAMERA_VIEWER_WRITE_TIMEOUT`` s is dropped."""
-    start = last_event_id if last_event_id is not None else request.app.state.events.last_id
-    body = _event_stream(request, start)
+    start = last_event_id if last_event_id is not None else log.last_id
+    body = _event_stream(request, log, detection, start)
     setattr(request.state, LIVE_BODY_STATE, body)
     return StreamingResponse(
         body,

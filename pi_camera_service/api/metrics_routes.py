@@ -43,24 +43,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pi_camera_service.api.state import AppServices
 from pi_camera_service.auth import require_auth
+from pi_camera_service.sources.base import StreamingStatus
 
 
 class ServiceCollector(Collector):
-    """Yields the stream and detection metrics of ``app`` (its ``state.camera`` / ``state.detection``).
+    """Yields the stream and detection metrics of ``services`` (its ``camera`` and ``detection``).
 
     Nothing is yielded for a part that is not running yet (before the lifespan started the camera).
     """
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
+    def __init__(self, services: AppServices) -> None:
+        self.services = services
 
     def collect(self) -> Iterator[Metric]:
         """One family per metric of the module docstring's table."""
-        camera = getattr(self.app.state, "camera", None)
+        camera = self.services.camera
         if camera is not None:
             yield from _stream_metrics(camera.streaming_status())
-        detection = getattr(self.app.state, "detection", None)
+        detection = self.services.detection
         if detection is not None:
             yield from _detection_metrics(detection.stats())
 
@@ -73,7 +75,7 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=value)
 
 
-def _stream_metrics(st: Any) -> Iterator[Metric]:
+def _stream_metrics(st: StreamingStatus) -> Iterator[Metric]:
     yield _gauge("pi_camera_stream_up", "1 while H.264 is being published over RTSP", float(st.state == "streaming"))
     fps = GaugeMetricFamily("pi_camera_stream_fps", "frames published per second over the window", labels=["window"])
     for window, value in (("2s", st.fps), ("10s", st.fps_10s), ("60s", st.fps_60s)):
@@ -105,9 +107,10 @@ def _detection_metrics(stats: dict[str, Any]) -> Iterator[Metric]:
 
 
 def install(app: FastAPI, require_credentials: bool) -> None:
-    """Add ``GET /metrics`` to ``app``, behind ``/v1``'s authentication when ``require_credentials``."""
+    """Add ``GET /metrics`` to ``app`` (made by ``create_app``: its ``state.services`` is an
+    :class:`AppServices`), behind ``/v1``'s authentication when ``require_credentials``."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServiceCollector(app))
+    registry.register(ServiceCollector(app.state.services))
     dependencies = [Depends(require_auth)] if require_credentials else []
     router = APIRouter(tags=["health"], dependencies=dependencies)
 

@@ -12,29 +12,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from pi_camera_service.api.routes import UNAUTHORIZED, take_snapshot
+from pcs_common.service_errors import InsufficientStorage, NotFound
+from pi_camera_service.api.deps import CameraDep, OutboxDep, ServicesDep, StillsDep
 from pi_camera_service.api.schemas import Problem
-from pi_camera_service.auth import require_auth
-from pi_camera_service.outbox_sender import queue_snapshot, queue_still
-from pi_camera_service.stills.store import InvalidId
+from pi_camera_service.outbox_sender import queue_still
+from pi_camera_service.snapshots import queue_snapshot_upload
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses={
-    **UNAUTHORIZED, 409: {"model": Problem, "description": "the outbox (or the stills history) is disabled"},
+router = APIRouter(responses={
+    409: {"model": Problem, "description": "the outbox (or the stills history) is disabled"},
 })
 
 
-def _outbox(request: Request) -> Any:
-    outbox = getattr(request.app.state, "outbox", None)
-    if outbox is None:
-        raise HTTPException(409, "the outbox is off: it needs CAMERA_CENTRAL_URL and CAMERA_OUTBOX_ENABLED=true")
-    return outbox
-
-
 @router.get("/outbox", tags=["outbox"])
-def outbox_status(request: Request) -> dict[str, Any]:
+def outbox_status(outbox: OutboxDep, services: ServicesDep) -> dict[str, Any]:
     """Delivery to the central server.
 
     ``{state: disabled | unpaired | idle | sending | retrying, next_attempt_at, depth, by_kind:
@@ -43,10 +36,8 @@ def outbox_status(request: Request) -> dict[str, Any]:
     {events_recorded, events_skipped, errors, last_error, active_tracks} | null}``; times are
     ISO-8601 UTC. ``dropped``, ``rejected`` and ``sent`` count items since the outbox was created.
     """
-    outbox = _outbox(request)
     stats = outbox.stats()
-    sender = getattr(request.app.state, "outbox_sender", None)
-    recorder = getattr(request.app.state, "outbox_recorder", None)
+    sender, recorder = services.outbox_sender, services.outbox_recorder
     state = sender.state() if sender is not None else {"state": "disabled", "next_attempt_at": None}
     return {**state, **stats, "recorder": recorder.stats() if recorder is not None else None}
 
@@ -56,21 +47,15 @@ def outbox_status(request: Request) -> dict[str, Any]:
     422: {"model": Problem, "description": "malformed still id"},
     507: {"model": Problem, "description": "the still could not be queued"},
 })
-async def upload_still(request: Request, still_id: str) -> dict[str, Any]:
+async def upload_still(stills: StillsDep, outbox: OutboxDep, still_id: str) -> dict[str, Any]:
     """Queue the still for upload to the central server; returns ``{item_id, still_id}`` (202). Each
     call queues a new copy (a new ``item_id``)."""
-    stills = getattr(request.app.state, "stills", None)
-    if stills is None:
-        raise HTTPException(409, "stills are disabled (CAMERA_STILLS_ENABLED=false); enable them and restart")
-    outbox = _outbox(request)
     try:
-        item_id = await run_in_threadpool(queue_still, outbox, stills, still_id)
-    except InvalidId as exc:
-        raise HTTPException(422, str(exc)) from None
+        item_id = await run_in_threadpool(queue_still, outbox, stills, still_id)  # InvalidId: 422
     except (KeyError, FileNotFoundError):
-        raise HTTPException(404, f"no still {still_id!r}: it was never taken or has been deleted") from None
+        raise NotFound(f"no still {still_id!r}: it was never taken or has been deleted") from None
     except OSError as exc:
-        raise HTTPException(507, f"the still could not be queued: {exc}") from None
+        raise InsufficientStorage(f"the still could not be queued: {exc}") from None
     return {"item_id": item_id, "still_id": still_id}
 
 
@@ -79,18 +64,11 @@ async def upload_still(request: Request, still_id: str) -> dict[str, Any]:
     507: {"model": Problem, "description": "the snapshot could not be queued"},
 })
 async def upload_snapshot(
-    request: Request,
+    outbox: OutboxDep,
+    camera: CameraDep,
     width: Annotated[int | None, Query(ge=16, le=4608, description="scaled copy this many px wide")] = None,
     quality: Annotated[int, Query(ge=1, le=100, description="JPEG quality")] = 90,
 ) -> dict[str, Any]:
     """Take a snapshot now and queue it for upload to the central server (202 ``{item_id, bytes}``)."""
-    outbox = _outbox(request)
-    camera = request.app.state.camera
-    jpeg = await take_snapshot(camera, width, quality)
-    scale = (width or camera.width) / camera.width
-    try:
-        item_id = await run_in_threadpool(queue_snapshot, outbox, jpeg, width or camera.width,
-                                          round(camera.height * scale))
-    except OSError as exc:
-        raise HTTPException(507, f"the snapshot could not be queued: {exc}") from None
-    return {"item_id": item_id, "bytes": len(jpeg)}
+    queued = await run_in_threadpool(queue_snapshot_upload, outbox, camera, width, quality)
+    return {"item_id": queued.item_id, "bytes": queued.bytes}

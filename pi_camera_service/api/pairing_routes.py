@@ -9,17 +9,16 @@ See docs/pairing-camera.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from pi_camera_service.api.routes import UNAUTHORIZED
+from pcs_common.service_errors import Conflict
+from pi_camera_service.api.deps import CentralLinkDep
 from pi_camera_service.api.schemas import Problem
-from pi_camera_service.auth import require_auth
-from pi_camera_service.central_link import CentralLink
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNAUTHORIZED, tags=["pairing"])
+router = APIRouter(tags=["pairing"])
 
 
 class PairingState(BaseModel):
@@ -41,23 +40,8 @@ class PairingState(BaseModel):
     next_attempt_at: str | None = Field(description="time of the next planned call to the central server")
 
 
-def get_central_link(request: Request) -> CentralLink:
-    """The service's link (``app.state.central_link``).
-
-    Raises:
-        HTTPException: 503 while the service is still starting (the link is created in the lifespan).
-    """
-    link = getattr(request.app.state, "central_link", None)
-    if link is None:
-        raise HTTPException(503, "the service is starting; retry in a second", headers={"Retry-After": "1"})
-    return link
-
-
-LinkDep = Annotated[CentralLink, Depends(get_central_link)]
-
-
 @router.get("/pairing", response_model=PairingState)
-def pairing_state(link: LinkDep) -> dict[str, Any]:
+def pairing_state(link: CentralLinkDep) -> dict[str, Any]:
     """State of the pairing with the central server: code while waiting for an administrator, camera name
     and last heartbeat once paired."""
     return link.state()
@@ -69,14 +53,12 @@ def pairing_state(link: LinkDep) -> dict[str, Any]:
     response_class=Response,
     responses={409: {"model": Problem, "description": "no central server is configured"}},
 )
-async def pairing_forget(link: LinkDep) -> Response:
+async def pairing_forget(link: CentralLinkDep) -> Response:
     """Forget the device credentials stored on this camera and request a new pairing code.
 
     The central server is not told: remove the old entry there. 409 when ``CAMERA_CENTRAL_URL`` is unset.
     """
     if not link.central_url:
-        raise HTTPException(
-            409, "no central server is configured: set CAMERA_CENTRAL_URL=http(s)://host[:port] and restart"
-        )
+        raise Conflict("no central server is configured: set CAMERA_CENTRAL_URL=http(s)://host[:port] and restart")
     await link.unpair()
     return Response(status_code=204)

@@ -1,41 +1,30 @@
-"""HTTP routes: health (open), streaming, detection, snapshot and status (all behind authentication)."""
+"""HTTP routes: health (open), streaming, detection, snapshot and status (``router``: included into the
+authenticated ``/v1`` router by :mod:`pi_camera_service.api.main`)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
+from pcs_common.service_errors import Unavailable
 from pi_camera_service import __version__
-from pi_camera_service.api.schemas import CameraStatus, DetectionOut, Health, Problem, StreamHealth, StreamingStatusOut
-from pi_camera_service.auth import require_auth
+from pi_camera_service.api.deps import CameraDep, DetectionDep, RequiredDetectionDep, ServicesDep
+from pi_camera_service.api.schemas import UNAUTHORIZED, CameraStatus, DetectionOut, Health, Problem, StreamHealth, StreamingStatusOut
 from pi_camera_service.detection.service import DetectionBusy, NoFrameAvailable
-from pi_camera_service.sources.base import Camera, CameraUnavailable
+from pi_camera_service.snapshots import take_snapshot
+from pi_camera_service.sources.base import CameraUnavailable
 
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "missing or invalid credentials"}}
-
-
-def get_camera(request: Request) -> Camera:
-    """The service's camera (``app.state.camera``)."""
-    return request.app.state.camera
-
-
-def get_detection(request: Request) -> Any:
-    """The detection service (``app.state.detection``), or None when detection is disabled."""
-    return request.app.state.detection
-
-
-CameraDep = Annotated[Camera, Depends(get_camera)]
-DetectionDep = Annotated[Any, Depends(get_detection)]
+__all__ = ["UNAUTHORIZED", "health_router", "router"]
 
 health_router = APIRouter(tags=["health"])
-v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_auth)], responses=UNAUTHORIZED)
+router = APIRouter()
 
 
 @health_router.get("/health", response_model=Health)
-def health(request: Request, camera: CameraDep, detection: DetectionDep) -> Health:
+def health(services: ServicesDep, camera: CameraDep, detection: DetectionDep) -> Health:
     """Liveness without authentication: ``{status, camera_configured, streaming_active, detection_active, version,
     hardware_id, stream}`` (``stream``: fps over 10 s, frame gaps, largest gap and drops of the last minute) (the central server's network scan recognises a camera by ``hardware_id`` and ``version``)."""
     configured = camera.is_open and camera.frames_captured > 0
@@ -50,24 +39,24 @@ def health(request: Request, camera: CameraDep, detection: DetectionDep) -> Heal
         ),
         detection_active=bool(detection is not None and detection.stats()["active"]),
         version=__version__,
-        hardware_id=request.app.state.hardware_id,
+        hardware_id=services.hardware_id or "",
     )
 
 
 # ----------------------------------------------------------------------------------- streaming
-@v1.post("/streaming/start", response_model=StreamingStatusOut, tags=["streaming"])
+@router.post("/streaming/start", response_model=StreamingStatusOut, tags=["streaming"])
 def streaming_start(camera: CameraDep) -> dict[str, Any]:
     """Start publishing H.264 over RTSP (idempotent). Connection happens in the background: poll status."""
     return asdict(camera.start_streaming())
 
 
-@v1.post("/streaming/stop", response_model=StreamingStatusOut, tags=["streaming"])
+@router.post("/streaming/stop", response_model=StreamingStatusOut, tags=["streaming"])
 def streaming_stop(camera: CameraDep) -> dict[str, Any]:
     """Stop publishing (idempotent); capture, detection and snapshots go on."""
     return asdict(camera.stop_streaming())
 
 
-@v1.get("/streaming/status", response_model=StreamingStatusOut, tags=["streaming"])
+@router.get("/streaming/status", response_model=StreamingStatusOut, tags=["streaming"])
 def streaming_status(camera: CameraDep) -> dict[str, Any]:
     """State (stopped/connecting/streaming/reconnecting), URL, measured fps and bitrate, counters, last error, and
     the stream's health as a viewer sees it: fps over 10 s and 60 s, frame gaps over 100 ms and the largest gap
@@ -76,53 +65,46 @@ def streaming_status(camera: CameraDep) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------- detection
-def _need_detection(detection: Any) -> Any:
-    if detection is None:
-        raise HTTPException(409, "face detection is disabled (CAMERA_DETECTION_ENABLED=false)")
-    return detection
-
-
-@v1.get(
+@router.get(
     "/detection/latest",
     response_model=DetectionOut,
     tags=["detection"],
     responses={503: {"model": Problem, "description": "no frame analysed yet"}},
 )
-def detection_latest(detection: DetectionDep, response: Response) -> dict[str, Any]:
+def detection_latest(detection: RequiredDetectionDep, response: Response) -> dict[str, Any]:
     """The cached result of the newest analysed frame; answers at once, never analyses."""
-    result = _need_detection(detection).latest()
+    result = detection.latest()
     if result is None:
-        raise HTTPException(503, "no frame has been analysed yet; retry in a second", headers={"Retry-After": "1"})
+        raise Unavailable("no frame has been analysed yet; retry in a second")
     response.headers["Cache-Control"] = "no-store"
     return result.to_dict()
 
 
-@v1.post(
+@router.post(
     "/detection/run",
     response_model=DetectionOut,
     tags=["detection"],
     responses={503: {"model": Problem, "description": "no frame captured yet"}},
 )
-async def detection_run(detection: DetectionDep) -> dict[str, Any]:
+async def detection_run(detection: RequiredDetectionDep) -> dict[str, Any]:
     """Analyse the newest frame now (Haar frontal + profile, dlib HOG + 128-d encodings) and return the result."""
-    service = _need_detection(detection)
     try:
-        result = await run_in_threadpool(service.run_now)
+        result = await run_in_threadpool(detection.run_now)
     except (CameraUnavailable, NoFrameAvailable) as exc:
-        raise HTTPException(503, f"no frame to analyse yet: {exc}", headers={"Retry-After": "1"}) from exc
+        raise Unavailable(f"no frame to analyse yet: {exc}") from exc
     except DetectionBusy as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
+        raise Unavailable(str(exc)) from exc
     return result.to_dict()
 
 
-@v1.get("/detection/status", tags=["detection"])
-def detection_status(detection: DetectionDep) -> dict[str, Any]:
+@router.get("/detection/status", tags=["detection"])
+def detection_status(detection: RequiredDetectionDep) -> dict[str, Any]:
     """Detection task counters: active, analysed_fps, frames_analysed, samples_skipped, last_analysis_ms, errors."""
-    return _need_detection(detection).stats()
+    return detection.stats()
 
 
 # ----------------------------------------------------------------------------------- camera
-@v1.get(
+@router.get(
     "/camera/snapshot",
     tags=["camera"],
     response_class=Response,
@@ -134,32 +116,17 @@ async def snapshot(
     quality: Annotated[int, Query(ge=1, le=100, description="JPEG quality")] = 90,
 ) -> Response:
     """JPEG of the newest full-resolution frame while streaming continues (``?width=`` for a scaled copy)."""
-    jpeg = await take_snapshot(camera, width, quality)
+    jpeg = await run_in_threadpool(take_snapshot, camera, width, quality)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-async def take_snapshot(camera: Camera, width: int | None, quality: int) -> bytes:
-    """JPEG bytes of the newest frame, ``width`` px wide (None: full size), at JPEG ``quality`` 1..100.
-
-    Raises:
-        HTTPException: 422 ``width`` larger than the main stream; 503 (``Retry-After: 1``) no frame yet.
-    """
-    if width is not None and width > camera.width:
-        raise HTTPException(422, f"width={width} is larger than the main stream ({camera.width} px); allowed 16..{camera.width}")
-    try:
-        return await run_in_threadpool(camera.snapshot_jpeg, width, quality)
-    except CameraUnavailable as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from exc
-
-
-@v1.get("/camera/status", response_model=CameraStatus, tags=["camera"])
-def camera_status(camera: CameraDep, request: Request) -> CameraStatus:
+@router.get("/camera/status", response_model=CameraStatus, tags=["camera"])
+def camera_status(camera: CameraDep, services: ServicesDep) -> CameraStatus:
     """Source, size, frame rate, sensor metadata (lux, exposure, gains, colour temperature, focus, AF state,
     sensor temperature, crop; null where the source cannot measure it), HDR, day/night, zoom, streaming."""
     meta = camera.metadata()
     fields = {k: v for k, v in meta.items() if k in CameraStatus.model_fields}
-    controls = getattr(request.app.state, "controls", None)
-    extra = controls.status() if controls is not None else {}
+    extra = services.controls.status() if services.controls is not None else {}
     return CameraStatus(
         **{k: v for k, v in extra.items() if k in CameraStatus.model_fields},
         **fields,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -125,3 +125,7 @@ class Problem(BaseModel):
     """Error body: ``detail`` says what is wrong and what is allowed."""
 
     detail: str
+
+
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "missing or invalid credentials"}}
+"""The 401 every authenticated route documents (declared once, on the ``/v1`` router)."""

@@ -17,35 +17,29 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from pi_camera_service.api.routes import UNAUTHORIZED
+from pcs_common.service_errors import InsufficientStorage, NotFound, OperationFailed, Unavailable
+from pi_camera_service.api.deps import StillsDep
 from pi_camera_service.api.schemas import Problem
-from pi_camera_service.auth import require_auth
 from pi_camera_service.sources.base import CameraUnavailable
 from pi_camera_service.stills.service import StillsDiskFull, StillsService
-from pi_camera_service.stills.store import (
-    InvalidCursor,
-    InvalidDay,
-    InvalidId,
-    StillRecord,
-)
+from pi_camera_service.stills.store import StillRecord
 
 #: stills never change once written
 IMAGE_CACHE_CONTROL = "private, max-age=86400"
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    **UNAUTHORIZED,
     409: {"model": Problem, "description": "stills are disabled (CAMERA_STILLS_ENABLED=false)"},
     422: {"model": Problem, "description": "malformed id, day, cursor or limit"},
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "no such still"}}
 JPEG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}}, **NOT_FOUND}
 
-router = APIRouter(prefix="/v1", tags=["stills"], dependencies=[Depends(require_auth)], responses=ERRORS)
+router = APIRouter(tags=["stills"], responses=ERRORS)
 
 
 class StillOut(BaseModel):
@@ -79,33 +73,21 @@ class DayOut(BaseModel):
     bytes: int = Field(description="disk bytes of that day's stills, thumbnails and sidecars")
 
 
-def get_stills(request: Request) -> StillsService:
-    """The stills service (``app.state.stills``).
-
-    Raises:
-        HTTPException: 409 when stills are disabled.
-    """
-    stills = getattr(request.app.state, "stills", None)
-    if stills is None:
-        raise HTTPException(409, "stills are disabled (CAMERA_STILLS_ENABLED=false); enable them and restart")
-    return stills
-
-
-StillsDep = Annotated[StillsService, Depends(get_stills)]
-
-
 def _out(request: Request, record: StillRecord) -> dict[str, Any]:
     base = request.scope.get("root_path", "") + f"/v1/stills/{record.id}"
     return {**record.to_dict(), "url": base, "thumbnail_url": base + "/thumbnail"}
 
 
 def _record(stills: StillsService, still_id: str) -> StillRecord:
-    try:
-        record = stills.store.get(still_id)
-    except InvalidId as exc:
-        raise HTTPException(422, str(exc)) from None
+    """The record of ``still_id``.
+
+    Raises:
+        InvalidId: malformed id (422 at the app's error boundary).
+        NotFound: no such still.
+    """
+    record = stills.store.get(still_id)
     if record is None:
-        raise HTTPException(404, f"no still {still_id!r}: it was never taken or has been deleted")
+        raise NotFound(f"no still {still_id!r}: it was never taken or has been deleted")
     return record
 
 
@@ -113,7 +95,7 @@ def _image(path: Path, still_id: str, what: str) -> FileResponse:
     try:
         stat = os.stat(path)
     except FileNotFoundError:
-        raise HTTPException(404, f"the {what} of still {still_id!r} is missing on disk") from None
+        raise NotFound(f"the {what} of still {still_id!r} is missing on disk") from None
     return FileResponse(
         path, media_type="image/jpeg", stat_result=stat, filename=path.name, content_disposition_type="inline",
         headers={"Cache-Control": IMAGE_CACHE_CONTROL},
@@ -130,10 +112,7 @@ def list_stills(
 ) -> dict[str, Any]:
     """Stills newest first, ``limit`` per page; follow ``next_cursor`` until it is null. Served from the
     in-memory index (no disk access)."""
-    try:
-        records, next_cursor = stills.store.page(limit, cursor, day)
-    except (InvalidCursor, InvalidDay) as exc:
-        raise HTTPException(422, str(exc)) from None
+    records, next_cursor = stills.store.page(limit, cursor, day)  # InvalidCursor, InvalidDay: 422
     return {"items": [_out(request, r) for r in records], "next_cursor": next_cursor}
 
 
@@ -151,13 +130,13 @@ async def take_still(request: Request, stills: StillsDep) -> dict[str, Any]:
     try:
         record = await run_in_threadpool(stills.capture, "manual")
     except CameraUnavailable as exc:
-        raise HTTPException(503, f"no frame to take a still from yet: {exc}", headers={"Retry-After": "1"}) from None
+        raise Unavailable(f"no frame to take a still from yet: {exc}") from None
     except StillsDiskFull as exc:
-        raise HTTPException(507, f"still not taken: {exc}") from None
+        raise InsufficientStorage(f"still not taken: {exc}") from None
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise HTTPException(507, f"still not taken, the disk is full: {exc}") from None
-        raise HTTPException(500, f"still not taken, writing it failed: {exc}") from None
+            raise InsufficientStorage(f"still not taken, the disk is full: {exc}") from None
+        raise OperationFailed(f"still not taken, writing it failed: {exc}") from None
     return _out(request, record)
 
 
@@ -172,7 +151,7 @@ def latest_still(request: Request, stills: StillsDep) -> dict[str, Any]:
     """The newest still (404 when there is none yet)."""
     record = stills.store.latest()
     if record is None:
-        raise HTTPException(404, "no still has been taken yet")
+        raise NotFound("no still has been taken yet")
     return _out(request, record)
 
 
@@ -205,9 +184,9 @@ def get_metadata(stills: StillsDep, still_id: str) -> dict[str, Any]:
     try:
         sidecar = stills.store.read_sidecar(still_id)
     except (OSError, ValueError) as exc:
-        raise HTTPException(500, f"the sidecar of still {still_id!r} cannot be read: {exc}") from None
+        raise OperationFailed(f"the sidecar of still {still_id!r} cannot be read: {exc}") from None
     if sidecar is None:
-        raise HTTPException(404, f"no still {still_id!r}: it has just been deleted")
+        raise NotFound(f"no still {still_id!r}: it has just been deleted")
     return sidecar
 
 
@@ -216,5 +195,5 @@ def delete_still(stills: StillsDep, still_id: str) -> Response:
     """Delete a still: its JPEG, thumbnail and sidecar (204)."""
     _record(stills, still_id)
     if stills.store.delete(still_id) is None:
-        raise HTTPException(404, f"no still {still_id!r}: it has just been deleted")
+        raise NotFound(f"no still {still_id!r}: it has just been deleted")
     return Response(status_code=204)

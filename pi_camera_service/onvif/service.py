@@ -302,7 +302,7 @@ def build_router() -> APIRouter:
 
     @router.get(SNAPSHOT_PATH)
     async def snapshot(request: Request) -> Response:
-        from pi_camera_service.api.routes import take_snapshot
+        from pi_camera_service.snapshots import take_snapshot
 
         ctx = context(request)
         if ctx is None:
@@ -330,7 +330,7 @@ def build_router() -> APIRouter:
         if profile != PROFILE_TOKEN:
             return Response(f"no profile {profile[:64]!r}; the profile is {PROFILE_TOKEN!r}", status_code=404,
                             media_type="text/plain")
-        jpeg = await take_snapshot(ctx.camera, None, 90)
+        jpeg = await run_in_threadpool(take_snapshot, ctx.camera, None, 90)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     return router

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pi_camera_service.frames import AnalysisFrame
+from pi_camera_service.frames import AnalysisFrame, Frame
 from pcs_common.urls import redact_url  # noqa: F401 - also imported from here by the sources
 
 if TYPE_CHECKING:
@@ -359,6 +359,11 @@ class Camera(ABC):
     def frames_captured(self) -> int:
         """Frames captured since :meth:`open` (0 when unknown)."""
         return 0
+
+    def latest_frame(self) -> Frame | None:
+        """The newest main-stream frame as captured, without encoding it; None before the first frame,
+        and always None for sources that do not keep one (the Pi camera: use :meth:`snapshot_jpeg`)."""
+        return None
 
     # ------------------------------------------------------------------ controls (see controls/)
     def capabilities(self) -> SourceCapabilities:

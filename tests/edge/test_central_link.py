@@ -1,8 +1,10 @@
 """Pairing with a central server and heartbeats (pi_camera_service.central_link), against a real HTTP server.
 
-:class:`FakeCentral` implements the central server's side of the protocol (pairing requests with
-8-character codes, long polls held up to ``wait`` s, 410 on expiry, device credentials, heartbeats with
-secret rotation, 401 ``unknown_device``, 403 ``camera_disabled``); it is a FastAPI app served by uvicorn
+:class:`FakeCentral` implements the central server's side of the protocol for fault injection (pairing
+requests with 8-character codes, long polls held up to ``wait`` s, 410 on expiry, device credentials,
+heartbeats with secret rotation, 401 ``unknown_device``, 403 ``camera_disabled``), built on the
+protocol's own models (:mod:`pcs_common.protocol`; ``tests/contract/`` runs the camera against the real
+central server instead). It is a FastAPI app served by uvicorn
 in a thread on 127.0.0.1 and can be stopped and started again on the same port while its state (the
 "database") survives. The camera side runs either in-process (:class:`LinkRunner`: a
 :class:`CentralLink` on its own event loop, short intervals) or as the real service process.
@@ -31,7 +33,10 @@ import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict
+
+from pcs_common import protocol
+from pcs_common.protocol import Heartbeat, HeartbeatAnswer, PairingCode, PairingPollAnswer, PairingRequest
 
 from pi_camera_service.api.app import create_app
 from pi_camera_service.central_link import (
@@ -67,18 +72,15 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------ fake central
-class _PairingRequestIn(BaseModel):
+class _StrictPairingRequest(PairingRequest):
+    """The protocol's pairing request, refusing fields the protocol does not define (the real server
+    ignores them)."""
+
     model_config = ConfigDict(extra="forbid")
-    hardware_id: str = Field(pattern=r"^[0-9a-f]{32}$")
-    pairing_key: str = Field(pattern=r"^[A-Za-z0-9_-]{43,}$")  # the camera's secret binding its codes
-    name: str = Field(min_length=1, max_length=100)
-    version: str = Field(min_length=1)
-    api_url: str | None
-    rtsp_url: str | None
 
 
-class _HeartbeatIn(BaseModel):
-    status: dict[str, Any]
+class _StrictHeartbeat(Heartbeat):
+    model_config = ConfigDict(extra="forbid")
 
 
 class FakeCentral:
@@ -113,8 +115,8 @@ class FakeCentral:
     def app(self) -> FastAPI:
         app = FastAPI()
 
-        @app.post("/v1/pairing/requests", status_code=201)
-        def create_request(body: _PairingRequestIn) -> Any:
+        @app.post(protocol.PAIRING_REQUESTS_PATH, status_code=201)
+        def create_request(body: _StrictPairingRequest) -> Any:
             with self.lock:
                 if self.rate_limit_next > 0:
                     self.rate_limit_next -= 1
@@ -127,13 +129,12 @@ class FakeCentral:
                     "code": code, "poll_token": secrets.token_urlsafe(24), "expires": expires,
                     "status": "pending", "device_id": None, "hardware_id": body.hardware_id,
                 }
-                return {
-                    "request_id": request_id, "code": code, "expires_at": _iso(expires),
-                    "poll_token": self.requests[request_id]["poll_token"],
-                }
+                return PairingCode(request_id=request_id, code=code, expires_at=_iso(expires),
+                                   poll_token=self.requests[request_id]["poll_token"]).model_dump(exclude_none=True)
 
-        @app.get("/v1/pairing/requests/{request_id}")
-        async def poll(request_id: str, request: Request, wait: int = Query(30, ge=0, le=60)) -> Any:
+        @app.get(protocol.PAIRING_REQUESTS_PATH + "/{request_id}")
+        async def poll(request_id: str, request: Request,
+                       wait: int = Query(30, ge=0, le=protocol.MAX_POLL_WAIT_S)) -> Any:
             with self.lock:
                 self.polls.append((time.monotonic(), wait))
                 req = self.requests.get(request_id)
@@ -149,18 +150,18 @@ class FakeCentral:
                         device = self.devices.get(req["device_id"])
                         if device is None or device["authenticated"]:
                             return JSONResponse({"detail": "pairing request already claimed"}, 410)
-                        return {
-                            "status": "paired", "device_id": req["device_id"],
-                            "device_secret": device["secret"], "camera_name": device["name"],
-                        }
+                        return PairingPollAnswer(
+                            status="paired", device_id=req["device_id"], device_secret=device["secret"],
+                            camera_name=device["name"]).model_dump(exclude_none=True)
                     if time.time() >= req["expires"]:
                         return JSONResponse({"detail": "pairing code expired"}, 410)
                 if time.monotonic() >= deadline:
-                    return {"status": "pending", "expires_at": _iso(req["expires"])}
+                    return PairingPollAnswer(status="pending", expires_at=_iso(req["expires"])).model_dump(
+                        exclude_none=True)
                 await asyncio.sleep(0.05)
 
-        @app.post("/v1/devices/heartbeat")
-        def heartbeat(body: _HeartbeatIn, request: Request) -> Any:
+        @app.post(protocol.HEARTBEAT_PATH)
+        def heartbeat(body: _StrictHeartbeat, request: Request) -> Any:
             scheme, _, param = request.headers.get("Authorization", "").partition(" ")
             try:
                 device_id, _, secret = base64.b64decode(param).decode().partition(":")
@@ -184,10 +185,9 @@ class FakeCentral:
                 self.heartbeats.append(
                     {"device_id": device_id, "secret": secret, "status": body.status, "at": time.monotonic()}
                 )
-                answer = {"camera_name": device["name"], "heartbeat_interval_s": self.heartbeat_interval}
-                if device["pending_secret"]:
-                    answer["device_secret"] = device["pending_secret"]
-                return answer
+                answer = HeartbeatAnswer(camera_name=device["name"], heartbeat_interval_s=self.heartbeat_interval,
+                                         device_secret=device["pending_secret"])
+                return answer.model_dump(exclude_none=True)
 
         return app
 

@@ -44,7 +44,7 @@ from typing import Any, Literal
 from pcs_common.fileio import fsync_dir, make_private_dir, prepare_private_sqlite, unlink_quietly, write_atomic
 from pcs_common.timefmt import utc_iso_ms as iso_utc  # the old name, still imported by the sender
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pi_camera_service.outbox")
 
 DB_FILE = "outbox.db"
 """Name of the database in the state directory."""

@@ -1,0 +1,1 @@
+"""Contract tests: the camera's real protocol clients against the real central server."""
