@@ -3,7 +3,7 @@
 For each configuration (software path: PyAV decode + libx264; Picamera2 path: the fake in
 ``tests/fakes/picamera2``, whose H264Encoder stands in for the VC4 hardware encoder and costs no CPU),
 the real service runs at 640x480@30 with 320x240 analysis inside a cgroup v1 group
-(``tests/cgroups.py``) with ``--cores`` of CPU and ``--memory-mb`` of memory (the unit's
+(``tests/support/cgroups.py``) with ``--cores`` of CPU and ``--memory-mb`` of memory (the unit's
 ``MemoryMax=400M``), and reports:
 
 * analysed fps (``/v1/detection/status``) and the sampling rate the back-off settled on;
@@ -41,9 +41,11 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import cgroups  # noqa: E402
-from tests.conftest import FAKES, SAMPLE, ServiceProcess, free_port, wait_until  # noqa: E402
-from tests.test_stream_health import WarningReceiver, gaps, probe  # noqa: E402
+from tests.support import cgroups  # noqa: E402
+from tests.support.net import free_port, wait_until  # noqa: E402
+from tests.support.paths import FAKES, SAMPLE  # noqa: E402
+from tests.support.processes import ServiceProcess  # noqa: E402
+from tests.support.rtsp import WarningReceiver, gaps, probe  # noqa: E402
 
 API_KEY = "bench-envelope-key-0123456789abcdef"
 #: sbc-bench 7-Zip MIPS of a Pi Zero 2 W, 4 threads at 1000 MHz (source in the module docstring)

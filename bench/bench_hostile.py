@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pi_camera_service.auth import hash_password  # noqa: E402
-from tests.conftest import ServiceProcess, sample_camera_env, wait_until  # noqa: E402
+from tests.support.net import wait_until  # noqa: E402
+from tests.support.processes import ServiceProcess, sample_camera_env  # noqa: E402
 
 API_KEY = "bench-key-0123456789abcdef0123456789"
 MEMORY_MAX = 400 * 2**20  # pi-camera-service.service: MemoryMax=400M

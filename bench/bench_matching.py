@@ -243,9 +243,8 @@ def ingest_rate(unknown: int, events: int, batch: int) -> float:
 
     from central.matching import encoding_to_bytes
     from central.models import Person, PersonEncoding
-    from tests.conftest import CentralServer
-    from tests.test_central_ingest import event, post_events
-    from tests.test_central_pairing import paired_camera
+    from tests.support.central_api import event, paired_camera, post_events
+    from tests.support.central_server import CentralServer
 
     mix = Mixture(1)
     with tempfile.TemporaryDirectory() as tmp:

@@ -41,7 +41,10 @@ sys.path.insert(0, str(ROOT))
 from benchlib import LOOPBACK_ENV, interleave, load_line, spread  # noqa: E402
 from pi_camera_service.config import Settings  # noqa: E402
 from pi_camera_service.streaming import EncoderSettings  # noqa: E402
-from tests.conftest import SAMPLE, RtspReceiver, ServiceProcess, free_port  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.paths import SAMPLE  # noqa: E402
+from tests.support.processes import ServiceProcess  # noqa: E402
+from tests.support.rtsp import RtspReceiver  # noqa: E402
 
 API_KEY = "bench-key-0123456789abcdef0123"
 

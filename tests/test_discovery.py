@@ -33,16 +33,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from central.discovery import (
-    CameraBrowser,
-    DiscoveredCamera,
-    parse_scan_network,
-    scan_cidr,
-)
+from central.discovery import CameraBrowser, DiscoveredCamera, parse_scan_network, scan_cidr
 from pi_camera_service import __version__
 from pi_camera_service.config import ConfigError, load_settings
 from pi_camera_service.discovery import SERVICE_TYPE, ServiceAdvertiser, viewer_rtsp_url
-from tests.conftest import ROOT, ServiceProcess, free_port, sample_camera_env, wait_until
+from tests.support.net import free_port, wait_until
+from tests.support.paths import ROOT
+from tests.support.processes import ServiceProcess, sample_camera_env
 
 NOT_LOCAL = "203.0.113.7"  # TEST-NET-3: never an address of this machine
 

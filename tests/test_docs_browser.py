@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import tests.browser  # noqa: F401 - skips this module without Playwright or Chromium
-from tests.browser import watch
-from tests.conftest import ServiceProcess, sample_camera_env
-from tests.test_central_web import start_central
+import tests.support.browser  # noqa: F401 - skips this module without Playwright or Chromium
+from tests.support.browser import watch
+from tests.support.central_web import start_central
+from tests.support.processes import ServiceProcess, sample_camera_env
 
 pytestmark = pytest.mark.browser
 

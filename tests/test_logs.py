@@ -15,7 +15,8 @@ import pytest
 from pi_camera_service.config import load_settings
 from pi_camera_service.discovery import ServiceAdvertiser
 from pcs_common.logs import stderr_is_journal
-from tests.conftest import CentralProcess, ServiceProcess, free_port, sample_camera_env
+from tests.support.net import free_port
+from tests.support.processes import CentralProcess, ServiceProcess, sample_camera_env
 
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")
 BARE = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")

@@ -27,7 +27,8 @@ from schemathesis.checks import (  # noqa: E402
     status_code_conformance,
 )
 
-from tests.conftest import CentralServer, free_port, wait_until  # noqa: E402
+from tests.support.central_server import CentralServer  # noqa: E402
+from tests.support.net import free_port, wait_until  # noqa: E402
 
 EXAMPLES = 12
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
@@ -70,7 +71,7 @@ def report(failures: dict[str, list[str]]) -> str:
 def test_camera_matches_its_openapi_document(tmp_path: Path):
     import uvicorn
 
-    from tests.test_resource_limits import API_KEY, camera_app
+    from tests.support.camera_app import API_KEY, camera_app
 
     port = free_port()
     app = camera_app(tmp_path, port=port)

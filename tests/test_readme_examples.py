@@ -20,7 +20,9 @@ import httpx
 import pytest
 
 from pi_camera_service.auth import hash_password
-from tests.conftest import ROOT, ServiceProcess, sample_camera_env, wait_until
+from tests.support.net import wait_until
+from tests.support.paths import ROOT
+from tests.support.processes import ServiceProcess, sample_camera_env
 
 KEY = "readme-example-key-0123456789abcdef"
 PASS = "readme-password-correct-horse"

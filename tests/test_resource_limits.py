@@ -23,26 +23,16 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 import pi_camera_service.auth as auth
-from pi_camera_service.api.app import create_app
 from pi_camera_service.auth import hash_password
-from pi_camera_service.config import load_settings
-from tests.conftest import SAMPLE, CentralServer, ServiceProcess, bearer, free_port, sample_camera_env, wait_until
-from tests.test_central_ingest import b64, event, jpeg, post_events
-from tests.test_central_pairing import basic, paired_camera
+from tests.support.camera_app import API_KEY, camera_app
+from tests.support.central_api import basic, event, jpeg, paired_camera, post_events
+from tests.support.central_server import CentralServer, bearer
+from tests.support.net import free_port, wait_until
+from tests.support.processes import ServiceProcess, sample_camera_env
 
-API_KEY = "k" * 40
 PASSWORD = "correct horse battery"
 #: pwdlib's default argon2 cost before this change (m = 64 MiB, t = 3, p = 4): hashes users still have
 OLD_HASHER = PasswordHash((Argon2Hasher(),))
-
-
-def camera_app(tmp_path: Path, **overrides):
-    settings = load_settings(
-        source=str(SAMPLE), width=320, height=240, stream_on_start=False, api_key=API_KEY,
-        state_dir=str(tmp_path / "state"), stills_dir=str(tmp_path / "stills"), detection_enabled=False,
-        stills_enabled=False, outbox_enabled=False, **overrides,
-    )
-    return create_app(settings)
 
 
 @pytest.fixture()

@@ -21,242 +21,54 @@ temporary files, and JPEGs or thumbnails without a sidecar (left by a power cut)
 The index (one small record per still, sorted by id) is built once at start-up by reading the sidecars
 and then kept up to date by :meth:`StillStore.add` and :meth:`StillStore.delete`, so listing, paging
 and retention never scan the disk.
+
+What a still is (its id, day, record and cursor) is in :mod:`pi_camera_service.stills.records`, the
+JPEG size and thumbnails in :mod:`pi_camera_service.stills.thumbnails`; both are importable from here
+too, as before.
 """
 
 from __future__ import annotations
 
-import base64
 import bisect
 import errno
 import json
 import logging
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
-
-import cv2
-import numpy as np
+from typing import Any
 
 from pcs_common.fileio import fsync_dir, unlink_quietly, write_atomic
+from pi_camera_service.stills.records import (
+    DAY_RE,
+    ID_RE,
+    SIDECAR_FORMAT,
+    TRIGGERS,
+    InvalidCursor,
+    InvalidDay,
+    InvalidId,
+    StillRecord,
+    Trigger,
+    check_day,
+    check_id,
+    compact_detection,
+    day_of,
+    decode_cursor,
+    encode_cursor,
+)
+from pi_camera_service.stills.thumbnails import THUMBNAIL_QUALITY, jpeg_size, make_thumbnail, thumbnail_size
+
+__all__ = [
+    "DAY_RE", "ID_RE", "SIDECAR_FORMAT", "THUMBNAIL_QUALITY", "TRIGGERS", "InvalidCursor", "InvalidDay",
+    "InvalidId", "StillRecord", "StillStore", "Trigger", "check_day", "check_id", "compact_detection",
+    "day_of", "decode_cursor", "encode_cursor", "jpeg_size", "make_thumbnail", "thumbnail_size",
+]
 
 log = logging.getLogger(__name__)
-
-Trigger = Literal["schedule", "detection", "manual"]
-TRIGGERS: tuple[str, ...] = ("schedule", "detection", "manual")
-
-#: ``YYYYMMDD_HHMMSS_mmm`` (local capture time, ASCII digits; always used with ``fullmatch``): the only
-#: accepted still id, so no other path can be built from a request
-ID_RE = re.compile(r"[0-9]{8}_[0-9]{6}_[0-9]{3}")
-#: ``YYYY-MM-DD`` (with ``fullmatch``): a day directory and the ``day`` filter
-DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-#: JPEG quality of thumbnails
-THUMBNAIL_QUALITY = 80
-#: bumped when the sidecar layout changes incompatibly
-SIDECAR_FORMAT = 1
-_CURSOR_PREFIX = "s1:"
-
-
-class InvalidId(ValueError):
-    """A still id that does not match :data:`ID_RE` (``YYYYMMDD_HHMMSS_mmm``)."""
-
-
-class InvalidCursor(ValueError):
-    """A pagination cursor that this store did not issue."""
-
-
-class InvalidDay(ValueError):
-    """A day that is not a calendar date written ``YYYY-MM-DD``."""
-
-
-@dataclass(frozen=True, slots=True)
-class StillRecord:
-    """One still in the index (what listings return; the sidecar has more).
-
-    Attributes:
-        id: ``YYYYMMDD_HHMMSS_mmm``, the local capture time.
-        taken_at: capture time, s since the epoch.
-        taken_at_iso: local capture time, ISO 8601 with the UTC offset, ms precision.
-        trigger: ``schedule`` | ``detection`` | ``manual``.
-        width, height: the JPEG's size, px.
-        bytes: size of the JPEG, bytes.
-        disk_bytes: size of the JPEG, thumbnail and sidecar together, bytes (what retention counts).
-        nb_faces, nb_profiles: faces in the detection result stored with the still, None when no
-            (recent enough) result was stored.
-    """
-
-    id: str
-    taken_at: float
-    taken_at_iso: str
-    trigger: str
-    width: int
-    height: int
-    bytes: int
-    disk_bytes: int
-    nb_faces: int | None
-    nb_profiles: int | None
-
-    @property
-    def day(self) -> str:
-        """The local day ``YYYY-MM-DD`` (also the directory name)."""
-        return day_of(self.id)
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{id, taken_at, taken_at_iso, trigger, width, height, bytes, nb_faces, nb_profiles}``."""
-        return {
-            "id": self.id, "taken_at": self.taken_at, "taken_at_iso": self.taken_at_iso, "trigger": self.trigger,
-            "width": self.width, "height": self.height, "bytes": self.bytes,
-            "nb_faces": self.nb_faces, "nb_profiles": self.nb_profiles,
-        }
-
-
-# ------------------------------------------------------------------------------------ helpers
-def day_of(still_id: str) -> str:
-    """``20261122_143005_123`` -> ``2026-11-22``."""
-    return f"{still_id[0:4]}-{still_id[4:6]}-{still_id[6:8]}"
-
-
-def check_id(still_id: str) -> str:
-    """Return ``still_id`` if it is a well-formed id.
-
-    Raises:
-        InvalidId: it does not match ``YYYYMMDD_HHMMSS_mmm``.
-    """
-    if not isinstance(still_id, str) or not ID_RE.fullmatch(still_id):
-        raise InvalidId(
-            f"{still_id!r} is not a still id; ids look like 20261122_143005_123 (YYYYMMDD_HHMMSS_mmm, local time)"
-        )
-    return still_id
-
-
-def check_day(day: str) -> str:
-    """Return ``day`` if it is a calendar date written ``YYYY-MM-DD``.
-
-    Raises:
-        InvalidDay: any other string (``2026-02-30`` included).
-    """
-    try:
-        if not DAY_RE.fullmatch(day):
-            raise ValueError
-        datetime.strptime(day, "%Y-%m-%d")
-    except (TypeError, ValueError):
-        raise InvalidDay(f"day={day!r} is not a date; use YYYY-MM-DD, such as 2026-11-22") from None
-    return day
-
-
-def encode_cursor(still_id: str) -> str:
-    """The opaque cursor that continues a listing after ``still_id`` (URL-safe base64)."""
-    return base64.urlsafe_b64encode((_CURSOR_PREFIX + still_id).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """The still id inside a cursor made by :func:`encode_cursor`.
-
-    Raises:
-        InvalidCursor: the cursor was not made by :func:`encode_cursor`.
-    """
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (ValueError, UnicodeDecodeError):
-        raw = ""
-    still_id = raw.removeprefix(_CURSOR_PREFIX)
-    if not raw.startswith(_CURSOR_PREFIX) or not ID_RE.fullmatch(still_id):
-        raise InvalidCursor(
-            f"cursor={cursor!r} is not a cursor this API issued; pass next_cursor from the previous page unchanged, "
-            "or no cursor for the first page"
-        )
-    return still_id
-
-
-def jpeg_size(data: bytes) -> tuple[int, int]:
-    """(width, height) px read from a JPEG's SOF header, without decoding the image.
-
-    Raises:
-        ValueError: ``data`` is not a JPEG (no SOI marker, or no frame header).
-    """
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG (no SOI marker)")
-    i, n = 2, len(data)
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            raise ValueError(f"not a JPEG (bad marker at byte {i})")
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
-            i += 2
-            continue
-        length = int.from_bytes(data[i + 2:i + 4], "big")
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            if i + 9 > n:
-                break
-            height = int.from_bytes(data[i + 5:i + 7], "big")
-            width = int.from_bytes(data[i + 7:i + 9], "big")
-            return width, height
-        if marker == 0xDA:  # start of scan before any frame header
-            break
-        i += 2 + length
-    raise ValueError("not a JPEG (no frame header)")
-
-
-def thumbnail_size(size: tuple[int, int], width: int) -> tuple[int, int]:
-    """(width, height) px of the thumbnail of a ``size`` still: ``width`` px wide but never wider than
-    the still, aspect ratio kept."""
-    w, h = size
-    width = max(1, min(width, w))
-    return width, max(1, round(h * width / w))
-
-
-def make_thumbnail(jpeg: bytes, size: tuple[int, int], width: int) -> bytes:
-    """A JPEG thumbnail ``width`` px wide (never wider than the still), aspect ratio kept.
-
-    The still is decoded at 1/2, 1/4 or 1/8 scale by libjpeg when that is still at least ``width``
-    wide (much cheaper than a full decode on a Pi Zero), then scaled with ``cv2.INTER_AREA``.
-
-    Args:
-        jpeg: the still.
-        size: the still's (width, height) px.
-        width: thumbnail width, px.
-
-    Raises:
-        ValueError: the JPEG cannot be decoded or re-encoded.
-    """
-    w = size[0]
-    width, height = thumbnail_size(size, width)
-    flag = cv2.IMREAD_COLOR
-    for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-                            (2, cv2.IMREAD_REDUCED_COLOR_2)):
-        if -(-w // factor) >= width:
-            flag = reduced
-            break
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flag)
-    if image is None:
-        raise ValueError("the still cannot be decoded")
-    if image.shape[1] != width or image.shape[0] != height:
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
-    if not ok:
-        raise ValueError("the thumbnail cannot be encoded")
-    return buf.tobytes()
-
-
-def compact_detection(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A detection result dict (``DetectionResult.to_dict()``) without the 128-float face encodings.
-
-    Encodings would make each sidecar ~2.5 KB per face larger; boxes, counts and timestamps are kept.
-    """
-    if result is None:
-        return None
-    out = dict(result)
-    out["faces"] = [{k: v for k, v in face.items() if k != "encoding"} for face in result.get("faces", ())]
-    return out
 
 
 # ------------------------------------------------------------------------------------ the store

@@ -37,7 +37,9 @@ from pi_camera_service.outbox import Outbox
 from pi_camera_service.outbox.recorder import DetectionRecorder, face_event_payload, queue_snapshot
 from pi_camera_service.outbox.sender import OutboxSender
 from pi_camera_service.sources import create_camera
-from tests.conftest import SAMPLE, CentralServer, bearer, wait_until
+from tests.support.central_server import CentralServer, bearer
+from tests.support.net import wait_until
+from tests.support.paths import SAMPLE
 
 class RecordingTransport(httpx.AsyncBaseTransport):
     """The network, recording every request the camera sends (``attempted``: method, path, body bytes)

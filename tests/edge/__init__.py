@@ -1,0 +1,1 @@
+"""The camera (edge) service's tests."""
