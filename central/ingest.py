@@ -270,27 +270,62 @@ def _stored_ids(db: Any, camera_id: str, item_ids: list[str]) -> set[str]:
                                                              IngestedItem.item_id.in_(item_ids))))
 
 
+@dataclass
+class _EventFiles:
+    """The files of one event, written before its rows (:func:`_write_files`): the frame's path (or
+    None) and, per face in order, ``(observation_id, crop path or None)``."""
+
+    frame: str | None
+    faces: list[tuple[str, str | None]]
+
+    def paths(self) -> list[str]:
+        return [p for p in [self.frame, *(c for _, c in self.faces)] if p]
+
+
+def _write_files(media: MediaStore, camera_id: str, event: ParsedEvent) -> _EventFiles:
+    """Write the frame and the face crops of ``event`` durably (each file is fsynced): done before the
+    registry lock is taken, so the lock covers the database work only. Names are unique, so a file
+    written for an event that turns out to be a duplicate is simply deleted.
+
+    Raises:
+        OSError: a file could not be written (the ones already written are removed).
+    """
+    from central.models import new_id
+
+    written: list[str] = []
+    try:
+        frame = None
+        if event.frame is not None:
+            frame = media.write(unique_name("frames", camera_id, event.item_id), event.frame)
+            written.append(frame)
+        faces = []
+        for face in event.faces:
+            obs_id = new_id()
+            crop = None
+            if face.crop is not None:
+                crop = media.write(unique_name("crops", camera_id, obs_id), face.crop)
+                written.append(crop)
+            faces.append((obs_id, crop))
+    except BaseException:
+        media.delete(written)
+        raise
+    return _EventFiles(frame, faces)
+
+
 def _add_event(registry: Any, db: Any, camera_id: str, event: ParsedEvent, pending: list[Any],
-               files: list[str]) -> None:
-    """Rows (item, frame, observations, sightings) and files of one new event; not committed."""
+               files: _EventFiles) -> None:
+    """Rows (item, frame, observations, sightings) of one new event whose files are written; not committed."""
     from central.matching import encoding_to_bytes
-    from central.models import FaceObservation, IngestedItem, Photo, new_id
+    from central.models import FaceObservation, IngestedItem, Photo
 
     db.add(IngestedItem(camera_id=camera_id, item_id=event.item_id, kind="face_event",
                         captured_at=event.captured_at, track_id=event.track_id, event=event.event,
                         profiles=event.profiles))
-    if event.frame is not None:
-        path = registry.media.write(unique_name("frames", camera_id, event.item_id), event.frame)
-        files.append(path)
-        db.add(Photo(camera_id=camera_id, item_id=event.item_id, kind="frame", path=path,
+    if event.frame is not None and files.frame is not None:
+        db.add(Photo(camera_id=camera_id, item_id=event.item_id, kind="frame", path=files.frame,
                      sha256=hashlib.sha256(event.frame).hexdigest(), size=len(event.frame),
                      captured_at=event.captured_at))
-    for face in event.faces:
-        obs_id = new_id()
-        crop_path = None
-        if face.crop is not None:
-            crop_path = registry.media.write(unique_name("crops", camera_id, obs_id), face.crop)
-            files.append(crop_path)
+    for face, (obs_id, crop_path) in zip(event.faces, files.faces):
         person_id = group_id = distance = None
         if face.encoding is not None:
             found = registry.classify(db, face.encoding, pending)
@@ -309,9 +344,11 @@ def _add_event(registry: Any, db: Any, camera_id: str, event: ParsedEvent, pendi
 def store_events(registry: Any, db: Any, camera_id: str, events: list[ParsedEvent]) -> dict[str, str]:
     """Store the new events of one request and match their faces (see :class:`central.people.FaceRegistry`).
 
-    Under ``registry.lock``: events already stored for this camera are skipped; the others' files
-    are written, their rows added and committed at once. If that commit fails on the uniqueness of
-    ``(camera, item_id)`` (another process stored one meanwhile), every event is retried alone.
+    The files (frames, crops) of the events not stored yet are written first, outside any lock. Then,
+    under ``registry.lock``: events already stored for this camera are skipped; the others' rows are
+    added and committed at once. If that commit fails on the uniqueness of ``(camera, item_id)``
+    (another request or process stored one meanwhile), every event is retried alone. Files of events
+    not stored in the end are deleted.
 
     Returns:
         ``{item_id: "stored" | "duplicate"}`` for every event given.
@@ -322,40 +359,46 @@ def store_events(registry: Any, db: Any, camera_id: str, events: list[ParsedEven
     """
     from sqlalchemy.exc import IntegrityError
 
-    with registry.lock:
-        registry.ensure_loaded(db)
-        status = {e.item_id: "duplicate" for e in events}
-        stored = _stored_ids(db, camera_id, [e.item_id for e in events])
-        todo = [e for e in events if e.item_id not in stored]
+    status = {e.item_id: "duplicate" for e in events}
+    known = _stored_ids(db, camera_id, [e.item_id for e in events])
+    db.rollback()  # end the read: the transaction that stores starts under the lock
+    files: dict[str, _EventFiles] = {}
+    try:
+        for event in events:
+            if event.item_id not in known:
+                files[event.item_id] = _write_files(registry.media, camera_id, event)
+        with registry.lock:
+            registry.ensure_loaded(db)
+            stored = _stored_ids(db, camera_id, list(files))
+            todo = [e for e in events if e.item_id in files and e.item_id not in stored]
 
-        def attempt(batch: list[ParsedEvent]) -> bool:
-            pending: list[Any] = []
-            files: list[str] = []
-            try:
+            def attempt(batch: list[ParsedEvent]) -> bool:
+                pending: list[Any] = []
+                try:
+                    for event in batch:
+                        event.observation_ids.clear()
+                        _add_event(registry, db, camera_id, event, pending, files[event.item_id])
+                    db.commit()
+                except IntegrityError as exc:
+                    db.rollback()
+                    log.info("storing %d event(s) of camera %s conflicted (%s); retrying one by one",
+                             len(batch), camera_id, type(exc.orig).__name__)
+                    return False
+                except BaseException:
+                    db.rollback()
+                    raise
+                if pending:
+                    registry.unknown.add(np.stack([e for e, _ in pending]), [g for _, g in pending])
                 for event in batch:
-                    event.observation_ids.clear()
-                    _add_event(registry, db, camera_id, event, pending, files)
-                db.commit()
-            except IntegrityError as exc:
-                db.rollback()
-                registry.media.delete(files)
-                log.info("storing %d event(s) of camera %s conflicted (%s); retrying one by one",
-                         len(batch), camera_id, type(exc.orig).__name__)
-                return False
-            except BaseException:
-                db.rollback()
-                registry.media.delete(files)
-                raise
-            if pending:
-                registry.unknown.add(np.stack([e for e, _ in pending]), [g for _, g in pending])
-            for event in batch:
-                status[event.item_id] = "stored"
-            return True
+                    status[event.item_id] = "stored"
+                return True
 
-        if todo and not attempt(todo):
-            for event in todo:
-                attempt([event])  # a failure here is a concurrent duplicate: stays "duplicate"
-        return status
+            if todo and not attempt(todo):
+                for event in todo:
+                    attempt([event])  # a failure here is a concurrent duplicate: stays "duplicate"
+    finally:
+        registry.media.delete([p for item_id, f in files.items() if status[item_id] != "stored" for p in f.paths()])
+    return status
 
 
 def store_photo(registry: Any, db: Any, camera_id: str, photo: ParsedPhoto) -> str:
