@@ -24,8 +24,8 @@ Camera *i* talks to process ``i % P`` (a static spread, like DNS round robin). C
 core) and peak RSS of each server process come from ``/proc``. The client runs in this process (one
 asyncio loop) and shares the machine's cores with the servers and PostgreSQL, which the report notes.
 
-Encodings: identity centres are drawn per dimension from the mean and standard deviation of real
-encodings (scikit-image's astronaut and the sample video's face, mirrored and scaled),
+Encodings: identity centres are drawn per dimension from the mean and standard deviation (plus 0.02)
+of real encodings (scikit-image's astronaut and matplotlib's Grace Hopper, plain and mirrored),
 and each face is its identity's centre plus N(0, 0.025) per dimension, which puts same-person distances
 near 0.4 and different-person distances near 0.8-1.0, the ranges dlib reports for its model
 (http://dlib.net/face_recognition.py.html: "< 0.6 ... same person").
@@ -74,22 +74,16 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # ------------------------------------------------------------------------------------------ data
 def real_encodings() -> np.ndarray:
-    """``(N, 128)`` float64: encodings of real faces (scikit-image's astronaut and frames of the bundled
-    sample video, plain, mirrored and at two scales) by the central server's own encoder
+    """``(N, 128)`` float64: encodings of real faces (scikit-image's astronaut and matplotlib's Grace
+    Hopper sample, plain and mirrored) by the central server's own encoder
     (:func:`central.people.encode_faces`, dlib's ResNet model)."""
+    import matplotlib.cbook
     from skimage import data as skdata
 
     from central.people import encode_faces
 
-    images = [cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR)]
-    cap = cv2.VideoCapture(str(ROOT / "pi_camera_service" / "data" / "carphone_pristine.mp4"))
-    for _ in range(3):
-        for _skip in range(60):
-            cap.grab()
-        ok, frame = cap.read()
-        if ok:
-            images.append(cv2.resize(frame, None, fx=3, fy=3))
-    cap.release()
+    images = [cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2BGR),
+              cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))]
     out = []
     for bgr in images:
         for variant in (bgr, bgr[:, ::-1]):
