@@ -871,6 +871,36 @@
     return label;
   }
 
+  /* Sightings as bars on one lane per camera between start and end (ms since the epoch), lanes in name
+     order; opts: label(s) the lane's camera name, title(s) a bar's tooltip, hue(s) a bar's colour (none:
+     the default colour). Returns the number of lanes drawn. */
+  function drawLanes(bar, list, start, end, opts) {
+    var span = end - start, rows = {}, order = [];
+    bar.textContent = "";
+    list.forEach(function (s) {
+      var a = Math.max(parseTime(s.started_at), start), b = Math.min(parseTime(s.ended_at), end);
+      if (isNaN(a) || isNaN(b) || b < start || a > end) return;
+      if (!rows[s.camera_id]) {
+        var row = el("div", { "class": "bar-row", "data-camera-id": s.camera_id });
+        row.appendChild(el("span", { "class": "bar-cam" }, opts.label(s)));
+        row.appendChild(el("div", { "class": "bar-track" }));
+        rows[s.camera_id] = row;
+        order.push(s.camera_id);
+      }
+      var seg = el("span", { "class": opts.hue ? "bar-seg person" : "bar-seg", title: opts.title(s) });
+      if (opts.hue) seg.setAttribute("data-person-id", s.person_id);
+      /* positioned and coloured through custom properties (CSSOM), not a style attribute: allowed by the CSP */
+      seg.style.setProperty("--left", ((a - start) / span * 100).toFixed(3) + "%");
+      seg.style.setProperty("--width", (Math.max(b - a, 0) / span * 100).toFixed(3) + "%");
+      if (opts.hue) seg.style.setProperty("--hue", String(opts.hue(s)));
+      rows[s.camera_id].querySelector(".bar-track").appendChild(seg);
+    });
+    order.sort(function (x, y) { return rows[x].firstChild.textContent.localeCompare(rows[y].firstChild.textContent); });
+    order.forEach(function (id) { bar.appendChild(rows[id]); });
+    bar.hidden = order.length === 0;
+    return order.length;
+  }
+
   /* ================================================================== sightings across the fleet */
   function initSightings() {
     var PAGE = 100, BAR_MAX = 1000, offset = 0, more = false, lastBar = null, people = {}, cameras = {};
@@ -919,33 +949,18 @@
       var sig = JSON.stringify(list) + $("sg-day").value;
       if (sig === lastBar) return;
       lastBar = sig;
-      var bar = $("sg-bar"), d = dayBounds(), span = d.end - d.start, rows = {}, order = [], h = hues(list);
-      bar.textContent = "";
+      var d = dayBounds(), h = hues(list);
       renderLegend(h);
-      list.forEach(function (s) {
-        var a = Math.max(parseTime(s.started_at), d.start), b = Math.min(parseTime(s.ended_at), d.end);
-        if (isNaN(a) || isNaN(b) || b < d.start || a > d.end) return;
-        if (!rows[s.camera_id]) {
-          var row = el("div", { "class": "bar-row", "data-camera-id": s.camera_id });
-          row.appendChild(el("span", { "class": "bar-cam" }, s.camera_name || "camera"));
-          row.appendChild(el("div", { "class": "bar-track" }));
-          rows[s.camera_id] = row;
-          order.push(s.camera_id);
-        }
-        var seg = el("span", { "class": "bar-seg person", "data-person-id": s.person_id,
-          title: s.person_name + " · " + (s.camera_name || "") + " · " + clock(s.started_at) + "–" + clock(s.ended_at) +
-            " · " + plural(s.detections, "detection") });
-        /* positioned and coloured through custom properties (CSSOM), not a style attribute: allowed by the CSP */
-        seg.style.setProperty("--left", ((a - d.start) / span * 100).toFixed(3) + "%");
-        seg.style.setProperty("--width", (Math.max(b - a, 0) / span * 100).toFixed(3) + "%");
-        seg.style.setProperty("--hue", String(h.hue[s.person_id]));
-        rows[s.camera_id].querySelector(".bar-track").appendChild(seg);
+      var lanes = drawLanes($("sg-bar"), list, d.start, d.end, {
+        label: function (s) { return s.camera_name || "camera"; },
+        title: function (s) {
+          return s.person_name + " · " + (s.camera_name || "") + " · " + clock(s.started_at) + "–" + clock(s.ended_at) +
+            " · " + plural(s.detections, "detection");
+        },
+        hue: function (s) { return h.hue[s.person_id]; },
       });
-      order.sort(function (x, y) { return rows[x].textContent.localeCompare(rows[y].textContent); });
-      order.forEach(function (id) { bar.appendChild(rows[id]); });
-      $("sg-bar-empty").hidden = order.length > 0;
-      bar.hidden = order.length === 0;
-      $("sg-scale").hidden = order.length === 0;
+      $("sg-bar-empty").hidden = lanes > 0;
+      $("sg-scale").hidden = lanes === 0;
       if (list.length >= BAR_MAX) say("sg-msg", "The chart shows the day's latest " + BAR_MAX + " sightings; filter by person or camera for the rest.");
     }
 
@@ -1324,29 +1339,15 @@
     }
 
     function renderBar(list) {
-      var bar = $("tl-bar"), end = Date.now() + skew, start = end - DAY_MS, rows = {}, order = [];
-      bar.textContent = "";
-      list.forEach(function (s) {
-        var a = Math.max(parseTime(s.started_at), start), b = Math.min(parseTime(s.ended_at), end);
-        if (isNaN(a) || isNaN(b) || b < start || a > end) return;
-        if (!rows[s.camera_id]) {
-          var row = el("div", { "class": "bar-row", "data-camera-id": s.camera_id });
-          row.appendChild(el("span", { "class": "bar-cam" }, cameraName(s.camera_id, s.camera_name)));
-          row.appendChild(el("div", { "class": "bar-track" }));
-          rows[s.camera_id] = row;
-          order.push(s.camera_id);
-        }
-        var seg = el("span", { "class": "bar-seg", title: cameraName(s.camera_id, s.camera_name) + " · " + clock(s.started_at) +
-          "–" + clock(s.ended_at) + " · " + plural(s.detections, "detection") });
-        /* positioned through custom properties (CSSOM), not a style attribute: allowed by the CSP */
-        seg.style.setProperty("--left", ((a - start) / DAY_MS * 100).toFixed(3) + "%");
-        seg.style.setProperty("--width", (Math.max(b - a, 0) / DAY_MS * 100).toFixed(3) + "%");
-        rows[s.camera_id].querySelector(".bar-track").appendChild(seg);
+      var end = Date.now() + skew;
+      var lanes = drawLanes($("tl-bar"), list, end - DAY_MS, end, {
+        label: function (s) { return cameraName(s.camera_id, s.camera_name); },
+        title: function (s) {
+          return cameraName(s.camera_id, s.camera_name) + " · " + clock(s.started_at) + "–" + clock(s.ended_at) + " · " +
+            plural(s.detections, "detection");
+        },
       });
-      order.sort(function (x, y) { return cameraName(x).localeCompare(cameraName(y)); });
-      order.forEach(function (id) { bar.appendChild(rows[id]); });
-      $("tl-bar-empty").hidden = order.length > 0;
-      bar.hidden = order.length === 0;
+      $("tl-bar-empty").hidden = lanes > 0;
     }
 
     function renderDays(list) {
