@@ -321,7 +321,7 @@ def _add_event(registry: Any, db: Any, camera_id: str, event: ParsedEvent, pendi
     db.add(IngestedItem(camera_id=camera_id, item_id=event.item_id, kind="face_event",
                         captured_at=event.captured_at, track_id=event.track_id, event=event.event,
                         profiles=event.profiles))
-    if event.frame is not None and files.frame is not None:
+    if files.frame is not None:  # written from event.frame
         db.add(Photo(camera_id=camera_id, item_id=event.item_id, kind="frame", path=files.frame,
                      sha256=hashlib.sha256(event.frame).hexdigest(), size=len(event.frame),
                      captured_at=event.captured_at))
