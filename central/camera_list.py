@@ -74,10 +74,6 @@ def _state_rank(offline_after_s: int, now: dt.datetime) -> ColumnElement[int]:
     return case(*((state_clause(s, offline_after_s, now), rank) for rank, s in enumerate(STATES)), else_=len(STATES))
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def list_cameras(db: Session, query: CameraQuery, offline_after_s: int,
                  now: dt.datetime | None = None) -> tuple[list[Camera], int]:
     """One page of cameras and the number of matches over all pages.
@@ -96,8 +92,7 @@ def list_cameras(db: Session, query: CameraQuery, offline_after_s: int,
     if query.states:
         conditions.append(or_(*(state_clause(s, offline_after_s, now) for s in dict.fromkeys(query.states))))
     if query.name:
-        pattern = f"%{_escape_like(query.name.lower())}%"
-        conditions.append(func.lower(Camera.name).like(pattern, escape="\\"))
+        conditions.append(func.lower(Camera.name).contains(query.name.lower(), autoescape=True))
     where = and_(true(), *conditions)
     total = db.scalar(select(func.count()).select_from(Camera).where(where)) or 0
     descending = query.sort.startswith("-")
