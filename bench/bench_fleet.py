@@ -49,7 +49,6 @@ import resource
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from benchlib import load_line  # noqa: E402
+from pcs_common.backoff import Backoff  # noqa: E402
 
 ADMIN, PASSWORD = "fleet-admin", "fleet admin password 1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -308,7 +308,8 @@ async def send_events(cam: Camera, items: list[dict], stats: Stats, kind: str = 
     """POST the batch, retrying (same item ids) until every item is stored or a duplicate."""
     auth = (cam.device_id, cam.device_secret)
     payload = json.dumps({"items": items})
-    for attempt in range(6):
+    backoff = Backoff(0.5, 8.0)  # the camera outbox's policy, shorter
+    for _ in range(6):
         r = await timed(stats, kind, lambda: cam.client.post(
             cam.base + "/v1/ingest/events", content=payload, auth=auth,
             headers={"content-type": "application/json"}, timeout=60))
@@ -320,21 +321,22 @@ async def send_events(cam: Camera, items: list[dict], stats: Stats, kind: str = 
                 else:
                     stats.error(kind + " rejected")
             return
-        await asyncio.sleep(min(8, 0.5 * 2 ** attempt) * random.uniform(0.5, 1))
+        await asyncio.sleep(backoff.next_delay())
 
 
 async def send_photo(cam: Camera, photo: bytes, stats: Stats) -> None:
     item_id = uuid.uuid4().hex
     fields = {"item_id": item_id, "kind": "snapshot",
               "captured_at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z", "metadata": "{}"}
-    for attempt in range(6):
+    backoff = Backoff(0.5, 8.0)  # the camera outbox's policy, shorter
+    for _ in range(6):
         r = await timed(stats, "photo", lambda: cam.client.post(
             cam.base + "/v1/ingest/photos", data=fields, files={"file": ("s.jpg", photo, "image/jpeg")},
             auth=(cam.device_id, cam.device_secret), timeout=60))
         if r is not None and r.status_code == 200:
             stats.acked_photos.add((cam.device_id, item_id))
             return
-        await asyncio.sleep(min(8, 0.5 * 2 ** attempt) * random.uniform(0.5, 1))
+        await asyncio.sleep(backoff.next_delay())
 
 
 async def heartbeat(cam: Camera, stats: Stats) -> None:
