@@ -22,7 +22,7 @@ from central import __version__, bootstrap, pairing
 from central.config import CentralSettings
 from central.db import make_engine, session_factory, upgrade
 from central.models import RevokedSession, ServerState, utcnow
-from central.ratelimit import AttemptLimiter
+from central.ratelimit import AttemptLimiter, InFlight
 from central.security import DatabaseRevocations, random_token
 from pcs_common.errors import document_errors, validation_message
 from pcs_common.offline_docs import install_offline_docs
@@ -52,6 +52,7 @@ class CentralState:
     password_gate: Any = None  # pcs_common.limits.PasswordCheckGate: argon2 checks in flight
     viewer_seal: Any = None  # central.viewer_keys.ViewerKeySeal: the cameras' viewer keys, stored sealed
     listener: Any = None  # central.notify.Listener on PostgreSQL (other processes' pairings and changes)
+    pairing_in_flight: InFlight = field(default_factory=InFlight)  # admins' pairing checks in flight here
 
     def revoke_session(self, claims: Any) -> None:
         """Refuse the session token with these claims until it expires, on every path

@@ -21,9 +21,11 @@ with plain fixed windows.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from limits import parse
@@ -194,6 +196,74 @@ class AttemptLimiter:
             RateLimitCounter.window_start < int(self._clock()) - 2 * longest))
         db.commit()
         return result.rowcount or 0
+
+
+class InFlight:
+    """The reservations of one process still in flight (their check not finished), per key, so that a
+    request refused only because of them can wait for them instead of answering 429 at once.
+
+    A reservation counts against its budget until it is given back (:meth:`AttemptLimiter.release`):
+    that is what keeps a burst of guesses within the budget. But it also means ten correct pairing
+    codes entered at once use up a budget of ten *refused* codes until their checks finish. With this,
+    a refused request whose keys have reservations in flight *in this process* waits (at most
+    ``max_wait_s``) until one of them finishes, then asks for its reservation again, atomically as
+    always; a budget truly used up by refusals still answers 429. Reservations in flight in other
+    processes are not seen here (the request is refused at once, as without this). Event loop only.
+
+    Args:
+        max_wait_s: longest wait of one request, s.
+    """
+
+    def __init__(self, max_wait_s: float = 10.0) -> None:
+        self.max_wait_s = max_wait_s
+        self._counts: dict[str, int] = {}
+        self._finished = 0  # checks finished so far (a wake-up between asking and waiting is not lost)
+        self._changed = asyncio.Condition()
+
+    def count(self, key: str) -> int:
+        """Reservations in flight under ``key``."""
+        return self._counts.get(key, 0)
+
+    async def reserve(self, keys: list[str], acquire: Callable[[], Awaitable[tuple[str, int] | None]]
+                      ) -> tuple[str, int] | None:
+        """``await acquire()`` (a reservation, as :meth:`AttemptLimiter.acquire`), retried while it is
+        refused and one of ``keys`` has reservations in flight here, up to ``max_wait_s``.
+
+        Returns None when reserved (then call :meth:`done` with the same keys once the check is
+        finished), else the last refusal ``(rule, retry_after_s)``.
+        """
+        deadline = asyncio.get_running_loop().time() + self.max_wait_s
+        while True:
+            seen = self._finished
+            refused = await acquire()
+            if refused is None:
+                for key in keys:
+                    self._counts[key] = self._counts.get(key, 0) + 1
+                return None
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return refused
+            if self._finished != seen:
+                continue  # one finished while this one asked: ask again
+            if not any(self._counts.get(key) for key in keys):
+                return refused
+            async with self._changed:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), left)
+                except TimeoutError:
+                    return refused
+
+    async def done(self, keys: list[str]) -> None:
+        """The check of a reservation made by :meth:`reserve` finished (given back or kept)."""
+        for key in keys:
+            left = self._counts.get(key, 0) - 1
+            if left > 0:
+                self._counts[key] = left
+            else:
+                self._counts.pop(key, None)
+        self._finished += 1
+        async with self._changed:
+            self._changed.notify_all()
 
 
 def too_many(detail: str, retry_after: int) -> TooManyRequests:

@@ -77,11 +77,15 @@ def get_camera(camera_id: str, request: Request, _: Reader, db: DB) -> dict[str,
 @router.post("/cameras/pair", status_code=201)
 async def pair_camera(body: PairIn, request: Request, principal: Operator) -> dict[str, Any]:
     """Pair the camera showing ``code`` as ``name``. Wrong (404), expired (410) and reused (409) codes
-    are counted; after too many per address, per admin or overall the endpoint answers 429."""
+    are counted; after too many per address, per admin or overall the endpoint answers 429 (a request
+    over a budget only because of this process's checks in flight waits for them first, up to 10 s)."""
     state = central(request)
     address = client_address(request)
     checks = [("pair-address", address), ("pair-admin", principal.admin.id), ("pair-global", "all")]
-    blocked = await run_in_threadpool(state.limiter.acquire, checks)  # atomic: reserved before the lookup
+    keys = [f"{rule}|{key}" for rule, key in checks]
+    # atomic: reserved before the lookup; a refusal caused only by this process's pairings still in
+    # flight (an admin entering many codes at once) waits for them instead (central.ratelimit.InFlight)
+    blocked = await state.pairing_in_flight.reserve(keys, lambda: run_in_threadpool(state.limiter.acquire, checks))
     if blocked:
         raise too_many("too many refused pairing codes", blocked[1])
 
@@ -91,12 +95,15 @@ async def pair_camera(body: PairIn, request: Request, principal: Operator) -> di
             return {**_view(request, camera), "pairing_request_id": row.id}
 
     try:
-        out = await run_in_threadpool(run)
-    except pairing.PairingError as exc:
-        if exc.error not in pairing.COUNTED_REFUSALS:  # a wrong/expired/reused code keeps its reservation
-            await run_in_threadpool(state.limiter.release, checks)
-        raise  # answered by the app's error boundary (central.app), {"detail", "error"}
-    await run_in_threadpool(state.limiter.release, checks)
+        try:
+            out = await run_in_threadpool(run)
+        except pairing.PairingError as exc:
+            if exc.error not in pairing.COUNTED_REFUSALS:  # a wrong/expired/reused code keeps its reservation
+                await run_in_threadpool(state.limiter.release, checks)
+            raise  # answered by the app's error boundary (central.app), {"detail", "error"}
+        await run_in_threadpool(state.limiter.release, checks)
+    finally:
+        await state.pairing_in_flight.done(keys)
     state.waiters.wake(out.pop("pairing_request_id"))
     return out
 

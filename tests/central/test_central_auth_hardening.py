@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from central.models import Admin
+from tests.support.central_api import ask_code
 from tests.support.central_server import CentralServer, bearer
 from tests.support.net import parallel as _parallel
 
@@ -107,6 +108,37 @@ def test_parallel_wrong_pairing_codes_get_exactly_the_budget(database_url):
 
         codes = _parallel(40, attempt)
         assert codes.count(404) == 5 and codes.count(429) == 35, codes
+    finally:
+        server.stop()
+
+
+def test_more_parallel_right_codes_than_the_budget_all_pair_and_guesses_still_get_only_the_budget(database_url):
+    """An admin entering 30 right codes at once against a budget of 5 refused codes: every one pairs
+    (a request refused only because of reservations still in flight waits for them); 9 wrong codes
+    sent at once afterwards still get exactly the budget's 5 answers."""
+    server = CentralServer(database_url, pairing_failures_per_address=5, pairing_requests_per_address=100,
+                           max_pending_pairings=100).start()
+    try:
+        admin = server.create_first_admin("alice", PASSWORD)
+        N = 30  # noqa: N806 - enough that checks overlap on SQLite too (before: 429 for many of them)
+        codes = [ask_code(server.client)["code"] for _ in range(N)]
+
+        def pair(i: int) -> httpx.Response:
+            with httpx.Client(base_url=server.base, timeout=120) as client:
+                return client.post("/v1/cameras/pair", json={"code": codes[i], "name": f"cam {i}"},
+                                   headers=bearer(admin))
+
+        answers = _parallel(N, pair)
+        assert [r.status_code for r in answers] == [201] * N, [r.text for r in answers if r.status_code != 201]
+        assert len({r.json()["id"] for r in answers}) == N
+
+        def guess(i: int) -> int:
+            with httpx.Client(base_url=server.base, timeout=120) as client:
+                return client.post("/v1/cameras/pair", json={"code": f"WRONG{i:03d}", "name": "x"},
+                                   headers=bearer(admin)).status_code
+
+        statuses = _parallel(9, guess)
+        assert statuses.count(404) == 5 and statuses.count(429) == 4, statuses
     finally:
         server.stop()
 
