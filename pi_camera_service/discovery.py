@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_pi-camera._tcp.local."
 API_PATH = "/v1"
-#: seconds between registration retries and address-change checks
-REFRESH_INTERVAL = 30.0
+#: seconds between registration retries and address-change checks (a DHCP lease after boot is noticed
+#: within this; listing the interface addresses takes ~0.5 ms on x86-64, a few ms on a Pi Zero 2 W)
+REFRESH_INTERVAL = 5.0
 _WILDCARDS = {"", "0.0.0.0", "::", "*"}
 _LOOPBACK_NAMES = {"localhost", "0.0.0.0", "::1", "::"}
 

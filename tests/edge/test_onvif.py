@@ -408,7 +408,7 @@ wsd = ThreadedWSDiscovery()
 wsd.setRemoteServiceByeCallback(lambda service: bye.set())
 wsd.start()
 found = []
-for _ in range(60):  # the camera notices its new address within 30 s; each Probe waits 1 s for matches
+for _ in range(60):  # the camera notices its new address within 5 s; each Probe waits 1 s for matches
     found = wsd.searchServices(types=[QName("http://www.onvif.org/ver10/network/wsdl", "NetworkVideoTransmitter", "dn")],
                                timeout=1)
     if found:
