@@ -106,8 +106,11 @@ def test_erasing_a_person_clears_their_retained_last_seen(database_url, tmp_path
         person = driver(server)
         send(server, camera_encoding(carphone_frames()[110]), T0)
         topic = f"{PREFIX}/people/{person['id']}/last_seen"
-        assert subscribers(broker.port).wait(topic)[0]["person_name"] == "Driver"
+        first = subscribers(broker.port)
+        assert first.wait(topic)[0]["person_name"] == "Driver"
         api(server, "DELETE", f"/v1/people/{person['id']}", 200)
+        # the clear is published after the answer: a subscribed client sees the empty message
+        wait_until(lambda: first.raw(topic)[-1] == b"", 10, 0.05, "the retained last_seen cleared")
         # the broker now holds an empty retained message: a new client gets nothing for this person
         watcher = subscribers(broker.port)
         wait_until(lambda: watcher.on(f"{PREFIX}/central/status"), 10, 0.05, "retained status")

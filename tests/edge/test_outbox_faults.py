@@ -204,20 +204,20 @@ def test_central_down_then_up_delivers_every_item_once(tmp_path, cleanup):
     camera = paired_camera(tmp_path, port, CAMERA_OUTBOX_STILLS="true", CAMERA_STILLS_INTERVAL="1").start()
     cleanup.append(camera)
     down = wait_until(lambda: (s := outbox_status(camera))["depth"] >= 4 and s["by_kind"]["photo"] >= 1
-                      and s["state"] == "retrying" and s, 25, 0.3, "items queued while the central server is down")
+                      and s["state"] == "retrying" and s, 60, 0.3, "items queued while the central server is down")
     assert down["last_error"] and down["sent"] == 0
     waiting = queued_ids(tmp_path)
     server = IngestServer(port).start()
     cleanup.append(server)
-    wait_until(lambda: waiting <= set(server.stored) | set(server.photos), 20, 0.2, "the queued items delivered")
+    wait_until(lambda: waiting <= set(server.stored) | set(server.photos), 60, 0.2, "the queued items delivered")
     up = wait_until(lambda: (s := outbox_status(camera))["last_error"] is None and s["sent"] >= len(waiting) and s,
-                    10, 0.2, "the camera counted them sent")
+                    30, 0.2, "the camera counted them sent")
     # one still marked for upload by hand; an unknown one is a 404
     headers = {"X-API-Key": API_KEY}
     still_id = httpx.get(camera.base + "/v1/stills/latest", headers=headers, timeout=5).json()["id"]
     marked = httpx.post(camera.base + f"/v1/stills/{still_id}/upload", headers=headers, timeout=5)
     assert marked.status_code == 202, marked.text
-    wait_until(lambda: marked.json()["item_id"] in server.photos, 10, 0.2, "the marked still delivered")
+    wait_until(lambda: marked.json()["item_id"] in server.photos, 30, 0.2, "the marked still delivered")
     assert httpx.post(camera.base + "/v1/stills/20000101_000000_000/upload", headers=headers,
                       timeout=5).status_code == 404
     assert httpx.get(camera.base + "/v1/outbox", timeout=5).status_code == 401
