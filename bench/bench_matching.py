@@ -6,7 +6,10 @@
    - ``float64 exact (before)``: the index as it was, an ``(N, 128)`` float64 matrix, one
      matrix-vector product per query, ``add`` = ``np.vstack`` (a copy of the matrix);
    - ``float32 exact``: :class:`central.matching.EncodingIndex` with the approximate search off;
-   - ``IVF-Flat``: the same class forced to its faiss ``IndexIVFFlat`` mode (``ann_threshold=1``).
+   - ``IVF-Flat``: the same class forced to its faiss ``IndexIVFFlat`` mode (``ann_threshold=1``),
+     scanning one cell in ``PROBE_DIVISOR`` (the default); with ``--probe-divisors 12,8,6`` the same
+     trained index is also queried at those shares of its cells (``IVF-Flat 1/8`` ...), interleaved
+     with the others, so the recall/time trade-off is measured on one index and one set of queries.
 
    For each: query p50/p95 (ms), memory of the index (MB), time to build it from an ``(N, 128)``
    matrix (the start-up rebuild after the database read), and one change: add one row, remove one
@@ -137,8 +140,9 @@ def _ms(values: list[float]) -> tuple[float, float]:
     return float(np.median(values)) * 1000, float(np.percentile(values, 95)) * 1000
 
 
-def bench_size(n: int, queries: int, changes: int) -> list[str]:
-    """Markdown rows of the three indexes at ``n`` enrolled encodings."""
+def bench_size(n: int, queries: int, changes: int, divisors: tuple[int, ...] = ()) -> list[str]:
+    """Markdown rows of the three indexes at ``n`` enrolled encodings (plus one row per extra IVF
+    probe divisor in ``divisors``: query time and recall only, the index is the same)."""
     from central.matching import EncodingIndex
 
     mix = Mixture(n)
@@ -156,13 +160,24 @@ def bench_size(n: int, queries: int, changes: int) -> list[str]:
         build[name] = time.perf_counter() - start
         indexes[name] = index
     f64: Float64Exact = indexes["float64 exact (before)"]  # type: ignore[assignment]
-    times: dict[str, list[float]] = {name: [] for name in indexes}
-    truth, found = [], {name: [] for name in indexes if name != "float64 exact (before)"}
+    ivf = indexes["IVF-Flat"]
+    ann = ivf._view.ann  # type: ignore[attr-defined]
+    default_probe = ann.nprobe
+    # (name, index, nprobe or None): the extra divisors query the same trained faiss index
+    runs = [(name, index, default_probe if index is ivf else None) for name, index in indexes.items()]
+    for d in divisors:
+        runs.append((f"IVF-Flat 1/{d}", ivf, min(ann.nlist, max(8, ann.nlist // d))))
+    times: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+    truth, found = [], {name: [] for name, _, _ in runs if name != "float64 exact (before)"}
     for q in probes[:5]:
-        for index in indexes.values():
+        for _, index, nprobe in runs:
+            if nprobe:
+                ann.nprobe = nprobe
             index.nearest(q)  # warm-up
     for q in probes:
-        for name, index in indexes.items():
+        for name, index, nprobe in runs:
+            if nprobe:
+                ann.nprobe = nprobe
             start = time.perf_counter()
             result = index.nearest(q)
             times[name].append(time.perf_counter() - start)
@@ -179,6 +194,7 @@ def bench_size(n: int, queries: int, changes: int) -> list[str]:
                       if (td <= TOLERANCE) == (gd <= TOLERANCE) and (td > TOLERANCE or gl == tl))
         agreement[name] = (same, decided / len(truth))
     matched = sum(1 for _, d in truth if d <= TOLERANCE) / len(truth)
+    ann.nprobe = default_probe
     # one change: add one row, remove one row (the old index: a copy each time)
     extra = mix.samples(centres[:changes]).astype(np.float32)
     change: dict[str, tuple[list[float], list[float]]] = {}
@@ -201,8 +217,14 @@ def bench_size(n: int, queries: int, changes: int) -> list[str]:
         a50, a95 = _ms(change[name][0])
         r50, r95 = _ms(change[name][1])
         recall, decision = agreement.get(name, ("1 / 1", 1.0))
-        rows.append(f"| {n:,} | {name} | {p50:.3f} | {p95:.3f} | {index.memory_bytes() / 2**20:.0f} | "
+        label = f"{name} 1/{ivf.probe_divisor} (nprobe {default_probe} of {ann.nlist})" if index is ivf else name
+        rows.append(f"| {n:,} | {label} | {p50:.3f} | {p95:.3f} | {index.memory_bytes() / 2**20:.0f} | "
                     f"{build[name]:.2f} | {a50:.3f} / {a95:.3f} | {r50:.3f} / {r95:.3f} | "
+                    f"{recall} | {decision:.3f} |")
+    for name, _, nprobe in runs[len(indexes):]:
+        p50, p95 = _ms(times[name])
+        recall, decision = agreement[name]
+        rows.append(f"| {n:,} | {name} (nprobe {nprobe}) | {p50:.3f} | {p95:.3f} | (same) | (same) | | | "
                     f"{recall} | {decision:.3f} |")
     rows.append(f"| {n:,} | (queries: {len(probes)}, {matched:.0%} within {TOLERANCE} by exact search) | | | | | | | | |")
     del indexes, f64, data
@@ -328,6 +350,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000", help="enrolled encodings, comma-separated")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--changes", type=int, default=100, help="single-row adds and removes timed")
+    parser.add_argument("--probe-divisors", default="",
+                        help="extra IVF probe divisors queried on the same index, comma-separated (e.g. 12,8,6)")
     parser.add_argument("--unknown", default="0,100000,300000", help="stored unknown faces, comma-separated")
     parser.add_argument("--before", type=Path, help="checkout of the code before, for the ingest comparison")
     parser.add_argument("--events", type=int, default=1000)
@@ -351,7 +375,8 @@ def main() -> int:
               "remove one p50 / p95 ms | recall@1 all / matched queries | tolerance decision agrees |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for n in (int(s) for s in args.sizes.split(",")):
-            for row in bench_size(n, args.queries, args.changes):
+            divisors = tuple(int(d) for d in args.probe_divisors.split(",") if d)
+            for row in bench_size(n, args.queries, args.changes, divisors):
                 print(row, flush=True)
         print("\nExact float32 search is memory-bound, linear in N: 10 ms p95 is reached near "
               "N = 10 ms / (p95 / N) of the largest size above.")

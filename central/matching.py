@@ -45,8 +45,9 @@ DEFAULT_TOLERANCE = 0.6
 DEFAULT_ANN_THRESHOLD = 150_000
 #: IVF cells: ``CELLS_PER_SQRT_N * sqrt(N)`` (faiss's guideline is 4–16·sqrt(N); fewer cells train faster)
 CELLS_PER_SQRT_N = 2
-#: one IVF cell in this many is scanned per query (recall@1 >= 0.99 on clustered encodings, measured)
-PROBE_DIVISOR = 12
+#: one IVF cell in this many is scanned per query: recall@1 on matched queries 0.996 at 1M and 0.999 at
+#: 100k on clustered encodings (1 in 12: 0.969 at 1M; bench/bench_matching.py, docs/performance.md)
+PROBE_DIVISOR = 4
 #: ... and at least this many cells (small indexes have few cells)
 MIN_PROBE = 8
 #: k-means training points per cell (faiss warns below 39)
