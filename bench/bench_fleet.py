@@ -7,7 +7,8 @@ address (127.10.x.y, so per-address pairing limits see 500 clients, as on a LAN)
 1. **Pairing**, for real: ``POST /v1/pairing/requests`` (with a pairing key), then the camera long-polls
    ``GET /v1/pairing/requests/{id}?wait=`` on *its* server process while the admin enters the code on
    *another* process (``POST /v1/cameras/pair``, at most 6 at once: an admin's pairings in flight count
-   against its budget of refused codes, 10 per 15 min); the time from the admin's answer to the camera's
+   against its budget of refused codes, 10 per 15 min, and a process waits only for the checks in flight
+   in itself, not in the others); the time from the admin's answer to the camera's
    credentials is the pairing wake-up latency (with one process, the same process).
 2. **Steady traffic** for ``--duration`` s: a heartbeat every ``--heartbeat`` s (the default interval,
    30 s; random phase); bursts of ``--burst`` face events (Poisson, mean gap ``--burst-gap`` s), each
@@ -235,8 +236,10 @@ async def timed(stats: Stats, kind: str, call, ok=(200,)) -> httpx.Response | No
     start = time.perf_counter()
     try:
         response = await call()
-    except httpx.HTTPError:
-        stats.error(kind)
+    except httpx.HTTPError as exc:
+        stats.error(f"{kind} {type(exc).__name__}")
+        if stats.first_error.get(kind) is None:
+            stats.first_error[kind] = f"{type(exc).__name__}: {exc}"[:300]
         return None
     stats.add(kind, (time.perf_counter() - start) * 1000)
     if response.status_code not in ok:

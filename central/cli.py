@@ -8,6 +8,13 @@ import sys
 from central import __version__
 
 
+#: s an idle HTTP/1.1 connection is kept open (uvicorn's default is 5 s). Longer than the 5 s after which
+#: httpx, the cameras' client, stops reusing an idle connection: with equal timeouts a camera could send
+#: a request on a connection the server is closing at that moment and get a transport error
+#: (``ReadError``) instead of an answer; the fleet benchmark saw 2-3 per run.
+KEEP_ALIVE_S = 20
+
+
 def _settings():  # noqa: ANN202 - CentralSettings, imported lazily
     from central.config import ConfigError, configure_logging, load_settings
 
@@ -33,6 +40,7 @@ def _serve(workers: int | None = None) -> int:
     workers = workers or settings.workers
     options = dict(host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                    access_log=settings.log_level == "DEBUG", timeout_graceful_shutdown=5,
+                   timeout_keep_alive=KEEP_ALIVE_S,
                    log_config=None,  # uvicorn's lines use the server's format (configure_logging)
                    **settings.uvicorn_proxy_options())
     if workers == 1:

@@ -312,41 +312,52 @@ def _write_files(media: MediaStore, camera_id: str, event: ParsedEvent) -> _Even
     return _EventFiles(frame, faces)
 
 
-def _add_event(registry: Any, db: Any, camera_id: str, event: ParsedEvent, pending: list[Any],
-               files: _EventFiles) -> None:
-    """Rows (item, frame, observations, sightings) of one new event whose files are written; not committed."""
+def _add_events(registry: Any, db: Any, camera_id: str, batch: list[ParsedEvent], pending: list[Any],
+                files: dict[str, _EventFiles]) -> None:
+    """Rows (items, frames, observations, sightings, new unknown groups) of new events whose files are
+    written; not committed. Round trips are batched: the faces are classified in memory first (a new
+    group and the sightings of this batch are seen by its later faces through ``pending`` and the
+    sightings' ``recent`` map, without a flush), then one flush writes the items, frames, new groups
+    and sightings, and the observations that refer to the groups follow at the commit."""
     from central.matching import encoding_to_bytes
     from central.models import FaceObservation, IngestedItem, Photo
 
-    db.add(IngestedItem(camera_id=camera_id, item_id=event.item_id, kind="face_event",
-                        captured_at=event.captured_at, track_id=event.track_id, event=event.event,
-                        profiles=event.profiles))
-    if files.frame is not None:  # written from event.frame
-        db.add(Photo(camera_id=camera_id, item_id=event.item_id, kind="frame", path=files.frame,
-                     sha256=hashlib.sha256(event.frame).hexdigest(), size=len(event.frame),
-                     captured_at=event.captured_at))
-    for face, (obs_id, crop_path) in zip(event.faces, files.faces):
-        person_id = group_id = distance = None
-        if face.encoding is not None:
-            found = registry.classify(db, face.encoding, pending)
-            person_id, group_id, distance = found.person_id, found.group_id, found.distance
-            if person_id is not None:
-                registry.record_sighting(db, person_id, camera_id, event.captured_at)
-        db.add(FaceObservation(id=obs_id, camera_id=camera_id, item_id=event.item_id, track_id=event.track_id,
-                               captured_at=event.captured_at, box=face.box,
-                               encoding=encoding_to_bytes(face.encoding) if face.encoding is not None else None,
-                               crop_path=crop_path, person_id=person_id, unknown_group_id=group_id,
-                               distance=distance))
-        event.observation_ids.append(obs_id)
-        db.flush()  # the group (if new) before a later face refers to it; sightings visible to the next face
+    recent: dict[tuple[str, str], list[Any]] = {}
+    observations = []
+    for event in batch:
+        event.observation_ids.clear()
+        event_files = files[event.item_id]
+        db.add(IngestedItem(camera_id=camera_id, item_id=event.item_id, kind="face_event",
+                            captured_at=event.captured_at, track_id=event.track_id, event=event.event,
+                            profiles=event.profiles))
+        if event_files.frame is not None:  # written from event.frame
+            db.add(Photo(camera_id=camera_id, item_id=event.item_id, kind="frame", path=event_files.frame,
+                         sha256=hashlib.sha256(event.frame).hexdigest(), size=len(event.frame),
+                         captured_at=event.captured_at))
+        for face, (obs_id, crop_path) in zip(event.faces, event_files.faces):
+            person_id = group_id = distance = None
+            if face.encoding is not None:
+                found = registry.classify(db, face.encoding, pending)
+                person_id, group_id, distance = found.person_id, found.group_id, found.distance
+                if person_id is not None:
+                    registry.record_sighting(db, person_id, camera_id, event.captured_at, recent)
+            observations.append(FaceObservation(
+                id=obs_id, camera_id=camera_id, item_id=event.item_id, track_id=event.track_id,
+                captured_at=event.captured_at, box=face.box,
+                encoding=encoding_to_bytes(face.encoding) if face.encoding is not None else None,
+                crop_path=crop_path, person_id=person_id, unknown_group_id=group_id, distance=distance))
+            event.observation_ids.append(obs_id)
+    db.flush()  # the new groups before the observations that refer to them
+    db.add_all(observations)
 
 
 def store_events(registry: Any, db: Any, camera_id: str, events: list[ParsedEvent]) -> dict[str, str]:
     """Store the new events of one request and match their faces (see :class:`central.people.FaceRegistry`).
 
-    The files (frames, crops) of the events not stored yet are written first, outside any lock. Then,
-    under ``registry.lock``: events already stored for this camera are skipped; the others' rows are
-    added and committed at once. If that commit fails on the uniqueness of ``(camera, item_id)``
+    Events already stored for this camera are skipped, and the files (frames, crops) of the others are
+    written, outside any lock. Then, under ``registry.lock``, their rows are added and committed at
+    once (:func:`_add_events`: a few round trips per request, not per face, since the lock serialises
+    every ingest of the process). If that commit fails on the uniqueness of ``(camera, item_id)``
     (another request or process stored one meanwhile), every event is retried alone. Files of events
     not stored in the end are deleted.
 
@@ -367,17 +378,14 @@ def store_events(registry: Any, db: Any, camera_id: str, events: list[ParsedEven
         for event in events:
             if event.item_id not in known:
                 files[event.item_id] = _write_files(registry.media, camera_id, event)
+        todo = [e for e in events if e.item_id in files]
         with registry.lock:
-            registry.ensure_loaded(db)
-            stored = _stored_ids(db, camera_id, list(files))
-            todo = [e for e in events if e.item_id in files and e.item_id not in stored]
 
             def attempt(batch: list[ParsedEvent]) -> bool:
                 pending: list[Any] = []
                 try:
-                    for event in batch:
-                        event.observation_ids.clear()
-                        _add_event(registry, db, camera_id, event, pending, files[event.item_id])
+                    registry.ensure_loaded(db)  # in this transaction: its shared change lock holds until the commit
+                    _add_events(registry, db, camera_id, batch, pending, files)
                     db.commit()
                 except IntegrityError as exc:
                     db.rollback()

@@ -223,7 +223,8 @@ class FaceRegistry:
     def classify(self, db: Session, encoding: np.ndarray, pending: list[tuple[np.ndarray, str]]) -> Classified:
         """Match one face: the enrolled person within tolerance, else the unknown group whose nearest
         member is within tolerance (``pending``: members added in this batch, not yet in the index),
-        else a new group (added to the session and to ``pending``). Call under :attr:`lock`.
+        else a new group (added to the session, not flushed, and to ``pending``: flush the session
+        before adding faces that refer to it). Call under :attr:`lock`.
 
         Args:
             encoding: ``(128,)`` float64.
@@ -243,14 +244,14 @@ class FaceRegistry:
             pending.append((encoding, best.label))
             return Classified(None, best.label, best.distance)
         group = UnknownGroup(id=new_id())
-        db.add(group)
-        db.flush()  # no ORM relationship orders the inserts: the group goes first
+        db.add(group)  # not flushed: no ORM relationship orders the inserts, so flush before its faces
         pending.append((encoding, group.id))
         return Classified(None, group.id, None, new_group=True)
 
-    def record_sighting(self, db: Session, person_id: str, camera_id: str, at: dt.datetime) -> None:
-        """:func:`central.sightings.record` with this registry's gap."""
-        sightings.record(db, person_id, camera_id, at, self.sighting_gap_s)
+    def record_sighting(self, db: Session, person_id: str, camera_id: str, at: dt.datetime,
+                        recent: dict[tuple[str, str], list[Any]] | None = None) -> None:
+        """:func:`central.sightings.record` with this registry's gap (``recent``: see there)."""
+        sightings.record(db, person_id, camera_id, at, self.sighting_gap_s, recent)
 
     # --- people -------------------------------------------------------------------------------------
 

@@ -218,6 +218,28 @@ def test_sightings_merge_close_detections_and_split_after_the_gap(server):
     assert server.client.get("/v1/sightings").status_code == 401
 
 
+def test_one_request_with_many_faces_makes_the_same_sightings_and_groups_as_one_request_each(server):
+    """Faces of one batch are classified without a flush between them: a person's detections in one
+    request still join or split sightings by the gap (also out of order), and a stranger seen twice in
+    the request forms one unknown group, which the next request matches."""
+    frames = carphone_frames()
+    person = api(server, "POST", "/v1/people", 201, json={"name": "Driver"})
+    enrol_photo(server, person["id"], to_jpeg(frames[10]))
+    enc = camera_encoding(frames[110])
+    stranger = np.asarray(enc) + 0.5  # far from the driver (>= 0.6 in every direction's sum)
+    items = [event(enc, T0 + dt.timedelta(seconds=s)) for s in (0, 30, 200, 15, 85)]
+    items += [event(stranger.tolist(), T0), event((stranger + 0.01).tolist(), T0 + dt.timedelta(seconds=5))]
+    r = post_events(server, server.camera, items)
+    assert [x["status"] for x in r.json()["results"]] == ["stored"] * 7, r.text
+    found = api(server, "GET", "/v1/sightings", params={"person_id": person["id"]})
+    assert [(s["detections"], s["duration_s"]) for s in found] == [(1, 0.0), (4, 85.0)]
+    with server.state.sessions() as db:
+        groups = [o.unknown_group_id for o in db.scalars(select(FaceObservation).where(
+            FaceObservation.item_id.in_([items[5]["item_id"], items[6]["item_id"]])))]
+    assert len(groups) == 2 and groups[0] is not None and groups[0] == groups[1]
+    assert ingest_one(server, (stranger - 0.01).tolist(), at=T0 + dt.timedelta(seconds=9))["group"] == groups[0]
+
+
 def test_unknown_group_erasure(server):
     crop = jpeg()
     one = ingest_one(server, camera_encoding(astronaut()), crop=crop)
