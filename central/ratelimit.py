@@ -218,7 +218,15 @@ class InFlight:
         self.max_wait_s = max_wait_s
         self._counts: dict[str, int] = {}
         self._finished = 0  # checks finished so far (a wake-up between asking and waiting is not lost)
-        self._changed = asyncio.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Condition | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        """The condition of the running event loop (an app may be served by several loops in turn)."""
+        loop = asyncio.get_running_loop()
+        if self._changed is None or self._loop is not loop:
+            self._loop, self._changed = loop, asyncio.Condition()
+        return self._changed
 
     def count(self, key: str) -> int:
         """Reservations in flight under ``key``."""
@@ -247,9 +255,10 @@ class InFlight:
                 continue  # one finished while this one asked: ask again
             if not any(self._counts.get(key) for key in keys):
                 return refused
-            async with self._changed:
+            changed = self._condition()
+            async with changed:
                 try:
-                    await asyncio.wait_for(self._changed.wait(), left)
+                    await asyncio.wait_for(changed.wait(), left)
                 except TimeoutError:
                     return refused
 
@@ -262,8 +271,9 @@ class InFlight:
             else:
                 self._counts.pop(key, None)
         self._finished += 1
-        async with self._changed:
-            self._changed.notify_all()
+        changed = self._condition()
+        async with changed:
+            changed.notify_all()
 
 
 def too_many(detail: str, retry_after: int) -> TooManyRequests:
