@@ -28,6 +28,10 @@ if [ -z "${PCS_TEST_POSTGRES_URL:-}" ]; then
     (cd /tmp && {
         [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname='pcs_test'")" = "1" ] ||
             psql_admin -c "CREATE ROLE pcs_test LOGIN PASSWORD 'pcs_test' CREATEDB"
+        # DROP DATABASE ... WITH (FORCE) of a test database terminates its other sessions; on
+        # PostgreSQL 15 that includes an autovacuum worker, which only pg_signal_backend may end
+        [ "$(psql_admin -c "SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = 'pg_signal_backend' AND u.rolname = 'pcs_test'")" = "1" ] ||
+            psql_admin -c "GRANT pg_signal_backend TO pcs_test"
         [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname='pcs_test'")" = "1" ] ||
             psql_admin -c "CREATE DATABASE pcs_test OWNER pcs_test"
     })
