@@ -376,11 +376,10 @@ def test_stream_keeps_its_frames_with_detection_on_under_a_cpu_quota(tmp_path, f
     # at load 3.8 and 13 against 1 at load 6.1 (the other test worker and its services share the cores)
     assert on["gaps"] <= 2 * off["gaps"] + 15, summary
     assert on["detection"]["frames_analysed"] > 0 and on["detection"]["priority"] == "SCHED_IDLE", summary
-    # the service's own health report sees every stutter the recording shows. The two measure
+    # the service's own health report sees the stutters the recording shows. The two measure
     # different clocks: the service times frames when they are muxed (wall clock), the receiver's
     # recording keeps their capture PTS. Under a 0.45-core quota a frame can be muxed late with a
-    # correct PTS, so the service may count more gaps than the recording holds (17 against 7 once,
-    # at load 3.8), never many fewer; the upper bound only catches a counter gone wrong.
+    # correct PTS, or two late frames can be muxed together, so the counts differ both ways (17
+    # against 7 at load 3.8, 18 against 22 at load 4.6); the bounds catch a counter gone wrong.
     reported = on["status"]["frame_gaps"]
-    assert reported >= on["gaps"] - 3, summary
-    assert reported <= 3 * on["gaps"] + 30, summary
+    assert on["gaps"] // 2 - 3 <= reported <= 3 * on["gaps"] + 30, summary
