@@ -63,8 +63,7 @@ class HeartbeatClient:
                     message = f"heartbeat forbidden: {detail(response)}"
                 if self._info["state"] != "disabled":
                     log.warning("%s: credentials kept, retrying until it is enabled again", message)
-                self._set(state="disabled", last_error=message)
-                await self._sleep(backoff.next_delay())
+                await self._sleep(backoff.next_delay(), state="disabled", last_error=message)
                 continue
             if response.status_code != 200:
                 await self._fail_heartbeat(backoff, f"heartbeat failed: {detail(response)}")
@@ -80,8 +79,7 @@ class HeartbeatClient:
                 interval = max(self.min_heartbeat_interval, min(3600.0, answer.heartbeat_interval_s))
             if self._info["state"] == "disabled":
                 log.warning("camera enabled again on the central server %s", self.central_url)
-            self._set(state="paired", last_error=None, last_heartbeat_at=utc_iso())
-            await self._sleep(interval)
+            await self._sleep(interval, state="paired", last_error=None, last_heartbeat_at=utc_iso())
 
     async def _status(self) -> HeartbeatStatus:
         """The status to report (:class:`~pcs_common.protocol.HeartbeatStatus`): the status function's
@@ -134,5 +132,4 @@ class HeartbeatClient:
     async def _fail_heartbeat(self, backoff: Backoff, message: str) -> None:
         delay = backoff.next_delay()
         log.warning("%s; next heartbeat in %.1f s", message, delay)
-        self._set(last_error=message)
-        await self._sleep(delay)
+        await self._sleep(delay, last_error=message)

@@ -232,8 +232,10 @@ class CentralLink(PairingClient, HeartbeatClient):
             if self._events is not None:
                 self._events.publish(EVENT_TYPE, **self.state())
 
-    async def _sleep(self, delay: float) -> None:
-        self._set(next_attempt_at=utc_iso(time.time() + delay))
+    async def _sleep(self, delay: float, **changes: Any) -> None:
+        """Wait ``delay`` s before the next call; ``changes`` (e.g. the error that caused the wait) are
+        published in the same state update as ``next_attempt_at``, so no reader sees one without the other."""
+        self._set(**changes, next_attempt_at=utc_iso(time.time() + delay))
         await asyncio.sleep(delay)
         self._info["next_attempt_at"] = None
 

@@ -62,9 +62,9 @@ class PairingClient:
             if response.status_code == 429:
                 wait = retry_after(response)
                 delay = min(self._retry_cap, wait) + random.random() if wait is not None else backoff.next_delay()
-                self._set(state="error", last_error=f"rate-limited by the central server ({detail(response)})")
                 log.warning("central server rate-limits pairing requests: next try in %.0f s", delay)
-                await self._sleep(delay)
+                await self._sleep(delay, state="error",
+                                  last_error=f"rate-limited by the central server ({detail(response)})")
                 continue
             if response.status_code != 201:
                 await self._fail_request(backoff, f"pairing request refused: {detail(response)}")
@@ -87,8 +87,7 @@ class PairingClient:
     async def _fail_request(self, backoff: Backoff, message: str) -> None:
         delay = backoff.next_delay()
         log.warning("%s; next try in %.1f s", message, delay)
-        self._set(state="error", last_error=message)
-        await self._sleep(delay)
+        await self._sleep(delay, state="error", last_error=message)
 
     async def _wait_for_admin(self, issued: PairingCode, backoff: Backoff) -> DeviceCredentials | None:
         """Long-poll one pairing request; credentials once paired, None when a new code is needed."""
@@ -134,8 +133,7 @@ class PairingClient:
         """A failed poll keeps the code (it stays valid on the server): note the error, wait, retry."""
         delay = backoff.next_delay()
         log.warning("%s; next try in %.1f s", message, delay)
-        self._set(last_error=message)
-        await self._sleep(delay)
+        await self._sleep(delay, last_error=message)
 
     async def _paired(self, answer: PairingPollAnswer) -> DeviceCredentials:
         assert answer.device_id and answer.device_secret and self.central_url

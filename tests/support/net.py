@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
@@ -11,9 +12,33 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (``net.ipv4.ip_local_port_range``, 32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that nothing uses right now, *below* the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is also one it hands out as the local port of outgoing
+    connections; between this call and the test's server binding it, any process's connection could
+    take it ("Address already in use": seen with an ffmpeg RTSP receiver). Ports below the range are
+    never chosen that way.
+    """
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the range below is full: any free port
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -28,6 +53,22 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
+
+
+def port_accepted(port: int) -> bool:
+    """True if an ESTABLISHED TCP socket has ``port`` as its *local* port (/proc/net/tcp{,6}): a server
+    on ``port`` accepted a connection. Only meaningful for ports below the ephemeral range
+    (:func:`free_port`), which no outgoing connection uses as its local port."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                return True
+    return False
 
 
 def port_listening(port: int) -> bool:
