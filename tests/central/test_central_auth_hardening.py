@@ -96,17 +96,18 @@ def test_parallel_wrong_logins_get_exactly_the_budget(database_url):
         server.stop()
 
 
+def _pair(server: CentralServer, admin: str, code: str, name: str = "x") -> httpx.Response:
+    """``POST /v1/cameras/pair`` on a connection of its own (for requests sent in parallel)."""
+    with httpx.Client(base_url=server.base, timeout=120) as client:
+        return client.post("/v1/cameras/pair", json={"code": code, "name": name}, headers=bearer(admin))
+
+
 def test_parallel_wrong_pairing_codes_get_exactly_the_budget(database_url):
     server = CentralServer(database_url, pairing_failures_per_address=5).start()
     try:
         admin = server.create_first_admin("alice", PASSWORD)
 
-        def attempt(i: int) -> int:
-            with httpx.Client(base_url=server.base, timeout=120) as client:
-                return client.post("/v1/cameras/pair", json={"code": f"WRONG{i:03d}", "name": "x"},
-                                   headers=bearer(admin)).status_code
-
-        codes = _parallel(40, attempt)
+        codes = _parallel(40, lambda i: _pair(server, admin, f"WRONG{i:03d}").status_code)
         assert codes.count(404) == 5 and codes.count(429) == 35, codes
     finally:
         server.stop()
@@ -123,21 +124,11 @@ def test_more_parallel_right_codes_than_the_budget_all_pair_and_guesses_still_ge
         N = 30  # noqa: N806 - enough that checks overlap on SQLite too (before: 429 for many of them)
         codes = [ask_code(server.client)["code"] for _ in range(N)]
 
-        def pair(i: int) -> httpx.Response:
-            with httpx.Client(base_url=server.base, timeout=120) as client:
-                return client.post("/v1/cameras/pair", json={"code": codes[i], "name": f"cam {i}"},
-                                   headers=bearer(admin))
-
-        answers = _parallel(N, pair)
+        answers = _parallel(N, lambda i: _pair(server, admin, codes[i], f"cam {i}"))
         assert [r.status_code for r in answers] == [201] * N, [r.text for r in answers if r.status_code != 201]
         assert len({r.json()["id"] for r in answers}) == N
 
-        def guess(i: int) -> int:
-            with httpx.Client(base_url=server.base, timeout=120) as client:
-                return client.post("/v1/cameras/pair", json={"code": f"WRONG{i:03d}", "name": "x"},
-                                   headers=bearer(admin)).status_code
-
-        statuses = _parallel(9, guess)
+        statuses = _parallel(9, lambda i: _pair(server, admin, f"WRONG{i:03d}").status_code)
         assert statuses.count(404) == 5 and statuses.count(429) == 4, statuses
     finally:
         server.stop()

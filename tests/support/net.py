@@ -55,10 +55,10 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = 
     raise AssertionError(f"timed out after {timeout} s waiting for {message} (last: {last!r})")
 
 
-def port_accepted(port: int) -> bool:
-    """True if an ESTABLISHED TCP socket has ``port`` as its *local* port (/proc/net/tcp{,6}): a server
-    on ``port`` accepted a connection. Only meaningful for ports below the ephemeral range
-    (:func:`free_port`), which no outgoing connection uses as its local port."""
+def _local_port_states(port: int) -> set[str]:
+    """TCP states (``/proc/net/tcp{,6}`` hex codes: ``0A`` LISTEN, ``01`` ESTABLISHED, ...) of the
+    sockets whose *local* port is ``port``; no connection is made."""
+    states = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -66,23 +66,22 @@ def port_accepted(port: int) -> bool:
             continue
         for line in lines:
             fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                return True
-    return False
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                states.add(fields[3])
+    return states
 
 
 def port_listening(port: int) -> bool:
     """True if a TCP socket is in LISTEN state on ``port`` (read from /proc/net/tcp{,6}, no connection made)."""
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
-                return True
-    return False
+    return "0A" in _local_port_states(port)
+
+
+def port_listening_or_accepted(port: int) -> bool:
+    """True if a socket listens on ``port`` or an ESTABLISHED one has it as its local port: a server on
+    ``port`` that closes its listening socket once it accepts a connection (ffmpeg's RTSP listen mode)
+    counts as started after the accept too. Only meaningful for ports below the ephemeral range
+    (:func:`free_port`), which no outgoing connection uses as its local port."""
+    return bool({"0A", "01"} & _local_port_states(port))
 
 
 def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 15) -> None:

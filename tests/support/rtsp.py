@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from pi_camera_service.sources.base import FRAME_GAP_S
-from tests.support.net import port_accepted, port_listening, stop_process, wait_until
+from tests.support.net import port_listening_or_accepted, stop_process, wait_until
 
 
 @dataclass
@@ -24,6 +23,21 @@ class Decoded:
     width: int
     height: int
     codec: str
+
+
+def _await_listening(proc: subprocess.Popen, port: int, output, timeout: float = 30.0) -> None:
+    """Wait until the ``ffmpeg -rtsp_flags listen`` process ``proc`` listens on ``port``, without
+    connecting (a probe connection would be taken as the session). ffmpeg closes its listening socket
+    once it accepts the publisher, which a publisher retrying fast does within a poll interval, so an
+    accepted connection counts too.
+
+    Raises:
+        AssertionError: ffmpeg exited first (with the end of ``output()``, its log), or ``timeout`` s passed.
+    """
+    wait_until(lambda: port_listening_or_accepted(port) or proc.poll() is not None, timeout, 0.02,
+               message=f"ffmpeg listening on {port}")
+    if proc.poll() is not None:
+        raise AssertionError(f"ffmpeg exited ({proc.returncode}) before listening on {port}: {output()[-500:]}")
 
 
 class RtspReceiver:
@@ -38,38 +52,21 @@ class RtspReceiver:
         self.out = out
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "RtspReceiver":
-        """Start ffmpeg and wait (``timeout`` s at most) until it listens; the old recording is removed first.
-
-        The port comes from the ephemeral range (``free_port``), so an outgoing connection of any process
-        may hold it as its local port for a moment; ffmpeg then exits with "Address already in use" and is
-        started again until the port is free. Any other early exit fails at once with ffmpeg's message.
-        """
+    def start(self) -> "RtspReceiver":
+        """Start ffmpeg and wait until it listens (:func:`_await_listening`); the old recording is removed first."""
         if self.out.exists():
             self.out.unlink()
-        deadline = time.monotonic() + timeout
-        while True:
-            self.proc = subprocess.Popen(
-                [
-                    "ffmpeg", "-nostdin", "-v", "error", "-y",
-                    "-rtsp_flags", "listen", "-i", f"rtsp://127.0.0.1:{self.port}/cam",
-                    "-c", "copy", "-f", "matroska", str(self.out),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            # wait until it listens (without connecting: a probe connection would be taken as the session).
-            # ffmpeg closes its listening socket once it accepts the publisher, which a publisher
-            # retrying fast does within a poll interval: an accepted connection counts too
-            left = max(0.1, deadline - time.monotonic())
-            wait_until(lambda: port_listening(self.port) or port_accepted(self.port) or self.proc.poll() is not None,
-                       left, 0.02, message=f"ffmpeg listening on {self.port}")
-            if self.proc.poll() is None:
-                return self
-            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-            if "Address already in use" not in err or time.monotonic() >= deadline:
-                raise AssertionError(f"ffmpeg exited ({self.proc.returncode}) before listening on {self.port}: {err[-500:]}")
-            time.sleep(0.2)
+        self.proc = subprocess.Popen(
+            [
+                "ffmpeg", "-nostdin", "-v", "error", "-y",
+                "-rtsp_flags", "listen", "-i", f"rtsp://127.0.0.1:{self.port}/cam",
+                "-c", "copy", "-f", "matroska", str(self.out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _await_listening(self.proc, self.port, lambda: self.proc.stderr.read().decode(errors="replace"))
+        return self
 
     def stop(self) -> Decoded:
         """Stop gracefully (SIGINT lets ffmpeg finish the file) and decode what it recorded."""
@@ -117,12 +114,11 @@ class WarningReceiver:
              "-i", f"rtsp://127.0.0.1:{self.port}/cam", "-c", "copy", "-f", "matroska", str(self.out)],
             stdout=subprocess.DEVNULL, stderr=self._log,
         )
-        wait_until(lambda: port_listening(self.port) or port_accepted(self.port) or self.proc.poll() is not None,
-                   30, 0.02, message=f"ffmpeg listening on {self.port}")
-        if self.proc.poll() is not None:
+        try:
+            _await_listening(self.proc, self.port, lambda: self.log.read_text(errors="replace"))
+        except AssertionError:
             self._log.close()
-            raise AssertionError(f"ffmpeg exited ({self.proc.returncode}) before listening on {self.port}: "
-                                 f"{self.log.read_text(errors='replace')[-500:]}")
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
