@@ -228,10 +228,6 @@ class InFlight:
             self._loop, self._changed = loop, asyncio.Condition()
         return self._changed
 
-    def count(self, key: str) -> int:
-        """Reservations in flight under ``key``."""
-        return self._counts.get(key, 0)
-
     async def reserve(self, keys: list[str], acquire: Callable[[], Awaitable[tuple[str, int] | None]]
                       ) -> tuple[str, int] | None:
         """``await acquire()`` (a reservation, as :meth:`AttemptLimiter.acquire`), retried while it is

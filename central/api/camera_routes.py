@@ -95,12 +95,12 @@ async def pair_camera(body: PairIn, request: Request, principal: Operator) -> di
             return {**_view(request, camera), "pairing_request_id": row.id}
 
     try:
-        try:
-            out = await run_in_threadpool(run)
-        except pairing.PairingError as exc:
-            if exc.error not in pairing.COUNTED_REFUSALS:  # a wrong/expired/reused code keeps its reservation
-                await run_in_threadpool(state.limiter.release, checks)
-            raise  # answered by the app's error boundary (central.app), {"detail", "error"}
+        out = await run_in_threadpool(run)
+    except pairing.PairingError as exc:
+        if exc.error not in pairing.COUNTED_REFUSALS:  # a wrong/expired/reused code keeps its reservation
+            await run_in_threadpool(state.limiter.release, checks)
+        raise  # answered by the app's error boundary (central.app), {"detail", "error"}
+    else:
         await run_in_threadpool(state.limiter.release, checks)
     finally:
         await state.pairing_in_flight.done(keys)
