@@ -25,4 +25,14 @@ trap pg_stop_started_clusters EXIT  # stop the PostgreSQL cluster if this script
 EXTRAS="test" . scripts/setup-venv.sh
 # Two pytest-xdist workers (PCS_TEST_WORKERS=0 runs in this process); modules marked with
 # xdist_group run on one worker so their expensive module fixtures start once.
-.venv/bin/python -m pytest -n "${PCS_TEST_WORKERS:-2}" --dist loadgroup "$@"
+# Tests marked "alone" (timing measurements under a CPU quota) run afterwards in this process, with no
+# other test loading the machine. Exit status 5 ("no tests collected", e.g. a path with none of them) is
+# not a failure; otherwise the first failing run's status is the script's.
+status=0
+.venv/bin/python -m pytest -n "${PCS_TEST_WORKERS:-2}" --dist loadgroup -m "not alone" "$@" || status=$?
+[ "$status" -eq 5 ] && status=0
+alone=0
+.venv/bin/python -m pytest -m alone "$@" || alone=$?
+[ "$alone" -eq 5 ] && alone=0
+[ "$status" -ne 0 ] && exit "$status"
+exit "$alone"

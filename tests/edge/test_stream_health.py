@@ -338,6 +338,7 @@ def _quota_run(tmp_path: Path, name: str, cores: float, detection: bool, seconds
 
 
 @pytest.mark.e2e
+@pytest.mark.alone  # the other test worker's load fell on the two runs unevenly (89-95 % of frames)
 def test_stream_keeps_its_frames_with_detection_on_under_a_cpu_quota(tmp_path, ffmpeg_available):
     """The service in a cgroup with 0.45 of a core (cgroup v1 CFS quota) at 640x480@30.
 

@@ -55,8 +55,14 @@ def test_login_live_view_boxes_controls_stills_logout(service, browser, artifact
         assert first != second, "the live view did not change in 1.2 s"
 
         # a detection box over the sample's face, inside the image
-        page.wait_for_selector("#boxes .box", timeout=30_000)
-        box = page.locator("#boxes .box").first.bounding_box()
+        # (read in one step: the page redraws the boxes at each detection result, so an element found
+        # by one call may be gone by the next)
+        box = page.wait_for_function(
+            """() => { const b = document.querySelector('#boxes .box');
+                       if (!b) return null;
+                       const r = b.getBoundingClientRect();
+                       return r.width > 0 ? {x: r.x, y: r.y, width: r.width, height: r.height} : null; }""",
+            timeout=30_000).json_value()
         img = live.bounding_box()
         assert box and img and box["width"] > 10 and box["height"] > 10
         assert img["x"] - 1 <= box["x"] and box["x"] + box["width"] <= img["x"] + img["width"] + 1
